@@ -1,0 +1,3 @@
+"""wheelfuse: merge per-CPython wheels into one wheel, and check such wheels."""
+
+__version__ = "0.1.0"
