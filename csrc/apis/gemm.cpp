@@ -33,7 +33,6 @@ void check_tensor(const char* op, const char* name, const at::Tensor& t, std::in
         for (at::ScalarType dtype : dtypes) expected << (expected.tellp() > 0 ? " or " : "") << dtype;
         TORCH_CHECK_TYPE(false, op, ": ", name, " must have dtype ", expected.str(), ", got ", t.scalar_type());
     }
-    TORCH_CHECK_VALUE(t.is_cuda(), op, ": ", name, " must be a CUDA tensor, got one on ", t.device());
     TORCH_CHECK_VALUE(t.dim() == dim, op, ": ", name, " must be ", dim, "-D, got shape ", shape_of(t));
 }
 
@@ -92,14 +91,15 @@ void fp8_gemm_nt(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor&
                       "), got strides ", sfa.strides(), "; convert it with deep_gemm.get_mn_major_tma_aligned_tensor");
     check_shape(op, "b[1]", sfb, {ceil_div(n, kBlockK), k_blocks}, "[ceil(N / 128), K / 128]");
 
-    for (const at::Tensor* t : {&a_data, &sfa, &b_data, &sfb, &d})
-        TORCH_CHECK_VALUE(t->device() == d.device(), op, ": all tensors must be on one device; d is on ", d.device(),
-                          " but a tensor of shape ", shape_of(*t), " is on ", t->device());
-    for (const auto& [name, t] : {std::pair{"a[0]", &a_data}, {"a[1]", &sfa}, {"b[0]", &b_data}, {"d", &d}})
+    // Devices last, so that shape and layout errors are reported (and testable) on CPU tensors too.
+    std::vector<std::pair<const char*, const at::Tensor*>> tensors = {
+        {"a[0]", &a_data}, {"a[1]", &sfa}, {"b[0]", &b_data}, {"b[1]", &sfb}, {"d", &d}};
+    if (c.has_value()) tensors.emplace_back("c", &*c);
+    for (const auto& [name, t] : tensors) {
+        TORCH_CHECK_VALUE(t->is_cuda(), op, ": ", name, " must be a CUDA tensor, got one on ", t->device());
+        TORCH_CHECK_VALUE(t->device() == d.device(), op, ": ", name, " is on ", t->device(), " but d is on ",
+                          d.device(), "; all tensors must be on one device");
         check_aligned(op, name, *t);
-    if (c.has_value()) {
-        TORCH_CHECK_VALUE(c->device() == d.device(), op, ": c is on ", c->device(), " but d is on ", d.device());
-        check_aligned(op, "c", *c);
     }
     require_sm90(d, op);
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""fp8_gemm_nt against cuBLASLt's block-scaled FP8 GEMM (torch._scaled_mm).
+
+Both get the same e4m3 operands and the same 1x128 (A) / 128x128 (B) scales, in
+one process on one GPU. Each repetition is timed alone with CUDA events after L2
+is flushed; the table reports the median. Usage:
+
+    python benchmarks/bench_fp8_gemm.py [--ms 128 4096] [--reps 30] [--out DIR]
+
+With --out, writes results.md, results.json and fp8_gemm.png (if matplotlib is
+importable) there. Correctness is checked too: every shape's calc_diff against
+the FP32 reference of the dequantised operands is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import subprocess
+from pathlib import Path
+
+import torch
+
+import deep_gemm
+from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+
+NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
+L2_FLUSH_BYTES = 256 << 20  # well above the H100's 50 MB L2
+
+
+def median_ms(fn, reps: int, flush: torch.Tensor) -> float:
+    fn()  # warm-up: JIT compile, cuBLASLt heuristics
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        flush.zero_()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def cublaslt_block_scaled(x_fp8, x_scales_mn, y_fp8, y_scales, out):
+    """torch._scaled_mm with BlockWise1x128 (A) x BlockWise128x128 (B) scales.
+
+    cuBLASLt wants both scale tensors outer-dimension-major: A's [M, K/128] with
+    stride (1, M) and B's [K/128, N/128] with stride (1, K/128).
+    """
+    scale_a = x_scales_mn
+    scale_b = y_scales.t()
+    return lambda: torch._scaled_mm(x_fp8, y_fp8.t(), scale_a, scale_b, out_dtype=torch.bfloat16, out=out)
+
+
+def driver_version() -> str:
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def bench_shape(m: int, n: int, k: int, reps: int, flush: torch.Tensor) -> dict:
+    x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
+    y = torch.randn((n, k), device="cuda", dtype=torch.bfloat16)
+    x_fp8, x_scales = per_token_cast_to_fp8(x)
+    y_fp8, y_scales = per_block_cast_to_fp8(y)
+    x_scales_mn = get_mn_major_tma_aligned_tensor(x_scales)
+    d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
+    d_ref = torch.empty_like(d)
+
+    ours = lambda: deep_gemm.fp8_gemm_nt((x_fp8, x_scales_mn), (y_fp8, y_scales), d)
+    # torch wants A's scales with stride (1, M) exactly, without TMA padding.
+    theirs = cublaslt_block_scaled(x_fp8, x_scales.t().contiguous().t(), y_fp8, y_scales, d_ref)
+
+    ours()
+    theirs()
+    ref = (x_fp8.float() * x_scales.repeat_interleave(128, 1)) @ (
+        y_fp8.float() * y_scales.repeat_interleave(128, 0).repeat_interleave(128, 1)[:n]).T
+    diff, diff_cublas = calc_diff(d, ref), calc_diff(d_ref, ref)
+
+    t_ours, t_theirs = median_ms(ours, reps, flush), median_ms(theirs, reps, flush)
+    flops = 2 * m * n * k
+    bytes_moved = m * k + n * k + m * n * 2 + x_scales.numel() * 4 + y_scales.numel() * 4
+    return {
+        "m": m, "n": n, "k": k,
+        "ms": t_ours, "tflops": flops / t_ours / 1e9, "gbps": bytes_moved / t_ours / 1e6,
+        "cublaslt_ms": t_theirs, "cublaslt_tflops": flops / t_theirs / 1e9,
+        "speedup": t_theirs / t_ours, "calc_diff": diff, "cublaslt_calc_diff": diff_cublas,
+    }
+
+
+def write_outputs(out: Path, rows: list[dict], meta: dict, table: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    header = "\n".join(f"- {key}: {value}" for key, value in meta.items())
+    (out / "results.md").write_text(f"# fp8_gemm_nt vs cuBLASLt block-scaled FP8\n\n{header}\n\n```\n{table}\n```\n")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot written")
+        return
+    labels = [f"{r['m']}x{r['n']}x{r['k']}" for r in rows]
+    xs = range(len(rows))
+    fig, ax = plt.subplots(figsize=(max(8, len(rows) * 0.9), 4.5))
+    ax.bar([x - 0.2 for x in xs], [r["tflops"] for r in rows], width=0.4, label="deep_gemm fp8_gemm_nt")
+    ax.bar([x + 0.2 for x in xs], [r["cublaslt_tflops"] for r in rows], width=0.4, label="cuBLASLt block-scaled")
+    ax.set_xticks(list(xs), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("TFLOPS")
+    ax.set_title(f"FP8 GEMM on {meta['gpu']} (median of {meta['reps']}, L2 flushed)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "fp8_gemm.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ms", type=int, nargs="+", default=[128, 4096])
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device="cuda")
+    rows = [bench_shape(m, n, k, args.reps, flush) for m in args.ms for n, k in NK]
+    lines = [f"{'m':>5} {'n':>6} {'k':>6} | {'TFLOPS':>7} {'GB/s':>7} | {'cuBLASLt':>8} | {'speed-up':>8} | calc_diff"]
+    for r in rows:
+        lines.append(f"{r['m']:>5} {r['n']:>6} {r['k']:>6} | {r['tflops']:7.0f} {r['gbps']:7.0f} | "
+                     f"{r['cublaslt_tflops']:8.0f} | {r['speedup']:7.2f}x | {r['calc_diff']:.1e}")
+    speedups = [r["speedup"] for r in rows]
+    geomean = statistics.geometric_mean(speedups)
+    lines.append(f"geometric-mean speed-up {geomean:.3f}x, slowest {min(speedups):.2f}x")
+    table = "\n".join(lines)
+    print(table)
+
+    props = torch.cuda.get_device_properties(0)
+    meta = {"gpu": props.name, "sms": props.multi_processor_count, "driver": driver_version(),
+            "torch": torch.__version__, "cuda": torch.version.cuda, "date": datetime.date.today().isoformat(),
+            "reps": args.reps, "geomean_speedup": round(geomean, 4)}
+    if args.out:
+        write_outputs(args.out, rows, meta, table)
+
+
+if __name__ == "__main__":
+    main()

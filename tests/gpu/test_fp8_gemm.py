@@ -1,0 +1,105 @@
+"""fp8_gemm_nt against an FP32 reference on the GPU (DeepGEMM's shape list and odd sizes)."""
+import pytest
+import torch
+
+import deep_gemm
+from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+
+# DeepGEMM's dense test shapes: (n, k) pairs of DeepSeek-V3's layers.
+NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
+MS = [1, 128, 4096]
+# Sizes that are not tile multiples in M and/or N, a single K-block, and tiny problems.
+ODD = [(1, 16, 128), (7, 200, 256), (65, 130, 384), (129, 1000, 512), (300, 4097, 1024), (1000, 333, 128),
+       (4095, 2049, 640), (64, 64, 128), (2, 4100, 7168)]
+
+
+def make_operands(m: int, n: int, k: int, seed: int):
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=gen)
+    y = torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=gen)
+    x_fp8, x_scales = per_token_cast_to_fp8(x)
+    y_fp8, y_scales = per_block_cast_to_fp8(y)
+    return (x_fp8, x_scales), (y_fp8, y_scales)
+
+
+def reference(a, b) -> torch.Tensor:
+    """FP32 product of the dequantised operands: exactly what the kernel should compute."""
+    (x_fp8, x_scales), (y_fp8, y_scales) = a, b
+    x = x_fp8.float() * x_scales.repeat_interleave(128, dim=1)
+    y = y_fp8.float() * y_scales.repeat_interleave(128, dim=0).repeat_interleave(128, dim=1)[: y_fp8.shape[0]]
+    return x @ y.T
+
+
+def run(m: int, n: int, k: int, out_dtype=torch.bfloat16, with_c: bool = False, seed: int = 0):
+    a, b = make_operands(m, n, k, seed)
+    ref = reference(a, b)
+    # Poisoned output: an element the kernel fails to write stays NaN.
+    d = torch.full((m, n), float("nan"), device="cuda", dtype=out_dtype)
+    c = None
+    if with_c:
+        c = torch.randn((m, n), device="cuda", dtype=torch.float32)
+        ref = ref + c
+    deep_gemm.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), b, d, c=c)
+    torch.cuda.synchronize()
+    assert not d.isnan().any(), "some outputs were never written"
+    diff = calc_diff(d, ref)
+    assert diff < 1e-3, f"m={m} n={n} k={k}: calc_diff {diff:.3e}"
+    return diff
+
+
+@pytest.mark.parametrize("m", MS)
+@pytest.mark.parametrize("n,k", NK)
+def test_deepgemm_shapes(m, n, k):
+    run(m, n, k)
+
+
+@pytest.mark.parametrize("m,n,k", ODD)
+def test_odd_shapes(m, n, k):
+    run(m, n, k, seed=m + n + k)
+
+
+@pytest.mark.parametrize("m,n,k", [(128, 2112, 7168), (77, 300, 512)])
+def test_fp32_output_and_accumulate(m, n, k):
+    run(m, n, k, out_dtype=torch.float32)
+    run(m, n, k, out_dtype=torch.float32, with_c=True)
+
+
+def test_accumulate_in_place():
+    m, n, k = 256, 512, 1024
+    a, b = make_operands(m, n, k, seed=3)
+    d = torch.randn((m, n), device="cuda", dtype=torch.float32)
+    expected = d + reference(a, b)
+    deep_gemm.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), b, d, c=d)
+    assert calc_diff(d, expected) < 1e-3
+
+
+def test_every_sm_count_gives_the_same_result():
+    m, n, k = 512, 1024, 512
+    a, b = make_operands(m, n, k, seed=4)
+    a = (a[0], get_mn_major_tma_aligned_tensor(a[1]))
+    outputs = []
+    full = deep_gemm.get_num_sms()
+    try:
+        for sms in (full, 1, 7):
+            deep_gemm.set_num_sms(sms)
+            d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
+            deep_gemm.fp8_gemm_nt(a, b, d)
+            outputs.append(d)
+    finally:
+        deep_gemm.set_num_sms(full)
+    # The SM budget changes the tile shape, not the per-element summation order.
+    assert all(calc_diff(outputs[0], o) < 1e-5 for o in outputs[1:])
+
+
+def test_errors_on_the_gpu():
+    a, b = make_operands(128, 256, 256, seed=5)
+    d = torch.empty((128, 256), device="cuda", dtype=torch.bfloat16)
+    misaligned = torch.empty(128 * 256 + 1, device="cuda", dtype=torch.bfloat16)[1:].view(128, 256)
+    with pytest.raises(ValueError, match=r"d must start at a 16-byte aligned address"):
+        deep_gemm.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), b, misaligned)
+    with pytest.raises(ValueError, match=r"must be a CUDA tensor"):
+        deep_gemm.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), (b[0], b[1].cpu()), d)
+    with pytest.raises(ValueError, match=r"MN-major TMA-aligned"):
+        deep_gemm.fp8_gemm_nt(a, b, d)  # a[1] still row-major [M, K/128]
+    with pytest.raises(ValueError, match=r"num_sms must be in \[1, "):
+        deep_gemm.set_num_sms(0)
