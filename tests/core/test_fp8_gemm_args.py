@@ -1,0 +1,79 @@
+"""fp8_gemm_nt rejects bad arguments with an exception naming the argument.
+
+These run on CPU tensors: every check except the device ones comes first, so
+each error here is the one a GPU user would see for the same mistake.
+"""
+import re
+
+import pytest
+import torch
+
+import deep_gemm
+
+M, N, K = 64, 256, 384
+
+
+def operands(m=M, n=N, k=K):
+    a = torch.zeros((m, k), dtype=torch.float8_e4m3fn)
+    sfa = deep_gemm.get_mn_major_tma_aligned_tensor(torch.ones((m, k // 128)))
+    b = torch.zeros((n, k), dtype=torch.float8_e4m3fn)
+    sfb = torch.ones((deep_gemm.ceil_div(n, 128), k // 128))
+    d = torch.empty((m, n), dtype=torch.bfloat16)
+    return (a, sfa), (b, sfb), d
+
+
+def call_with(**changes):
+    (a, sfa), (b, sfb), d = operands()
+    args = {"a": a, "sfa": sfa, "b": b, "sfb": sfb, "d": d, "c": None} | changes
+    deep_gemm.fp8_gemm_nt((args["a"], args["sfa"]), (args["b"], args["sfb"]), args["d"], c=args["c"])
+
+
+@pytest.mark.parametrize(
+    "changes, error, message",
+    [
+        ({"a": torch.zeros((M, K), dtype=torch.bfloat16)}, TypeError, "a[0] must have dtype Float8_e4m3fn, got BFloat16"),
+        ({"b": torch.zeros((N, K), dtype=torch.float8_e5m2)}, TypeError, "b[0] must have dtype Float8_e4m3fn"),
+        ({"sfa": torch.ones((M, K // 128), dtype=torch.float16)}, TypeError, "a[1] must have dtype Float"),
+        ({"sfb": torch.ones((2, 3), dtype=torch.int32)}, TypeError, "b[1] must have dtype Float"),
+        ({"d": torch.empty((M, N), dtype=torch.float16)}, TypeError, "d must have dtype BFloat16 or Float"),
+        ({"c": torch.zeros((M, N))}, TypeError, "accumulating into c needs d to be torch.float32"),
+        ({"a": torch.zeros((1, M, K), dtype=torch.float8_e4m3fn)}, ValueError, "a[0] must be 2-D, got shape [1, 64, 384]"),
+        ({"b": torch.zeros((N, 512), dtype=torch.float8_e4m3fn)}, ValueError, "K differs"),
+        ({"a": torch.zeros((M, 200), dtype=torch.float8_e4m3fn), "b": torch.zeros((N, 200), dtype=torch.float8_e4m3fn)},
+         ValueError, "K must be a positive multiple of 128 (one scale block), got K = 200"),
+        ({"a": torch.zeros((K, M), dtype=torch.float8_e4m3fn).t()}, ValueError, "a[0] must be contiguous"),
+        ({"d": torch.empty((M, N + 1), dtype=torch.bfloat16)}, ValueError, "d must have shape [M, N] = [64, 256], got [64, 257]"),
+        ({"sfa": torch.ones((M, 2))}, ValueError, "a[1] must have shape [M, K / 128] = [64, 3], got [64, 2]"),
+        ({"sfa": torch.ones((M, K // 128))}, ValueError, "a[1] must be in the MN-major TMA-aligned layout"),
+        ({"sfb": torch.ones((2, 4))}, ValueError, "b[1] must have shape [ceil(N / 128), K / 128] = [2, 3], got [2, 4]"),
+    ],
+)
+def test_bad_argument_is_named(changes, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call_with(**changes)
+
+
+def test_fp32_output_with_wrong_shaped_c():
+    with pytest.raises(ValueError, match=re.escape("c must have shape [M, N] = [64, 256], got [64, 255]")):
+        call_with(d=torch.empty((M, N)), c=torch.zeros((M, N - 1)))
+
+
+def test_cpu_tensors_are_refused():
+    with pytest.raises(ValueError, match=re.escape("a[0] must be a CUDA tensor, got one on cpu")):
+        call_with()
+
+
+def test_unaligned_m_needs_padded_scales():
+    # M = 5: the TMA-aligned scale layout pads each K-block's column to 8 floats.
+    (a, sfa), (b, sfb), d = operands(m=5)
+    assert sfa.stride() == (1, 8)
+    with pytest.raises(ValueError, match=re.escape("a[0] must be a CUDA tensor")):
+        deep_gemm.fp8_gemm_nt((a, sfa), (b, sfb), d)
+    with pytest.raises(ValueError, match=re.escape("strides (1, 8), got strides [1, 5]")):
+        deep_gemm.fp8_gemm_nt((a, torch.ones((3, 5)).t()), (b, sfb), d)
+
+
+def test_operands_must_be_pairs():
+    (a, sfa), (b, sfb), d = operands()
+    with pytest.raises(TypeError):
+        deep_gemm.fp8_gemm_nt(a, (b, sfb), d)
