@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One device call's worth of GPU work on the H100 machine (Python 3.12, torch
+# 2.11.0+cu130, no network): install the merged wheel as users get it, run the
+# GPU tests, compute-sanitizer and the benchmark. Results land in $OUT.
+#   bash scripts/h100_session.sh dist/deep_gemm-*.whl [--no-bench]
+set -uo pipefail
+wheel=$1; shift
+repo=$(pwd)
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+py=python3
+# Test-only packages travel as wheels in .whl/ (the machine has no network).
+$py -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+$py -m pip install -q --no-deps --force-reinstall "$wheel" || exit 1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+cd /tmp  # import the installed deep_gemm, not the source tree
+export DG_JIT_CACHE_DIR=/tmp/dg-cache
+$py -c "import deep_gemm, torch; print('deep_gemm from', deep_gemm.__file__, 'torch', torch.__version__)"
+
+echo "== GPU tests"
+$py -m pytest -q -p no:cacheprovider "$repo/tests/gpu" 2>&1 | tee "$out/gpu-tests.log" | tail -40
+
+echo "== compute-sanitizer"
+for tool in memcheck racecheck synccheck; do
+    compute-sanitizer --tool $tool --print-limit 20 $py "$repo/scripts/fp8_gemm_smoke.py" >"$out/sanitizer-$tool.log" 2>&1
+    echo "$tool: exit $? :: $(tail -1 "$out/sanitizer-$tool.log")"
+done
+
+if [[ "${1:-}" != "--no-bench" ]]; then
+    echo "== benchmark"
+    $py "$repo/benchmarks/bench_fp8_gemm.py" --out "$out/bench" 2>&1 | tee "$out/bench.log"
+fi
