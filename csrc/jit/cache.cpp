@@ -1,0 +1,153 @@
+#include "cache.hpp"
+#include "util.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace deep_gemm::jit::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kMagic[8] = {'D', 'G', 'C', 'U', 'B', 'I', 'N', '1'};
+constexpr size_t kDigestSize = 40;  // hex SHA-1
+constexpr size_t kHeaderSize = sizeof(kMagic) + sizeof(uint64_t) + kDigestSize;
+
+std::string digest(const char* data, size_t size) {
+    return Hasher().add(std::string_view(data, size)).hex();
+}
+
+// Writes all of `data` to `fd`; false with errno set on failure.
+bool write_all(int fd, const char* data, size_t size) {
+    while (size > 0) {
+        const ssize_t written = ::write(fd, data, size);
+        if (written < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        data += written;
+        size -= static_cast<size_t>(written);
+    }
+    return true;
+}
+
+// Creates <dir>/<prefix>XXXXXX exclusively; returns its fd (-1 with errno on failure).
+int make_temp(const fs::path& dir, const std::string& prefix, std::string& path) {
+    path = (dir / (prefix + "XXXXXX")).string();
+    return mkstemp(path.data());
+}
+
+// "" when `dir` (created if missing) accepts new files, else the reason it does not.
+std::string unwritable_reason(const fs::path& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+        return "cannot create it: " + ec.message();
+    std::string probe;
+    const int fd = make_temp(dir, ".probe-", probe);
+    if (fd < 0)
+        return std::string("cannot create files in it: ") + std::strerror(errno);
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return "";
+}
+
+}  // namespace
+
+DiskCache::DiskCache(const std::string& dir) : dir_(dir) {
+    if (dir.empty())
+        throw std::invalid_argument("deep_gemm JIT: the cache directory must not be empty");
+    const std::string reason = unwritable_reason(fs::path(dir) / "cubin");
+    if (reason.empty())
+        return;
+    std::string base = env("TMPDIR");
+    std::string temp = (base.empty() ? std::string("/tmp") : base) + "/deep_gemm-jit-cache-XXXXXX";
+    if (mkdtemp(temp.data()) == nullptr)
+        throw std::runtime_error("deep_gemm JIT: cache directory '" + dir + "' is unusable (" + reason +
+                                 ") and no temporary directory could be created (" +
+                                 std::strerror(errno) + ")");
+    dir_ = temp;
+    temporary_ = true;
+    warn("JIT cache directory '" + dir + "' is not writable (" + reason + "); caching kernels in '" +
+         temp + "' for this process only. Set DG_JIT_CACHE_DIR to a writable directory.");
+}
+
+DiskCache::~DiskCache() {
+    if (temporary_) {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+}
+
+std::string DiskCache::entry_path(const std::string& key) const {
+    return (fs::path(dir_) / "cubin" / key.substr(0, 2) / (key + ".entry")).string();
+}
+
+std::optional<std::vector<char>> DiskCache::load(const std::string& key, const std::string& name) const {
+    const std::string path = entry_path(key);
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return std::nullopt;
+    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+
+    std::string problem;
+    uint64_t size = 0;
+    if (bytes.size() < kHeaderSize || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+        problem = "bad header";
+    } else {
+        std::memcpy(&size, bytes.data() + sizeof(kMagic), sizeof(size));
+        const std::string stored(bytes.data() + sizeof(kMagic) + sizeof(size), kDigestSize);
+        if (bytes.size() - kHeaderSize != size)
+            problem = "truncated or overlong: " + std::to_string(bytes.size() - kHeaderSize) +
+                      " payload bytes, header says " + std::to_string(size);
+        else if (digest(bytes.data() + kHeaderSize, size) != stored)
+            problem = "checksum mismatch";
+    }
+    if (!problem.empty()) {
+        warn("JIT cache entry '" + path + "' for kernel '" + name + "' is corrupted (" + problem +
+             "); rebuilding it");
+        return std::nullopt;
+    }
+    return std::vector<char>(bytes.begin() + kHeaderSize, bytes.end());
+}
+
+void DiskCache::store(const std::string& key, const std::vector<char>& cubin) const {
+    const fs::path path = entry_path(key);
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+
+    std::string header(kMagic, sizeof(kMagic));
+    const uint64_t size = cubin.size();
+    header.append(reinterpret_cast<const char*>(&size), sizeof(size));
+    header += digest(cubin.data(), cubin.size());
+
+    std::string temp, failure;
+    const int fd = make_temp(path.parent_path(), "." + key + ".tmp-", temp);
+    if (fd < 0) {
+        failure = std::string("cannot create a temporary file: ") + std::strerror(errno);
+    } else {
+        ::fchmod(fd, 0644);  // mkstemp's 0600 would hide entries from other users of a shared cache
+        if (!write_all(fd, header.data(), header.size()) || !write_all(fd, cubin.data(), cubin.size()))
+            failure = std::string("write: ") + std::strerror(errno);
+        if (::close(fd) != 0 && failure.empty())
+            failure = std::string("close: ") + std::strerror(errno);
+        if (failure.empty() && ::rename(temp.c_str(), path.c_str()) != 0)
+            failure = std::string("rename: ") + std::strerror(errno);
+        if (!failure.empty())
+            ::unlink(temp.c_str());
+    }
+    if (!failure.empty())
+        warn("cannot write JIT cache entry '" + path.string() + "' (" + failure + ")");
+}
+
+}  // namespace deep_gemm::jit::detail
