@@ -1,7 +1,7 @@
 #include "fp8_gemm.hpp"
 
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
 #include <array>
@@ -89,7 +89,10 @@ namespace {
 
 struct ConfigKey {
     int device, block_m, block_n, stages, output;
-    bool operator==(const ConfigKey&) const = default;
+    bool operator==(const ConfigKey& o) const {
+        return device == o.device && block_m == o.block_m && block_n == o.block_n && stages == o.stages &&
+               output == o.output;
+    }
 };
 struct ConfigKeyHash {
     size_t operator()(const ConfigKey& k) const {
@@ -139,7 +142,7 @@ void launch_fp8_gemm_nt(const at::Tensor& a, const at::Tensor& sfa, const at::Te
     launch.grid = dim3(ceil_div(m, config.block_m) * ceil_div(n, config.block_n));
     launch.block = dim3(config.threads());
     launch.shared_bytes = config.shared_bytes();
-    launch.stream = at::cuda::getCurrentCUDAStream(d.get_device()).stream();
+    launch.stream = c10::cuda::getCurrentCUDAStream(d.get_device()).stream();
     kernel.launch(launch, args);
 }
 
