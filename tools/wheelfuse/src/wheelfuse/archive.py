@@ -62,7 +62,8 @@ def check_member_name(source: str, name: str) -> None:
 def _check_info(source: str, info: zipfile.ZipInfo, limits: Limits) -> None:
     check_member_name(source, info.filename)
     mode = info.external_attr >> 16
-    if info.create_system == 3 and mode:  # Unix attributes are meaningful
+    # Unix attributes; a file type of 0 (as many zip writers leave it) means a plain file.
+    if info.create_system == 3 and stat.S_IFMT(mode):
         if stat.S_ISLNK(mode):
             raise UnsafeArchive(source, "symbolic link in archive", info.filename)
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
