@@ -1,0 +1,44 @@
+# The two commands that matter, on a fresh machine of this kind (root, Debian
+# bookworm, the pyenv CPythons, PyPI and Debian reachable):
+#   make wheels   build the merged wheel into dist/ (cibuildwheel -> merge-wheels -> check-wheel)
+#   make test     everything CI runs (.ci/run calls exactly this)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# The dev environment's interpreter: the machine's CPython 3.12.
+BASE_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin/python3.12) python3.12)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(BASE_PYTHON) -m uv
+UV_VERSION := 0.13.9
+PYTEST_ARGS ?=
+
+.PHONY: dev build wheels test lock clean
+
+$(VENV)/.ready: requirements/dev.txt tools/wheelfuse/pyproject.toml
+	$(BASE_PYTHON) -m uv --version >/dev/null 2>&1 || $(BASE_PYTHON) -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) venv --allow-existing --quiet --python $(BASE_PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(PY) -r requirements/dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps -e tools/wheelfuse
+	touch $@
+
+dev: $(VENV)/.ready
+
+# deep_gemm/_C and the runtime library in place, for the tests.
+build: dev
+	$(PY) setup.py --quiet build_ext --inplace
+
+wheels: dev
+	$(PY) -m tools.fleet
+
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+test: build
+	rc=0; $(PY) -m pytest $(PYTEST_ARGS) tests || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lock:
+	$(UV) pip compile --python-version 3.12 --no-header --no-annotate requirements/dev.in -o requirements/dev.txt
+
+clean:
+	rm -rf build dist wheelhouse deep_gemm/_C.*.so deep_gemm/libdeep_gemm_runtime.so
