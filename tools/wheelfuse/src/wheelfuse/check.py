@@ -210,7 +210,7 @@ def _policy(report: Report, path: Path, allowed: Sequence[str]) -> None:
         report.policy = PolicyVerdict([], None, [], list(allowed), "no manylinux/musllinux claim; auditwheel not run")
         return
     # auditwheel is imported here: it is only needed for Linux wheels, and is slow to import.
-    from auditwheel.error import AuditwheelException
+    from auditwheel.error import AuditwheelError
     from auditwheel.wheel_abi import analyze_wheel_abi
     from auditwheel.wheeltools import get_wheel_architecture, get_wheel_libc
 
@@ -224,7 +224,7 @@ def _policy(report: Report, path: Path, allowed: Sequence[str]) -> None:
             disable_isa_ext_check=False,
             allow_graft=False,
         )
-    except (AuditwheelException, RuntimeError, ValueError) as exc:
+    except (AuditwheelError, RuntimeError, ValueError) as exc:
         report.policy = PolicyVerdict(claimed, None, [], list(allowed))
         report.add("policy", f"auditwheel could not analyse the wheel: {exc}")
         return
