@@ -275,11 +275,12 @@ def build(inputs: dict, tag: str, *, workdir: Path, env: dict[str, str]) -> dict
     )
     run(
         [
-            "podman", "run", "--rm", "--rootfs", str(rootfs),
+            "podman", "run", "--rm",
             "--env", f"SSL_CERT_FILE={IMAGE_CA_BUNDLE}",
             "--env", f"PIP_CERT={IMAGE_CA_BUNDLE}",
             "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "--env", "LANG=C.UTF-8",
+            "--rootfs", str(rootfs),  # --rootfs takes the place of the image argument
             "/bin/sh", "-c", script,
         ],
         env=env,

@@ -25,7 +25,8 @@ from packaging.version import Version
 
 # CPython build identifiers (without the platform part) that cibuildwheel 4.3
 # builds for manylinux_x86_64 by default, oldest first. cp313t is left out on
-# purpose: cibuildwheel only builds it with `enable = ["cpython-freethreading"]`.
+# purpose: cibuildwheel only builds it with `enable = ["cpython-freethreading"]`
+# (and cp316, a pre-release, with `enable = ["cpython-prerelease"]`).
 # tests/fleet/test_cpythons.py checks this against cibuildwheel's own table.
 CIBUILDWHEEL_CPYTHONS: tuple[str, ...] = (
     "cp39",
@@ -35,6 +36,8 @@ CIBUILDWHEEL_CPYTHONS: tuple[str, ...] = (
     "cp313",
     "cp314",
     "cp314t",
+    "cp315",
+    "cp315t",
 )
 
 # cibuildwheel runs its own helpers with /opt/python/cp39-cp39/bin/python

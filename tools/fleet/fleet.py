@@ -1,0 +1,486 @@
+"""The wheel fleet driver: one fat deep_gemm wheel for every CPython in Requires-Python.
+
+    .venv/bin/python tools/fleet                     # all stages, all CPythons
+    .venv/bin/python tools/fleet --pythons 3.12      # a subset (the 1-vs-4 measurement)
+    .venv/bin/python tools/fleet --official-image    # quay.io/pypa/manylinux_2_28_x86_64
+    .venv/bin/python tools/fleet torch-site          # stage (a) only; prints the path
+
+Stages, each timed:
+  fetch   the pinned build-time torch (tools/fleet/torch-site.txt) into
+          <cache>/torch-site-<key>/, once per key (later runs reuse it)
+  image   the local build image (tools/image/build_image.py), rebuilt only when stale
+  build   cibuildwheel --platform linux --output-dir wheelhouse/, output live; the
+          torch site is mounted read-only at /opt/torch-site (DG_TORCH_SITE)
+  merge   merge-wheels wheelhouse/*.whl -o dist/   (dist/ ends up with ONE wheel)
+  check   check-wheel dist/<wheel>
+
+then a summary: tags, per-wheel sizes, merged size, time per stage (also written as
+JSON to wheelhouse/fleet-summary.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tools" / "image"))
+
+import build_image  # noqa: E402
+from cpythons import CPython, CPythonError, build_cpythons, read_requires_python, select_subset  # noqa: E402
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename  # noqa: E402
+
+STAGES = ("fetch", "image", "build", "merge", "check")
+DEFAULT_CACHE = Path(os.environ.get("DG_FLEET_CACHE", "/var/cache/deep-gemm-fleet"))
+CONTAINER_TORCH_SITE = "/opt/torch-site"
+OFFICIAL_IMAGE = "quay.io/pypa/manylinux_2_28_x86_64"
+TORCH_SITE_LOCK = HERE / "torch-site.txt"
+TORCH_PIN_FILE = REPO / "requirements" / "torch.txt"
+# the wheel of the build-time torch: any CPython's has the same headers and libraries
+TORCH_SITE_PYTHON = "3.12"
+TORCH_SITE_PLATFORM = "x86_64-manylinux_2_28"
+
+
+class FleetError(Exception):
+    """A stage failed; the message says which and what to do."""
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclasses.dataclass
+class Options:
+    pythons: list[CPython]
+    subset: bool
+    stages: tuple[str, ...]
+    official_image: bool
+    engine: str
+    cache_dir: Path
+    wheelhouse: Path
+    dist: Path
+    pyproject: Path
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespace]:
+    parser = argparse.ArgumentParser(
+        prog="tools/fleet", description="Build one fat deep_gemm wheel for every CPython in Requires-Python."
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "torch-site", "pythons"),
+                        help="run: the stages (default); torch-site: fetch stage only, print the path; "
+                             "pythons: print the CPythons Requires-Python selects")  # fmt: skip
+    parser.add_argument("--pythons", nargs="+", metavar="X.Y",
+                        help="build only these CPythons (e.g. 3.12); check-wheel then checks only them")  # fmt: skip
+    parser.add_argument("--stages", default=",".join(STAGES),
+                        help=f"comma-separated subset of {','.join(STAGES)} (default: all)")  # fmt: skip
+    parser.add_argument("--official-image", action="store_true",
+                        help=f"build in {OFFICIAL_IMAGE} instead of the local image (needs quay.io)")  # fmt: skip
+    parser.add_argument("--engine", choices=("podman", "docker"), default="podman",
+                        help="container engine (GitHub Actions uses docker)")  # fmt: skip
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help=f"where the build-time torch is kept (default {DEFAULT_CACHE}, or $DG_FLEET_CACHE)")  # fmt: skip
+    parser.add_argument("--wheelhouse", type=Path, default=REPO / "wheelhouse")
+    parser.add_argument("--dist", type=Path, default=REPO / "dist")
+    parser.add_argument("--pyproject", type=Path, default=REPO / "pyproject.toml")
+    args = parser.parse_args(argv)
+    return args.command, args
+
+
+def resolve_options(args: argparse.Namespace) -> Options:
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise FleetError(f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(STAGES)}")
+    if args.official_image and "image" in stages:
+        stages = tuple(s for s in stages if s != "image")
+    all_pys = build_cpythons(read_requires_python(args.pyproject))
+    pythons = select_subset(all_pys, args.pythons) if args.pythons else all_pys
+    return Options(
+        pythons=pythons,
+        subset=bool(args.pythons) and pythons != all_pys,
+        stages=stages,
+        official_image=args.official_image,
+        engine=args.engine,
+        cache_dir=args.cache_dir.resolve(),
+        wheelhouse=args.wheelhouse.resolve(),
+        dist=args.dist.resolve(),
+        pyproject=args.pyproject.resolve(),
+    )
+
+
+# --------------------------------------------------------------------------- stage (a): torch
+
+
+def torch_pin(path: Path = TORCH_PIN_FILE) -> str:
+    pins = re.findall(r"^\s*torch\s*==\s*(\S+)\s*$", path.read_text(), flags=re.M)
+    if len(pins) != 1:
+        raise FleetError(f"{path}: expected exactly one 'torch==X.Y.Z' line, found {len(pins)}")
+    return pins[0]
+
+
+def locked_versions(lock: Path = TORCH_SITE_LOCK) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock.read_text(), flags=re.M))
+
+
+def torch_site_key(lock: Path = TORCH_SITE_LOCK) -> str:
+    h = hashlib.sha256(lock.read_bytes())
+    h.update(f"{TORCH_SITE_PYTHON} {TORCH_SITE_PLATFORM}".encode())
+    return h.hexdigest()[:16]
+
+
+def check_torch_lock(lock: Path = TORCH_SITE_LOCK, pin_file: Path = TORCH_PIN_FILE) -> None:
+    locked = locked_versions(lock).get("torch")
+    pinned = torch_pin(pin_file)
+    if locked != pinned:
+        raise FleetError(
+            f"{lock} has torch=={locked} but {pin_file} pins torch=={pinned}: edit "
+            f"{lock.with_suffix('.in').name} (torch and its nvidia-cuda-* versions, as "
+            f"`uv pip install torch=={pinned}` resolves them) and regenerate {lock.name}"
+        )
+
+
+def ensure_torch_site(cache_dir: Path) -> tuple[Path, bool]:
+    """<cache>/torch-site-<key>, installed unless complete. Returns (path, fetched)."""
+    check_torch_lock()
+    site = cache_dir / f"torch-site-{torch_site_key()}"
+    if (site / ".complete").is_file():
+        return site, False
+    if shutil.which("uv") is None:
+        raise FleetError("uv not found on PATH: the fetch stage installs the pinned torch with uv")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{site.name}.tmp.", dir=cache_dir))
+    try:
+        cmd = ["uv", "pip", "install", "--quiet", "--target", str(tmp), "--no-deps", "--require-hashes",
+               "--python-version", TORCH_SITE_PYTHON, "--python-platform", TORCH_SITE_PLATFORM,
+               "-r", str(TORCH_SITE_LOCK)]  # fmt: skip
+        echo(cmd)
+        if subprocess.run(cmd).returncode:
+            raise FleetError(f"fetch: installing {TORCH_SITE_LOCK.name} failed (see uv's message above)")
+        for need in ("torch/include", "torch/lib/libtorch.so", "nvidia/cu13/include/crt/host_config.h",
+                     "nvidia/cu13/lib/libcudart.so.13", "nvidia/cu13/lib/libnvrtc.so.13"):  # fmt: skip
+            if not (tmp / need).exists():
+                raise FleetError(f"fetch: {need} missing from the installed torch site; fix {TORCH_SITE_LOCK.name}")
+        (tmp / ".complete").write_text(TORCH_SITE_LOCK.read_text())
+        if site.exists():  # an incomplete leftover
+            shutil.rmtree(site)
+        tmp.rename(site)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return site, True
+
+
+def point_default_link(cache_dir: Path, site: Path) -> None:
+    """<cache>/torch-site -> torch-site-<key>: the path pyproject's create-args mounts,
+    so a hand-run `cibuildwheel` uses the current torch too."""
+    link = cache_dir / "torch-site"
+    tmp = cache_dir / f".torch-site.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(site.name)
+    tmp.replace(link)
+
+
+# --------------------------------------------------------------------------- stage (c): build
+
+
+def staged_source(dest: Path) -> Path:
+    """Copy the project's tracked and untracked-but-not-ignored files to *dest*.
+
+    cibuildwheel copies its working directory into the container wholesale; the
+    checkout also holds .venv/ (GBs of torch) and build/, which must not go in.
+    """
+    listing = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    for rel in filter(None, listing.split("\0")):
+        src = REPO / rel
+        if not src.exists() and not src.is_symlink():  # deleted in the work tree
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        elif src.is_file():
+            shutil.copy2(src, target)
+    return dest
+
+
+def cibuildwheel_env(opts: Options, site: Path | None, image: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = build_image.podman_env(base)
+    env["CIBW_BUILD"] = " ".join(py.identifier for py in opts.pythons)
+    env["CIBW_ARCHS_LINUX"] = "x86_64"
+    if opts.official_image:
+        env["CIBW_MANYLINUX_X86_64_IMAGE"] = OFFICIAL_IMAGE
+    elif image:
+        env["CIBW_MANYLINUX_X86_64_IMAGE"] = image
+    if site is not None:
+        create_args = [f"--volume={site}:{CONTAINER_TORCH_SITE}:ro"]
+        env["CIBW_CONTAINER_ENGINE"] = f"{opts.engine}; create_args: {shlex.join(create_args)}; disable_host_mount: true"
+    # cibuildwheel hands this bundle to pip in the container (and uses it itself)
+    env.setdefault("SSL_CERT_FILE", str(build_image.HOST_CA_BUNDLE))
+    return env
+
+
+BUILD_START = re.compile(r"Building (cp\d+t?-\S+) wheel")
+
+
+def run_live(cmd: list[str], *, env: dict[str, str], cwd: Path, log: Path,
+             on_line: Callable[[str, float], None] | None = None) -> int:  # fmt: skip
+    """Run *cmd*, echoing its output live and into *log*; *on_line* sees each line and its time."""
+    echo(cmd)
+    with log.open("w") as logf:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0)
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode(errors="replace")
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            logf.write(line)
+            if on_line:
+                on_line(line, time.monotonic())
+        return proc.wait()
+
+
+def per_python_times(events: list[tuple[str, float]], end: float) -> dict[str, float]:
+    """From (identifier, start time) events, the seconds each build took."""
+    out = {}
+    for i, (ident, start) in enumerate(events):
+        stop = events[i + 1][1] if i + 1 < len(events) else end
+        out[ident] = round(stop - start, 1)
+    return out
+
+
+def build_wheels(opts: Options, site: Path | None, image: str | None) -> dict[str, float]:
+    cibw = Path(sys.executable).with_name("cibuildwheel")
+    if not cibw.exists():
+        raise FleetError(f"{cibw} not found: install the fleet's pins with `uv pip install -r tools/fleet/requirements.txt`")
+    opts.wheelhouse.mkdir(parents=True, exist_ok=True)
+    for old in opts.wheelhouse.glob("*.whl"):
+        old.unlink()
+    events: list[tuple[str, float]] = []
+
+    def on_line(line: str, now: float) -> None:
+        if m := BUILD_START.search(line):
+            events.append((m.group(1), now))
+
+    with tempfile.TemporaryDirectory(prefix="deep-gemm-fleet-src.") as tmp:
+        src = staged_source(Path(tmp))
+        env = cibuildwheel_env(opts, site, image)
+        rc = run_live(
+            [str(cibw), "--platform", "linux", "--output-dir", str(opts.wheelhouse), str(src)],
+            env=env, cwd=src, log=opts.wheelhouse / "cibuildwheel.log", on_line=on_line,
+        )  # fmt: skip
+        end = time.monotonic()
+    if rc:
+        raise FleetError(f"build: cibuildwheel failed (exit {rc}); its output is in {opts.wheelhouse / 'cibuildwheel.log'}")
+    wheels = sorted(opts.wheelhouse.glob("*.whl"))
+    got = {wheel_abis(w) for w in wheels}
+    want = {(py.abi,) for py in opts.pythons}
+    if got != want:
+        raise FleetError(
+            f"build: expected one wheel per {', '.join(sorted(a for (a,) in want))}, "
+            f"got {', '.join(w.name for w in wheels) or 'none'} in {opts.wheelhouse}"
+        )
+    return per_python_times(events, end)
+
+
+# --------------------------------------------------------------------------- merge / check
+
+
+def wheel_abis(wheel: Path) -> tuple[str, ...]:
+    try:
+        _, _, _, tags = parse_wheel_filename(wheel.name)
+    except InvalidWheelFilename as exc:
+        raise FleetError(f"{wheel}: {exc}") from None
+    return tuple(sorted({t.abi for t in tags}))
+
+
+def wheel_tool(name: str) -> list[str]:
+    """The wheelfuse CLI *name* (merge-wheels / check-wheel) of the dev venv, or its module."""
+    exe = Path(sys.executable).with_name(name)
+    if exe.exists():
+        return [str(exe)]
+    module = {"merge-wheels": "wheelfuse.merge_cli", "check-wheel": "wheelfuse.check_cli"}[name]
+    return [sys.executable, "-m", module]
+
+
+def wheel_tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = REPO / "tools" / "wheelfuse" / "src"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    return env
+
+
+def merge_wheels(opts: Options) -> Path:
+    wheels = sorted(opts.wheelhouse.glob("*.whl"))
+    if not wheels:
+        raise FleetError(f"merge: no wheels in {opts.wheelhouse}; run the build stage first")
+    opts.dist.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".merge.", dir=opts.dist) as tmp:
+        cmd = [*wheel_tool("merge-wheels"), *map(str, wheels), "-o", tmp]
+        echo(cmd)
+        if subprocess.run(cmd, env=wheel_tool_env()).returncode:
+            raise FleetError(f"merge: merge-wheels refused {len(wheels)} wheel(s) from {opts.wheelhouse} (see above)")
+        out = sorted(Path(tmp).glob("*.whl"))
+        if len(out) != 1:
+            raise FleetError(f"merge: merge-wheels wrote {len(out)} wheels, expected exactly one")
+        for old in opts.dist.glob("*.whl"):
+            old.unlink()
+        merged = opts.dist / out[0].name
+        out[0].replace(merged)
+    return merged
+
+
+def check_wheel(opts: Options, merged: Path) -> None:
+    cmd = [*wheel_tool("check-wheel"), str(merged)]
+    if opts.subset:
+        versions = sorted({(py.major, py.minor) for py in opts.pythons})
+        ranges = [f"=={a}.{b}.*" for a, b in versions]
+        if len(ranges) == 1:
+            cmd += ["--python-range", ranges[0]]
+        else:  # a contiguous subset: >=first,<last+1
+            (a0, b0), (a1, b1) = versions[0], versions[-1]
+            cmd += ["--python-range", f">={a0}.{b0},<{a1}.{b1 + 1}"]
+    echo(cmd)
+    if subprocess.run(cmd, env=wheel_tool_env()).returncode:
+        raise FleetError(f"check: check-wheel rejected {merged.name} (see above)")
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def human(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def summarize(stage_times: dict[str, float], wheels: list[Path], merged: Path | None,
+              build_times: dict[str, float], opts: Options) -> dict:  # fmt: skip
+    per = [{"wheel": w.name, "abi": ",".join(wheel_abis(w)), "bytes": w.stat().st_size} for w in wheels]
+    total = sum(p["bytes"] for p in per)
+    summary = {
+        "pythons": [py.version for py in opts.pythons],
+        "image": "official" if opts.official_image else "local",
+        "stage_seconds": {k: round(v, 1) for k, v in stage_times.items()},
+        "build_seconds_per_python": build_times,
+        "wheels": per,
+        "wheels_sum_bytes": total,
+        "merged": None,
+    }
+    if merged is not None:
+        size = merged.stat().st_size
+        summary["merged"] = {
+            "wheel": merged.name,
+            "bytes": size,
+            "tags": sorted(str(t) for t in parse_wheel_filename(merged.name)[3]),
+            "vs_largest_per_python": round(size / max(p["bytes"] for p in per), 3) if per else None,
+            "vs_sum": round(size / total, 3) if total else None,
+        }
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    print("\n=== fleet summary ===")
+    print(f"CPythons: {', '.join(summary['pythons'])}   image: {summary['image']}")
+    for w in summary["wheels"]:
+        took = summary["build_seconds_per_python"].get(next(iter(k for k in summary["build_seconds_per_python"] if k.startswith(w["abi"] + "-")), ""), None)
+        print(f"  {w['wheel']:<72} {human(w['bytes']):>10}" + (f"  built in {took:.0f}s" if took else ""))
+    if summary["wheels"]:
+        print(f"  {'sum of per-Python wheels':<72} {human(summary['wheels_sum_bytes']):>10}")
+    if m := summary["merged"]:
+        print(f"merged: {m['wheel']}  {human(m['bytes'])}"
+              f"  ({m['vs_largest_per_python']}x the largest per-Python wheel, {m['vs_sum']}x their sum)")  # fmt: skip
+        print(f"  tags: {' '.join(m['tags'])}")
+    times = summary["stage_seconds"]
+    print("stages: " + "  ".join(f"{k} {v:.1f}s" for k, v in times.items()) + f"  (total {sum(times.values()):.1f}s)")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def echo(cmd: Sequence[str]) -> None:
+    print("+ " + shlex.join(map(str, cmd)), flush=True)
+
+
+def banner(stage: str) -> None:
+    print(f"\n=== fleet: {stage} ===", flush=True)
+
+
+def run(opts: Options) -> dict:
+    times: dict[str, float] = {}
+    site: Path | None = None
+    image: str | None = None
+    merged: Path | None = None
+    build_times: dict[str, float] = {}
+
+    def timed(stage: str, fn: Callable[[], object]) -> object:
+        banner(stage)
+        t = time.monotonic()
+        try:
+            return fn()
+        finally:
+            times[stage] = time.monotonic() - t
+
+    if "fetch" in opts.stages or "build" in opts.stages:
+        site, fetched = timed("fetch", lambda: ensure_torch_site(opts.cache_dir))  # type: ignore[misc]
+        point_default_link(opts.cache_dir, site)
+        print(f"torch site: {site} ({'fetched' if fetched else 'cached'})")
+    if "image" in opts.stages:
+        image, built, _ = timed("image", lambda: build_image.ensure_image(opts.pyproject))  # type: ignore[misc]
+    if "build" in opts.stages:
+        if image is None and not opts.official_image:
+            image = build_image.image_name(build_image.image_tag(build_image.collect_inputs(opts.pyproject)))
+            if not build_image.image_exists(image):
+                raise FleetError(f"build: image {image} is missing; run the image stage (or drop --stages)")
+        build_times = timed("build", lambda: build_wheels(opts, site, image))  # type: ignore[assignment]
+    if "merge" in opts.stages:
+        merged = timed("merge", lambda: merge_wheels(opts))  # type: ignore[assignment]
+    if "check" in opts.stages:
+        if merged is None:
+            found = sorted(opts.dist.glob("*.whl"))
+            if len(found) != 1:
+                raise FleetError(f"check: expected one wheel in {opts.dist}, found {len(found)}")
+            merged = found[0]
+        timed("check", lambda: check_wheel(opts, merged))
+    wheels = sorted(opts.wheelhouse.glob("*.whl")) if opts.wheelhouse.is_dir() else []
+    summary = summarize(times, wheels, merged, build_times, opts)
+    print_summary(summary)
+    opts.wheelhouse.mkdir(parents=True, exist_ok=True)
+    (opts.wheelhouse / "fleet-summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    command, args = parse_args(argv)
+    try:
+        if command == "pythons":
+            print(" ".join(py.version for py in build_cpythons(read_requires_python(args.pyproject))))
+            return 0
+        if command == "torch-site":
+            site, _ = ensure_torch_site(args.cache_dir.resolve())
+            point_default_link(args.cache_dir.resolve(), site)
+            print(site)
+            return 0
+        run(resolve_options(args))
+        return 0
+    except (FleetError, CPythonError, build_image.ImageError) as exc:
+        print(f"\nfleet: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nfleet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
