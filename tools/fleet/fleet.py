@@ -94,6 +94,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespa
     parser.add_argument("--wheelhouse", type=Path, default=REPO / "wheelhouse")
     parser.add_argument("--dist", type=Path, default=REPO / "dist")
     parser.add_argument("--pyproject", type=Path, default=REPO / "pyproject.toml")
+    parser.add_argument("--json", action="store_true", help="pythons: print a JSON list (a CI matrix)")
     args = parser.parse_args(argv)
     return args.command, args
 
@@ -465,7 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, args = parse_args(argv)
     try:
         if command == "pythons":
-            print(" ".join(py.version for py in build_cpythons(read_requires_python(args.pyproject))))
+            versions = [py.version for py in build_cpythons(read_requires_python(args.pyproject))]
+            print(json.dumps(versions) if args.json else " ".join(versions))
             return 0
         if command == "torch-site":
             site, _ = ensure_torch_site(args.cache_dir.resolve())
