@@ -139,7 +139,11 @@ class Torch:
         return [f"-I{d}" for d in dirs + self.cuda_host_include]
 
     def link_flags(self, libraries: list[str]) -> list[str]:
-        return [f"-L{self.root / 'lib'}", f"-L{self.cuda / 'lib'}"] + [f"-l{lib}" for lib in libraries]
+        # libstdc++ first: libtorch.so and libtorch_cpu.so export their own (static,
+        # older) copies of std::filesystem, and libtorch.so's remove_all() jumps to NULL.
+        # Listing libstdc++ first binds those symbols to it at link time and puts it
+        # ahead of torch's libraries in the runtime lookup order.
+        return [f"-L{self.root / 'lib'}", f"-L{self.cuda / 'lib'}", "-lstdc++"] + [f"-l{lib}" for lib in libraries]
 
 
 def cxx() -> list[str]:
@@ -203,7 +207,7 @@ def build_runtime_library(parallel: int) -> Path:
     base = digest(compiler_version(), torch.version, *flags,
                   *(f"{h.relative_to(CSRC)}\0" + h.read_text() for h in headers))
     objects = {s: ROOT / "build" / "runtime" / "obj" / f"{s.stem}-{digest(base, s.read_text())}.o" for s in sources}
-    link_flags = torch.link_flags(["torch", "torch_cpu", "torch_cuda", "c10", "c10_cuda", ":libcudart.so.13", "dl"])
+    link_flags = torch.link_flags(["torch_cpu", "torch_cuda", "c10", "c10_cuda", ":libcudart.so.13", "dl"])
     # --no-undefined proves the runtime Python-free; the RUNPATH finds torch's libs from
     # site-packages/deep_gemm/ (they are loaded already once torch is imported).
     link_flags = ["-Wl,--no-undefined", "-Wl,--as-needed", f"-Wl,-soname,{RUNTIME_NAME}",
@@ -271,7 +275,7 @@ class BuildExt(build_ext):
             output,
             [f"-L{self._runtime.parent}", "-ldeep_gemm_runtime",
              "-Wl,-rpath,$ORIGIN:$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"]
-            + torch.link_flags(["torch_python", "torch", "torch_cpu", "c10"]),
+            + torch.link_flags(["torch_python", "torch_cpu", "c10"]),
         )
 
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -144,6 +145,10 @@ std::shared_ptr<const Cubin> compile(const KernelSource& kernel) {
     if (kernel.source.empty() || kernel.entry.empty())
         throw std::invalid_argument("deep_gemm JIT: kernel '" + kernel.name +
                                     "' has an empty source or entry name");
+    static const std::regex arch_pattern("sm_[0-9]{2,3}[af]?");
+    if (!std::regex_match(kernel.arch, arch_pattern))
+        throw std::invalid_argument("deep_gemm JIT: kernel '" + kernel.name + "' has invalid arch '" +
+                                    kernel.arch + "' (expected e.g. sm_90a)");
     std::string memo_key = kernel.arch + '\0' + kernel.entry + '\0' + kernel.source;
     std::shared_ptr<State> s;
     const Compiler* compiler = nullptr;
