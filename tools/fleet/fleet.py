@@ -108,6 +108,8 @@ def resolve_options(args: argparse.Namespace) -> Options:
         stages = tuple(s for s in stages if s != "image")
     all_pys = build_cpythons(read_requires_python(args.pyproject))
     pythons = select_subset(all_pys, args.pythons) if args.pythons else all_pys
+    if args.pythons and "check" in stages:
+        subset_range(pythons)  # fail before building, not after
     return Options(
         pythons=pythons,
         subset=bool(args.pythons) and pythons != all_pys,
@@ -344,16 +346,22 @@ def merge_wheels(opts: Options) -> Path:
     return merged
 
 
+def subset_range(pythons: list[CPython]) -> str:
+    """The --python-range check-wheel needs for a --pythons subset (a contiguous one)."""
+    versions = sorted({(py.major, py.minor) for py in pythons})
+    (a0, b0), (a1, b1) = versions[0], versions[-1]
+    if len(versions) != (b1 - b0 + 1) or a0 != a1:
+        raise FleetError(
+            f"--pythons {' '.join(py.version for py in pythons)}: check-wheel takes one range, "
+            "so a subset must be contiguous (e.g. 3.11 3.12)"
+        )
+    return f"=={a0}.{b0}.*" if len(versions) == 1 else f">={a0}.{b0},<{a1}.{b1 + 1}"
+
+
 def check_wheel(opts: Options, merged: Path) -> None:
     cmd = [*wheel_tool("check-wheel"), str(merged)]
     if opts.subset:
-        versions = sorted({(py.major, py.minor) for py in opts.pythons})
-        ranges = [f"=={a}.{b}.*" for a, b in versions]
-        if len(ranges) == 1:
-            cmd += ["--python-range", ranges[0]]
-        else:  # a contiguous subset: >=first,<last+1
-            (a0, b0), (a1, b1) = versions[0], versions[-1]
-            cmd += ["--python-range", f">={a0}.{b0},<{a1}.{b1 + 1}"]
+        cmd += ["--python-range", subset_range(opts.pythons)]
     echo(cmd)
     if subprocess.run(cmd, env=wheel_tool_env()).returncode:
         raise FleetError(f"check: check-wheel rejected {merged.name} (see above)")
@@ -384,7 +392,9 @@ def summarize(stage_times: dict[str, float], wheels: list[Path], merged: Path | 
         summary["merged"] = {
             "wheel": merged.name,
             "bytes": size,
-            "tags": sorted(str(t) for t in parse_wheel_filename(merged.name)[3]),
+            # the compressed tag set of the file name (pip expands it to the cross product)
+            "tags": merged.name[: -len(".whl")].split("-", 2)[2],
+            "abis": list(wheel_abis(merged)),
             "vs_largest_per_python": round(size / max(p["bytes"] for p in per), 3) if per else None,
             "vs_sum": round(size / total, 3) if total else None,
         }
@@ -402,7 +412,7 @@ def print_summary(summary: dict) -> None:
     if m := summary["merged"]:
         print(f"merged: {m['wheel']}  {human(m['bytes'])}"
               f"  ({m['vs_largest_per_python']}x the largest per-Python wheel, {m['vs_sum']}x their sum)")  # fmt: skip
-        print(f"  tags: {' '.join(m['tags'])}")
+        print(f"  tags: {m['tags']}  (ABIs {', '.join(m['abis'])})")
     times = summary["stage_seconds"]
     print("stages: " + "  ".join(f"{k} {v:.1f}s" for k, v in times.items()) + f"  (total {sum(times.values()):.1f}s)")
 
