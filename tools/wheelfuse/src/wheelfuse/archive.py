@@ -1,13 +1,12 @@
 """Reading a wheel archive safely: every member is checked before its bytes are trusted.
 
-The whole archive is held in memory. That keeps the reader simple and lets the file's
-sha256 and its members come from one read; wheels of a few hundred MB are fine.
+Every member's bytes are held in memory (a merge needs them all to compare and rewrite);
+wheels of a few hundred MB are fine.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import stat
 import zipfile
 import zlib
@@ -86,15 +85,22 @@ def _check_info(source: str, info: zipfile.ZipInfo, limits: Limits) -> None:
         )
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
     """Read and validate every member of the zip at `path`; directories are dropped."""
     source = path.name
     try:
-        raw = path.read_bytes()
+        sha256 = _file_sha256(path)
+        zf = zipfile.ZipFile(path)
     except OSError as exc:
         raise UnsafeArchive(source, f"cannot read: {exc.strerror}") from exc
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise UnsafeArchive(source, f"not a zip archive, or truncated ({exc})") from exc
 
@@ -122,4 +128,4 @@ def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
                 raise UnsafeArchive(source, f"corrupt or truncated member ({exc})", info.filename) from exc
             mode = info.external_attr >> 16
             members[info.filename] = Member(data, executable=bool(mode & 0o111))
-    return WheelArchive(path=path, sha256=hashlib.sha256(raw).hexdigest(), members=members)
+    return WheelArchive(path=path, sha256=sha256, members=members)

@@ -65,12 +65,13 @@ def write_wheel(plan: MergePlan, out_dir: Path, date_time: tuple[int, ...]) -> P
     fd, tmp_name = tempfile.mkstemp(prefix=f".{plan.filename}.", suffix=".tmp", dir=out_dir)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as zf:
-            for path in order:
-                _zip_member(zf, path, plan.files[path], date_time)
-            _zip_member(zf, plan.record_path, Member(record, False), date_time)
-        with open(tmp, "rb+") as written:
-            os.fsync(written.fileno())
+        with os.fdopen(fd, "wb") as raw:
+            with zipfile.ZipFile(raw, "w") as zf:
+                for path in order:
+                    _zip_member(zf, path, plan.files[path], date_time)
+                _zip_member(zf, plan.record_path, Member(record, False), date_time)
+            raw.flush()
+            os.fsync(raw.fileno())
         tmp.chmod(0o644)
         os.replace(tmp, target)
     except BaseException:

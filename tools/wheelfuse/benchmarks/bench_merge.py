@@ -1,0 +1,115 @@
+"""Benchmark merge-wheels: whole-process time and output size for 4 per-CPython inputs.
+
+Setup, per size class (~10 MB and ~100 MB per input wheel):
+- 4 inputs, cp310..cp313, manylinux_2_28_x86_64, same METADATA;
+- in each input a per-CPython extension `_C.cpython-3X-x86_64-linux-gnu.so` of random
+  (incompressible) bytes, 75% of the class size, different in every input;
+- shared files identical in all inputs, 25% of the class size: random "kernel headers"
+  (22%) and compressible template text (3%), which the merged wheel stores once.
+So a merged wheel is about 4 x 75% + 22% (+ the compressed text) of one class size.
+Random bytes are the worst case for the writer: deflate gains nothing on them and still
+costs its full time; real extension modules compress about 2.5:1.
+Each merge is a fresh `merge-wheels` process (python startup, reading and verifying every
+RECORD hash, planning, deflating and writing); the median of several runs is reported,
+with min/max and the peak resident memory of the process.
+
+Usage: python bench_merge.py [--runs-small 5] [--runs-large 3] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ABIS = ("cp310", "cp311", "cp312", "cp313")
+PLATFORM = "manylinux_2_28_x86_64"
+MB = 1 << 20
+
+
+def write_wheel(path: Path, files: dict[str, bytes], tag: str) -> None:
+    dist_info = "benchpkg-1.0.dist-info"
+    files = dict(files)
+    files[f"{dist_info}/METADATA"] = b"Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0\nRequires-Python: >=3.10,<3.14\n\n"
+    files[f"{dist_info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: false\nTag: {tag}\n\n".encode()
+    lines = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{name},sha256={digest},{len(data)}\n")
+    files[f"{dist_info}/RECORD"] = ("".join(lines) + f"{dist_info}/RECORD,,\n").encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+
+
+def make_inputs(directory: Path, size: int, rng: random.Random) -> list[Path]:
+    shared_random = int(size * 0.22)
+    headers = {f"benchpkg/include/kernel_{i}.cuh": rng.randbytes(shared_random // 8) for i in range(8)}
+    text = b"".join(b"template <int BLOCK_M, int BLOCK_N> struct Tile%d {};\n" % i for i in range(size * 3 // 100 // 56))
+    shared = headers | {"benchpkg/include/tiles.cuh": text, "benchpkg/__init__.py": b"from ._C import *\n"}
+    paths = []
+    for abi in ABIS:
+        files = shared | {f"benchpkg/_C.cpython-{abi[2:]}-x86_64-linux-gnu.so": rng.randbytes(int(size * 0.75))}
+        path = directory / f"benchpkg-1.0-{abi}-{abi}-{PLATFORM}.whl"
+        write_wheel(path, files, f"{abi}-{abi}-{PLATFORM}")
+        paths.append(path)
+    return paths
+
+
+def timed_merge(merge: str, inputs: list[Path], out: Path) -> tuple[float, int, Path]:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    proc = subprocess.Popen([merge, *map(str, inputs), "-o", str(out)], stdout=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    stdout = proc.stdout.read().decode().strip() if proc.stdout else ""
+    if status != 0:
+        sys.exit(f"merge-wheels failed with status {status}")
+    return elapsed, usage.ru_maxrss * 1024, Path(stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-small", type=int, default=5)
+    parser.add_argument("--runs-large", type=int, default=3)
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+    merge = shutil.which("merge-wheels") or sys.exit("merge-wheels is not on PATH")
+    from wheelfuse import __version__
+
+    print(f"wheelfuse {__version__}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
+    print("| class | input wheels (each) | merged wheel | runs | median s | min s | max s | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        for label, size, runs in (("10 MB", 10 * MB, args.runs_small), ("100 MB", 100 * MB, args.runs_large)):
+            directory = Path(tmp) / label.replace(" ", "")
+            directory.mkdir()
+            inputs = make_inputs(directory, size, random.Random(size))
+            times, peaks, outputs = [], [], []
+            for _ in range(runs):
+                elapsed, peak, output = timed_merge(merge, inputs, directory / "out")
+                times.append(elapsed)
+                peaks.append(peak)
+                outputs.append(output.read_bytes())
+            assert all(o == outputs[0] for o in outputs), "merge output is not reproducible"
+            sizes = sorted(p.stat().st_size for p in inputs)
+            print(
+                f"| {label} | {sizes[0] / MB:.1f}-{sizes[-1] / MB:.1f} MB | {len(outputs[0]) / MB:.1f} MB | {runs}"
+                f" | {statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f} | {max(peaks) / MB:.0f} MB |"
+            )
+            shutil.rmtree(directory)
+
+
+if __name__ == "__main__":
+    main()
