@@ -1,0 +1,115 @@
+"""deep_gemm._loader: the per-CPython _C import, its error message, and the JIT paths."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import deep_gemm
+from deep_gemm import _loader
+
+PACKAGE = Path(deep_gemm.__file__).resolve().parent
+RUNNING = _loader.running_tag()
+
+
+@pytest.mark.parametrize(
+    "filename, tag",
+    [
+        ("_C.cpython-312-x86_64-linux-gnu.so", "cp312"),
+        ("_C.cpython-310-x86_64-linux-gnu.so", "cp310"),
+        ("_C.cpython-314t-x86_64-linux-gnu.so", "cp314t"),
+        ("_C.cpython-313d-x86_64-linux-gnu.so", "cp313d"),
+        ("_C.abi3.so", "abi3"),
+        ("_C.so", "untagged"),
+        ("_C.cpython-312-x86_64-linux-gnu.pyi", None),
+        ("libdeep_gemm_runtime.so", None),
+        ("_Cx.cpython-312-x86_64-linux-gnu.so", None),
+    ],
+)
+def test_tag_of(filename, tag):
+    assert _loader.tag_of(filename) == tag
+
+
+def test_present_tags_sorted_by_version(tmp_path):
+    for name in ["_C.cpython-39-x86_64-linux-gnu.so", "_C.cpython-313-x86_64-linux-gnu.so",
+                 "_C.cpython-310-x86_64-linux-gnu.so", "_C.cpython-314t-x86_64-linux-gnu.so",
+                 "_C.abi3.so", "utils.py"]:
+        (tmp_path / name).write_bytes(b"")
+    assert _loader.present_tags(tmp_path) == ["cp39", "cp310", "cp313", "cp314t", "abi3"]
+
+
+def _package_copy(tmp_path: Path, tags: list[str]) -> Path:
+    """deep_gemm's Python files and headers, with the real _C renamed to `tags` only."""
+    root = tmp_path / "site"
+    copy = root / "deep_gemm"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("_C.*", "__pycache__"))
+    real_c = next(PACKAGE.glob("_C.cpython-*.so"))
+    for tag in tags:
+        version, threaded = re.fullmatch(r"cp(\d+)(t?)", tag).groups()
+        shutil.copy(real_c, copy / f"_C.cpython-{version}{threaded}-x86_64-linux-gnu.so")
+    return root
+
+
+def _import_in_subprocess(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", "import deep_gemm"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HOME": str(root)},
+    )
+
+
+def test_missing_c_for_this_python_names_the_versions(tmp_path):
+    others = [t for t in ["cp310", "cp311", "cp312", "cp313", "cp314t"] if t != RUNNING]
+    run = _import_in_subprocess(_package_copy(tmp_path, others))
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: deep_gemm has no compiled extension for Python"), run.stderr
+    assert f"({RUNNING})" in last
+    assert f"has _C for: {', '.join(others)}." in last
+    assert "No module named" not in run.stderr
+
+
+def test_no_c_at_all(tmp_path):
+    run = _import_in_subprocess(_package_copy(tmp_path, []))
+    assert "ImportError: deep_gemm has no compiled extension (_C) at all" in run.stderr
+    assert "build_ext --inplace" in run.stderr
+
+
+def test_jit_paths_point_at_torchs_cuda():
+    paths = _loader.jit_paths()
+    assert Path(paths["include_dir"]) == PACKAGE / "include"
+    assert Path(paths["nvrtc_lib"]).name == "libnvrtc.so.13" and Path(paths["nvrtc_lib"]).is_file()
+    assert (Path(paths["cuda_include"]) / "cuda.h").is_file()
+    site = Path(torch.__file__).resolve().parents[1]
+    assert Path(paths["nvrtc_lib"]).is_relative_to(site)
+
+
+def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DG_JIT_CACHE_DIR", str(tmp_path / "c"))
+    assert _loader.jit_paths()["cache_dir"] == str(tmp_path / "c")
+    monkeypatch.delenv("DG_JIT_CACHE_DIR")
+    assert _loader.jit_paths()["cache_dir"] == str(Path.home() / ".cache" / "deep_gemm")
+
+
+def _internals_ids(path: Path) -> set[bytes]:
+    return set(re.findall(rb"__pybind11_internals_v\d+_\w+?__", path.read_bytes()))
+
+
+def test_pybind11_abi_matches_torch():
+    """_C must share pybind11 internals with torch (setup.py pins the id): same string."""
+    torch_python = Path(torch.__file__).resolve().parent / "lib" / "libtorch_python.so"
+    ours = _internals_ids(next(PACKAGE.glob("_C.cpython-*.so")))
+    assert ours and ours == _internals_ids(torch_python)
+
+
+def test_runtime_is_python_free():
+    needed = subprocess.run(["readelf", "-d", str(PACKAGE / "libdeep_gemm_runtime.so")],
+                            capture_output=True, text=True, check=True).stdout
+    assert "libpython" not in needed and "libtorch_python" not in needed
+    assert "libcuda.so" not in needed  # the driver is reached through libcudart
+    assert "$ORIGIN/../torch/lib" in needed
