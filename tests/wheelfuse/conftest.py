@@ -46,7 +46,9 @@ SPAM_PE_C = "__declspec(dllexport) void *PyInit__spam(void) { return 0; }\n"
 INIT_PY = b"from ._spam import hello\n"
 
 
-def metadata(requires_python: str = REQUIRES_PYTHON, name: str = NAME, version: str = VERSION) -> bytes:
+def metadata(
+    requires_python: str = REQUIRES_PYTHON, name: str = NAME, version: str = VERSION
+) -> bytes:
     return (
         f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
         f"Requires-Python: {requires_python}\n\n"
@@ -59,7 +61,11 @@ def record_line(path: str, data: bytes) -> str:
 
 
 def wheel_file(tags: Iterable[str], root_is_purelib: str = "false") -> bytes:
-    lines = ["Wheel-Version: 1.0", "Generator: wheelfuse-tests", f"Root-Is-Purelib: {root_is_purelib}"]
+    lines = [
+        "Wheel-Version: 1.0",
+        "Generator: wheelfuse-tests",
+        f"Root-Is-Purelib: {root_is_purelib}",
+    ]
     lines += [f"Tag: {t}" for t in tags]
     return ("\n".join(lines) + "\n\n").encode()
 
@@ -84,8 +90,12 @@ def make_wheel(
     """A valid wheel holding `files` plus a correct .dist-info; arguments bend one rule."""
     dist_info = f"{name}-{version}.dist-info"
     entries = dict(files)
-    entries[f"{dist_info}/METADATA"] = meta if meta is not None else metadata(name=name, version=version)
-    entries[f"{dist_info}/WHEEL"] = wheel_file(wheel_tags if wheel_tags is not None else expand(tag))
+    entries[f"{dist_info}/METADATA"] = (
+        meta if meta is not None else metadata(name=name, version=version)
+    )
+    entries[f"{dist_info}/WHEEL"] = wheel_file(
+        wheel_tags if wheel_tags is not None else expand(tag)
+    )
     entries.update({f"{dist_info}/{k}": v for k, v in (dist_info_extra or {}).items()})
     record_path = f"{dist_info}/RECORD"
     record = "".join(record_line(p, d) + "\n" for p, d in entries.items()) + f"{record_path},,\n"
@@ -101,7 +111,11 @@ def write_zip(path: Path, entries: Iterable[tuple[str | zipfile.ZipInfo, bytes, 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data, mode in entries:
-            info = name if isinstance(name, zipfile.ZipInfo) else zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+            info = (
+                name
+                if isinstance(name, zipfile.ZipInfo)
+                else zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+            )
             info.create_system = 3
             info.external_attr = (mode if mode > 0o7777 else 0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -114,11 +128,14 @@ def write_zip(path: Path, entries: Iterable[tuple[str | zipfile.ZipInfo, bytes, 
 
 def python_info(python: Path) -> dict[str, str]:
     code = (
-        "import json, sys, sysconfig; print(json.dumps({'include': sysconfig.get_paths()['include'],"
+        "import json, sys, sysconfig;"
+        " print(json.dumps({'include': sysconfig.get_paths()['include'],"
         " 'ext_suffix': sysconfig.get_config_var('EXT_SUFFIX'),"
         " 'abi': 'cp%d%d' % sys.version_info[:2]}))"
     )
-    return json.loads(subprocess.run([python, "-c", code], check=True, capture_output=True, text=True).stdout)
+    return json.loads(
+        subprocess.run([python, "-c", code], check=True, capture_output=True, text=True).stdout
+    )
 
 
 def local_pythons() -> dict[str, Path]:
@@ -139,7 +156,9 @@ def pythons() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def built_extensions(tmp_path_factory: pytest.TempPathFactory, pythons: dict[str, Path]) -> dict[str, tuple[str, bytes]]:
+def built_extensions(
+    tmp_path_factory: pytest.TempPathFactory, pythons: dict[str, Path]
+) -> dict[str, tuple[str, bytes]]:
     """abi -> (EXT_SUFFIX, compiled _spam bytes), one gcc run per interpreter."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
@@ -150,7 +169,17 @@ def built_extensions(tmp_path_factory: pytest.TempPathFactory, pythons: dict[str
         info = python_info(python)
         target = work / f"_spam{info['ext_suffix']}"
         subprocess.run(
-            ["gcc", "-shared", "-fPIC", "-O1", "-I", info["include"], str(work / "spam.c"), "-o", str(target)],
+            [
+                "gcc",
+                "-shared",
+                "-fPIC",
+                "-O1",
+                "-I",
+                info["include"],
+                str(work / "spam.c"),
+                "-o",
+                str(target),
+            ],
             check=True,
         )
         out[abi] = (info["ext_suffix"], target.read_bytes())
@@ -158,7 +187,9 @@ def built_extensions(tmp_path_factory: pytest.TempPathFactory, pythons: dict[str
 
 
 @pytest.fixture(scope="session")
-def native_wheels(tmp_path_factory: pytest.TempPathFactory, built_extensions: dict[str, tuple[str, bytes]]) -> dict[str, Path]:
+def native_wheels(
+    tmp_path_factory: pytest.TempPathFactory, built_extensions: dict[str, tuple[str, bytes]]
+) -> dict[str, Path]:
     """abi -> one per-CPython manylinux wheel of tinyext."""
     out_dir = tmp_path_factory.mktemp("native")
     wheels = {}
@@ -168,7 +199,9 @@ def native_wheels(tmp_path_factory: pytest.TempPathFactory, built_extensions: di
             f"{NAME}/data.txt": b"shared payload\n",
             f"{NAME}/_spam{suffix}": binary,
         }
-        wheels[abi] = make_wheel(out_dir, f"{abi}-{abi}-{LINUX_PLATFORM}", files, executable=[f"{NAME}/_spam{suffix}"])
+        wheels[abi] = make_wheel(
+            out_dir, f"{abi}-{abi}-{LINUX_PLATFORM}", files, executable=[f"{NAME}/_spam{suffix}"]
+        )
     return wheels
 
 
@@ -179,7 +212,9 @@ def windows_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("x86_64-w64-mingw32-gcc not installed (apt-get install gcc-mingw-w64-x86-64)")
     work = tmp_path_factory.mktemp("pe")
     (work / "spam.c").write_text(SPAM_PE_C)
-    subprocess.run([compiler, "-shared", "-O1", str(work / "spam.c"), "-o", str(work / "spam.pyd")], check=True)
+    subprocess.run(
+        [compiler, "-shared", "-O1", str(work / "spam.c"), "-o", str(work / "spam.pyd")], check=True
+    )
     pyd = (work / "spam.pyd").read_bytes()
     wheels = {}
     for abi in ("cp310", "cp311", "cp312", "cp313"):
@@ -197,7 +232,9 @@ def synthetic_files(abi: str, platform_suffix: str = "x86_64-linux-gnu") -> dict
     }
 
 
-def run_cli(main: Callable[[list[str]], int], args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def run_cli(
+    main: Callable[[list[str]], int], args: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
     code = main(args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from wheelfuse.check import check_wheel
 from wheelfuse.check_cli import main as check_main
 from wheelfuse.merge_cli import main as merge_main
@@ -24,7 +23,17 @@ def elf(built_extensions: dict[str, tuple[str, bytes]]) -> bytes:
     return next(iter(built_extensions.values()))[1]
 
 
-def linux_wheel(kit, directory: Path, abis: tuple[str, ...], elf: bytes, *, platform: str = PLAT, extra: dict[str, bytes] | None = None, skip: tuple[str, ...] = (), meta: bytes | None = None) -> Path:
+def linux_wheel(
+    kit,
+    directory: Path,
+    abis: tuple[str, ...],
+    elf: bytes,
+    *,
+    platform: str = PLAT,
+    extra: dict[str, bytes] | None = None,
+    skip: tuple[str, ...] = (),
+    meta: bytes | None = None,
+) -> Path:
     files = {"tinyext/__init__.py": kit.INIT_PY}
     for abi in abis:
         if abi not in skip:
@@ -56,7 +65,9 @@ def test_merged_native_wheel_passes(native_wheels: dict[str, Path], tmp_path: Pa
     assert report["python"]["required_abis"] == list(ABIS)
     assert report["python"]["open_ended"] is False
     assert [row["abi"] for row in report["abis"]] == list(ABIS)
-    assert all(m["module"] == "tinyext._spam" and m["ok"] for row in report["abis"] for m in row["modules"])
+    assert all(
+        m["module"] == "tinyext._spam" and m["ok"] for row in report["abis"] for m in row["modules"]
+    )
     assert report["policy"]["claimed"] == [PLAT]
     assert report["policy"]["external_libs"] == []
 
@@ -75,7 +86,14 @@ def test_open_ended_range_is_resolved_against_known_minors(kit, elf, tmp_path, c
     report = json.loads(capsys.readouterr().out)
     assert report["python"]["open_ended"] is True
     assert report["python"]["source"] == "--python-range"
-    assert report["python"]["required_abis"] == ["cp310", "cp311", "cp312", "cp313", "cp314", "cp315"]
+    assert report["python"]["required_abis"] == [
+        "cp310",
+        "cp311",
+        "cp312",
+        "cp313",
+        "cp314",
+        "cp315",
+    ]
     assert {p["abi"] for p in report["problems"]} == {"cp314", "cp315"}
 
 
@@ -107,9 +125,15 @@ def test_tag_outside_requires_python(kit, elf, tmp_path) -> None:
 
 
 def test_layout_differs_between_pythons(kit, elf, tmp_path) -> None:
-    extra = {f"tinyext/ops/_eggs.cpython-{a[2:]}-x86_64-linux-gnu.so": elf for a in ("cp310", "cp311", "cp313")}
+    extra = {
+        f"tinyext/ops/_eggs.cpython-{a[2:]}-x86_64-linux-gnu.so": elf
+        for a in ("cp310", "cp311", "cp313")
+    }
     report = check_wheel(linux_wheel(kit, tmp_path, ABIS, elf, extra=extra))
-    assert any("cp312 lacks module(s) the other CPythons have: tinyext.ops._eggs" in p for p in problems(report))
+    assert any(
+        "cp312 lacks module(s) the other CPythons have: tinyext.ops._eggs" in p
+        for p in problems(report)
+    )
     # ... and the _eggs binaries export PyInit__spam, not PyInit__eggs:
     assert any("does not export PyInit__eggs" in p for p in problems(report))
 
@@ -124,7 +148,9 @@ def test_invalid_binaries(kit, elf, tmp_path, windows_wheels) -> None:
         "tinyext/_spam.cpython-312-x86_64-linux-gnu.so": pe,
         "tinyext/_spam.cpython-313-aarch64-linux-gnu.so": elf,
     }
-    report = check_wheel(linux_wheel(kit, tmp_path, ABIS, elf, extra=extra, skip=("cp311", "cp312")))
+    report = check_wheel(
+        linux_wheel(kit, tmp_path, ABIS, elf, extra=extra, skip=("cp311", "cp312"))
+    )
     found = problems(report)
     assert any("cp311" not in p and "not a valid ELF" in p for p in found)
     assert any("built for aarch64-linux-gnu" in p for p in found)
@@ -133,7 +159,9 @@ def test_invalid_binaries(kit, elf, tmp_path, windows_wheels) -> None:
 def test_unsorted_file_name_tags(kit, elf, tmp_path) -> None:
     files = {"tinyext/__init__.py": kit.INIT_PY}
     files |= {f"tinyext/_spam.cpython-{a[2:]}-x86_64-linux-gnu.so": elf for a in ("cp310", "cp39")}
-    wheel = kit.make_wheel(tmp_path, f"cp39.cp310-cp39.cp310-{PLAT}", files, meta=kit.metadata(">=3.9,<3.11"))
+    wheel = kit.make_wheel(
+        tmp_path, f"cp39.cp310-cp39.cp310-{PLAT}", files, meta=kit.metadata(">=3.9,<3.11")
+    )
     report = check_wheel(wheel)
     assert any("sorted order" in p for p in problems(report)), problems(report)
 
@@ -148,7 +176,9 @@ def test_no_requires_python(kit, elf, tmp_path) -> None:
 def _compile(tmp_path: Path, name: str, source: str, *flags: str) -> bytes:
     (tmp_path / f"{name}.c").write_text(source)
     out = tmp_path / f"{name}.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", str(tmp_path / f"{name}.c"), "-o", str(out), *flags], check=True)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", str(tmp_path / f"{name}.c"), "-o", str(out), *flags], check=True
+    )
     return out.read_bytes()
 
 
@@ -161,10 +191,22 @@ def test_policy_must_be_at_least_as_permissive_as_the_claim(kit, tmp_path) -> No
         "int PyInit__spam(void) { pthread_t t; return pthread_create(&t, 0, f, 0); }\n"
     )
     binary = _compile(tmp_path, "pt", source, "-pthread")
-    claims_too_much = linux_wheel(kit, tmp_path / "a", ("cp312",), binary, meta=kit.metadata(">=3.12,<3.13"))
+    claims_too_much = linux_wheel(
+        kit, tmp_path / "a", ("cp312",), binary, meta=kit.metadata(">=3.12,<3.13")
+    )
     report = check_wheel(claims_too_much)
-    assert any(f"claims {PLAT} but auditwheel finds the binaries consistent only with manylinux_2_34" in p for p in problems(report)), problems(report)
-    honest = linux_wheel(kit, tmp_path / "b", ("cp312",), binary, meta=kit.metadata(">=3.12,<3.13"), platform="manylinux_2_34_x86_64")
+    assert any(
+        f"claims {PLAT} but auditwheel finds the binaries consistent only with manylinux_2_34" in p
+        for p in problems(report)
+    ), problems(report)
+    honest = linux_wheel(
+        kit,
+        tmp_path / "b",
+        ("cp312",),
+        binary,
+        meta=kit.metadata(">=3.12,<3.13"),
+        platform="manylinux_2_34_x86_64",
+    )
     assert check_wheel(honest).ok, problems(check_wheel(honest))
 
 
@@ -174,7 +216,18 @@ def test_only_allowed_external_libraries(kit, tmp_path) -> None:
     lib_dir = tmp_path / "lib"
     lib_dir.mkdir()
     (lib_dir / "foo.c").write_text("int foo(void) { return 1; }\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libtorch_fake.so", str(lib_dir / "foo.c"), "-o", str(lib_dir / "libtorch_fake.so")], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libtorch_fake.so",
+            str(lib_dir / "foo.c"),
+            "-o",
+            str(lib_dir / "libtorch_fake.so"),
+        ],
+        check=True,
+    )
     source = "int foo(void);\nint PyInit__spam(void) { return foo(); }\n"
     binary = _compile(tmp_path, "uses_foo", source, f"-L{lib_dir}", "-ltorch_fake")
     wheel = linux_wheel(kit, tmp_path / "w", ("cp312",), binary, meta=kit.metadata(">=3.12,<3.13"))
@@ -182,7 +235,10 @@ def test_only_allowed_external_libraries(kit, tmp_path) -> None:
     assert check_wheel(wheel).ok, problems(check_wheel(wheel))
     # ... and with a list that does not allow it, the library must have been grafted.
     report = check_wheel(wheel, allowed_external=("libcudart.so.*",))
-    assert any("un-grafted libraries outside the allow list: libtorch_fake.so" in p for p in problems(report)), problems(report)
+    assert any(
+        "un-grafted libraries outside the allow list: libtorch_fake.so" in p
+        for p in problems(report)
+    ), problems(report)
 
 
 def test_windows_wheel(windows_wheels, tmp_path, capsys) -> None:
@@ -199,5 +255,7 @@ def test_windows_wheel(windows_wheels, tmp_path, capsys) -> None:
 
 def test_windows_pyd_must_be_pe(kit, elf, windows_wheels, tmp_path) -> None:
     files = {"tinyext/__init__.py": kit.INIT_PY, "tinyext/_spam.cp312-win_amd64.pyd": elf}
-    wheel = kit.make_wheel(tmp_path, "cp312-cp312-win_amd64", files, meta=kit.metadata(">=3.12,<3.13"))
+    wheel = kit.make_wheel(
+        tmp_path, "cp312-cp312-win_amd64", files, meta=kit.metadata(">=3.12,<3.13")
+    )
     assert any("not a valid PE" in p for p in problems(check_wheel(wheel)))

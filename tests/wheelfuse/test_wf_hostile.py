@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from wheelfuse.archive import Limits, read_wheel
 from wheelfuse.check_cli import main as check_main
 from wheelfuse.errors import UnsafeArchive
@@ -17,7 +16,10 @@ from wheelfuse.merge_cli import main as merge_main
 PLAT = "manylinux_2_17_x86_64"
 
 
-def rewrite(path: Path, change: Callable[[list[tuple[zipfile.ZipInfo, bytes]]], list[tuple[zipfile.ZipInfo, bytes]]]) -> Path:
+def rewrite(
+    path: Path,
+    change: Callable[[list[tuple[zipfile.ZipInfo, bytes]]], list[tuple[zipfile.ZipInfo, bytes]]],
+) -> Path:
     """Rebuild the zip at `path` with its members passed through `change` (no RECORD fix-up)."""
     with zipfile.ZipFile(path) as zf:
         members = [(info, zf.read(info)) for info in zf.infolist()]
@@ -33,7 +35,13 @@ def good(kit, directory: Path, abi: str = "cp311", **kwargs) -> Path:
     return kit.make_wheel(directory, f"{abi}-{abi}-{kwargs.pop('platform', PLAT)}", files, **kwargs)
 
 
-def refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, inputs: list[Path], *needles: str, extra: tuple[str, ...] = ()) -> str:
+def refused(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    inputs: list[Path],
+    *needles: str,
+    extra: tuple[str, ...] = (),
+) -> str:
     out = tmp_path / "out"
     code = merge_main([*map(str, inputs), "-o", str(out), *extra])
     err = capsys.readouterr().err
@@ -62,7 +70,11 @@ def test_truncated(kit, tmp_path, capsys) -> None:
 
 
 def test_truncated_member_data(kit, tmp_path, capsys) -> None:
-    wheel = good(kit, tmp_path / "in", files={"tinyext/big.bin": bytes(range(256)) * 400, "tinyext/__init__.py": b""})
+    wheel = good(
+        kit,
+        tmp_path / "in",
+        files={"tinyext/big.bin": bytes(range(256)) * 400, "tinyext/__init__.py": b""},
+    )
     raw = bytearray(wheel.read_bytes())
     offset = raw.index(b"tinyext/big.bin") + 100  # inside the deflated data of the first member
     raw[offset : offset + 200] = bytes(200)
@@ -120,12 +132,18 @@ def test_special_file(kit, tmp_path, capsys) -> None:
 
 
 def test_zip_bomb_ratio(kit, tmp_path, capsys) -> None:
-    wheel = good(kit, tmp_path / "in", files=kit.synthetic_files("cp311") | {"tinyext/zeros.bin": bytes(8 << 20)})
+    wheel = good(
+        kit,
+        tmp_path / "in",
+        files=kit.synthetic_files("cp311") | {"tinyext/zeros.bin": bytes(8 << 20)},
+    )
     refused(capsys, tmp_path, [wheel], wheel.name, "tinyext/zeros.bin", "zip bomb")
 
 
 def test_absurd_stated_size(kit, tmp_path) -> None:
-    wheel = good(kit, tmp_path / "in", files=kit.synthetic_files("cp311") | {"tinyext/blob": b"x" * 5000})
+    wheel = good(
+        kit, tmp_path / "in", files=kit.synthetic_files("cp311") | {"tinyext/blob": b"x" * 5000}
+    )
     with pytest.raises(UnsafeArchive, match="uncompressed size 5000 is absurd"):
         read_wheel(wheel, Limits(max_member_size=4096))
     with pytest.raises(UnsafeArchive, match="total uncompressed size"):
@@ -154,7 +172,10 @@ def test_record_size_mismatch(kit, tmp_path, capsys) -> None:
 
 
 def test_file_missing_from_archive(kit, tmp_path, capsys) -> None:
-    wheel = rewrite(good(kit, tmp_path / "in"), lambda m: [(i, d) for i, d in m if i.filename != "tinyext/data.txt"])
+    wheel = rewrite(
+        good(kit, tmp_path / "in"),
+        lambda m: [(i, d) for i, d in m if i.filename != "tinyext/data.txt"],
+    )
     refused(capsys, tmp_path, [wheel], wheel.name, "tinyext/data.txt", "missing from the archive")
 
 
@@ -169,7 +190,9 @@ def test_weak_record_hash(kit, tmp_path, capsys) -> None:
     with zipfile.ZipFile(wheel) as zf:
         lines = zf.read("tinyext-1.0.dist-info/RECORD").decode().splitlines()
     lines[0] = "tinyext/__init__.py,md5=AAAA,26"
-    wheel = rewrite(wheel, _replace("tinyext-1.0.dist-info/RECORD", ("\n".join(lines) + "\n").encode()))
+    wheel = rewrite(
+        wheel, _replace("tinyext-1.0.dist-info/RECORD", ("\n".join(lines) + "\n").encode())
+    )
     refused(capsys, tmp_path, [wheel], wheel.name, "tinyext/__init__.py", "'md5' not allowed")
 
 
@@ -182,7 +205,11 @@ def test_wheel_tags_disagree_with_file_name(kit, tmp_path, capsys) -> None:
 
 
 def test_two_dist_info_dirs(kit, tmp_path, capsys) -> None:
-    wheel = good(kit, tmp_path / "in", files=kit.synthetic_files("cp311") | {"other-1.0.dist-info/METADATA": b""})
+    wheel = good(
+        kit,
+        tmp_path / "in",
+        files=kit.synthetic_files("cp311") | {"other-1.0.dist-info/METADATA": b""},
+    )
     refused(capsys, tmp_path, [wheel], wheel.name, "exactly one .dist-info")
 
 
@@ -193,9 +220,24 @@ def test_unknown_wheel_major_version(kit, tmp_path, capsys) -> None:
     wheel = kit.make_wheel(tmp_path / "in", f"cp311-cp311-{PLAT}", kit.synthetic_files("cp311"))
     with zipfile.ZipFile(wheel) as zf:
         record = zf.read("tinyext-1.0.dist-info/RECORD").decode()
-    old = next(l for l in record.splitlines() if l.startswith("tinyext-1.0.dist-info/WHEEL,"))
+    old = next(
+        line for line in record.splitlines() if line.startswith("tinyext-1.0.dist-info/WHEEL,")
+    )
     record = record.replace(old, kit.record_line("tinyext-1.0.dist-info/WHEEL", text))
-    wheel = rewrite(wheel, lambda m: [(i, text if i.filename.endswith("/WHEEL") else record.encode() if i.filename.endswith("/RECORD") else d) for i, d in m])
+    wheel = rewrite(
+        wheel,
+        lambda m: [
+            (
+                i,
+                text
+                if i.filename.endswith("/WHEEL")
+                else record.encode()
+                if i.filename.endswith("/RECORD")
+                else d,
+            )
+            for i, d in m
+        ],
+    )
     refused(capsys, tmp_path, [wheel], wheel.name, "Wheel-Version '2.0'")
 
 
@@ -227,7 +269,16 @@ def test_different_metadata(kit, tmp_path, capsys) -> None:
     refused(capsys, tmp_path, [a, b], b.name, "tinyext-1.0.dist-info/METADATA", "METADATA differs")
 
 
-@pytest.mark.parametrize("tag", ["cp312-abi3-manylinux_2_17_x86_64", "cp312-none-manylinux_2_17_x86_64", "py3-none-any", "py3-none-manylinux_2_17_x86_64", "pp310-pypy310_pp73-manylinux_2_17_x86_64"])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "cp312-abi3-manylinux_2_17_x86_64",
+        "cp312-none-manylinux_2_17_x86_64",
+        "py3-none-any",
+        "py3-none-manylinux_2_17_x86_64",
+        "pp310-pypy310_pp73-manylinux_2_17_x86_64",
+    ],
+)
 def test_not_per_cpython(kit, tmp_path, capsys, tag: str) -> None:
     a = good(kit, tmp_path / "in", "cp311")
     b = kit.make_wheel(tmp_path / "in", tag, kit.synthetic_files("cp312"))
@@ -260,12 +311,19 @@ def test_already_merged_overlap(kit, tmp_path) -> None:
 def test_mixed_platforms(kit, tmp_path, capsys, first: str, second: str) -> None:
     a = good(kit, tmp_path / "in", "cp311", platform=first)
     b = good(kit, tmp_path / "in", "cp312", platform=second)
-    refused(capsys, tmp_path, [a, b], b.name, f"platform {second} cannot share a wheel with {first}")
+    refused(
+        capsys, tmp_path, [a, b], b.name, f"platform {second} cannot share a wheel with {first}"
+    )
 
 
 def _config_wheels(kit, directory: Path) -> list[Path]:
     return [
-        good(kit, directory, abi, files=kit.synthetic_files(abi) | {"tinyext/_config.py": f"ABI = {abi!r}\n".encode()})
+        good(
+            kit,
+            directory,
+            abi,
+            files=kit.synthetic_files(abi) | {"tinyext/_config.py": f"ABI = {abi!r}\n".encode()},
+        )
         for abi in ("cp311", "cp312")
     ]
 
@@ -278,7 +336,12 @@ def test_path_conflict_is_refused_naming_both_inputs(kit, tmp_path, capsys) -> N
 
 def test_path_conflict_resolved_by_take(kit, tmp_path) -> None:
     inputs = _config_wheels(kit, tmp_path / "in")
-    assert merge_main([*map(str, inputs), "-o", str(tmp_path / "out"), "--take", "tinyext/_config.py=cp311"]) == 0
+    assert (
+        merge_main(
+            [*map(str, inputs), "-o", str(tmp_path / "out"), "--take", "tinyext/_config.py=cp311"]
+        )
+        == 0
+    )
     (out,) = (tmp_path / "out").glob("*.whl")
     with zipfile.ZipFile(out) as zf:
         assert zf.read("tinyext/_config.py") == b"ABI = 'cp311'\n"
@@ -286,37 +349,73 @@ def test_path_conflict_resolved_by_take(kit, tmp_path) -> None:
 
 def test_take_naming_unknown_tag(kit, tmp_path, capsys) -> None:
     inputs = _config_wheels(kit, tmp_path / "in")
-    refused(capsys, tmp_path, inputs, "--take tinyext/_config.py=cp39", "no input for cp39", extra=("--take", "tinyext/_config.py=cp39"))
+    refused(
+        capsys,
+        tmp_path,
+        inputs,
+        "--take tinyext/_config.py=cp39",
+        "no input for cp39",
+        extra=("--take", "tinyext/_config.py=cp39"),
+    )
 
 
 def test_take_naming_a_path_without_conflict(kit, tmp_path, capsys) -> None:
     inputs = _config_wheels(kit, tmp_path / "in")
     refused(
-        capsys, tmp_path, inputs, "--take tinyext/data.txt=cp311", "does not differ",
+        capsys,
+        tmp_path,
+        inputs,
+        "--take tinyext/data.txt=cp311",
+        "does not differ",
         extra=("--take", "tinyext/_config.py=cp311", "--take", "tinyext/data.txt=cp311"),
     )
 
 
 def test_take_syntax_is_a_usage_error(kit, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
-        merge_main([str(good(kit, tmp_path / "in")), "-o", str(tmp_path / "out"), "--take", "no-equals-sign"])
+        merge_main(
+            [
+                str(good(kit, tmp_path / "in")),
+                "-o",
+                str(tmp_path / "out"),
+                "--take",
+                "no-equals-sign",
+            ]
+        )
     assert exc.value.code == 2
 
 
 def test_case_only_collision(kit, tmp_path, capsys) -> None:
-    a = good(kit, tmp_path / "in", "cp311", files=kit.synthetic_files("cp311") | {"tinyext/README": b"a"})
-    b = good(kit, tmp_path / "in", "cp312", files=kit.synthetic_files("cp312") | {"tinyext/readme": b"a"})
+    a = good(
+        kit, tmp_path / "in", "cp311", files=kit.synthetic_files("cp311") | {"tinyext/README": b"a"}
+    )
+    b = good(
+        kit, tmp_path / "in", "cp312", files=kit.synthetic_files("cp312") | {"tinyext/readme": b"a"}
+    )
     refused(capsys, tmp_path, [a, b], "tinyext/readme", "differs only in case from tinyext/README")
 
 
 def test_file_and_directory_collision(kit, tmp_path, capsys) -> None:
-    a = good(kit, tmp_path / "in", "cp311", files=kit.synthetic_files("cp311") | {"tinyext/sub": b"a"})
-    b = good(kit, tmp_path / "in", "cp312", files=kit.synthetic_files("cp312") | {"tinyext/sub/x.py": b"a"})
+    a = good(
+        kit, tmp_path / "in", "cp311", files=kit.synthetic_files("cp311") | {"tinyext/sub": b"a"}
+    )
+    b = good(
+        kit,
+        tmp_path / "in",
+        "cp312",
+        files=kit.synthetic_files("cp312") | {"tinyext/sub/x.py": b"a"},
+    )
     refused(capsys, tmp_path, [a, b], "tinyext/sub", "both a file and a directory")
 
 
 def test_missing_input_file(tmp_path, capsys) -> None:
-    refused(capsys, tmp_path, [tmp_path / "nope-1.0-cp311-cp311-linux_x86_64.whl"], "nope-1.0", "cannot read")
+    refused(
+        capsys,
+        tmp_path,
+        [tmp_path / "nope-1.0-cp311-cp311-linux_x86_64.whl"],
+        "nope-1.0",
+        "cannot read",
+    )
 
 
 # --- Windows wheels get the same rules ----------------------------------------------
@@ -331,7 +430,14 @@ def test_windows_pyd_conflict_and_record(kit, windows_wheels, tmp_path, capsys) 
     tampered.parent.mkdir()
     tampered.write_bytes(a.read_bytes())
     rewrite(tampered, _replace("tinyext/_spam.cp311-win_amd64.pyd", b"MZ not really"))
-    refused(capsys, tmp_path, [tampered, b], tampered.name, "tinyext/_spam.cp311-win_amd64.pyd", "hash does not match")
+    refused(
+        capsys,
+        tmp_path,
+        [tampered, b],
+        tampered.name,
+        "tinyext/_spam.cp311-win_amd64.pyd",
+        "hash does not match",
+    )
 
 
 # --- check-wheel fails closed on hostile archives too ---------------------------------

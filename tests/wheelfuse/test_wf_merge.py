@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import parse_wheel_filename
-
 from wheelfuse.merge_cli import main as merge_main
 from wheelfuse.record import verify_record
 from wheelfuse.wheelinfo import load_wheel
@@ -51,7 +50,10 @@ def test_merges_native_wheels(native_wheels: dict[str, Path], tmp_path: Path) ->
 
 
 def test_cp39_sorts_after_cp310_as_text(kit, tmp_path: Path) -> None:
-    inputs = [kit.make_wheel(tmp_path / "in", f"{a}-{a}-manylinux_2_17_x86_64", kit.synthetic_files(a)) for a in ("cp39", "cp310")]
+    inputs = [
+        kit.make_wheel(tmp_path / "in", f"{a}-{a}-manylinux_2_17_x86_64", kit.synthetic_files(a))
+        for a in ("cp39", "cp310")
+    ]
     out = merge(inputs, tmp_path / "out")
     assert out.name == "tinyext-1.0-cp310.cp39-cp310.cp39-manylinux_2_17_x86_64.whl"
 
@@ -59,17 +61,23 @@ def test_cp39_sorts_after_cp310_as_text(kit, tmp_path: Path) -> None:
 def test_provenance_lists_inputs_and_overrides(kit, tmp_path: Path) -> None:
     inputs = []
     for abi in ("cp311", "cp312"):
-        files = kit.synthetic_files(abi) | {"tinyext/_build_config.py": f"CC='gcc for {abi}'\n".encode()}
+        files = kit.synthetic_files(abi) | {
+            "tinyext/_build_config.py": f"CC='gcc for {abi}'\n".encode()
+        }
         inputs.append(kit.make_wheel(tmp_path / "in", f"{abi}-{abi}-manylinux_2_28_x86_64", files))
     out = merge(inputs, tmp_path / "out", "--take", "tinyext/_build_config.py=cp312")
     with zipfile.ZipFile(out) as zf:
         provenance = json.loads(zf.read("tinyext-1.0.dist-info/wheelfuse.json"))
         assert zf.read("tinyext/_build_config.py") == b"CC='gcc for cp312'\n"
-        assert "tinyext-1.0.dist-info/wheelfuse.json," in zf.read("tinyext-1.0.dist-info/RECORD").decode()
+        assert (
+            "tinyext-1.0.dist-info/wheelfuse.json,"
+            in zf.read("tinyext-1.0.dist-info/RECORD").decode()
+        )
     import hashlib
 
     assert provenance["inputs"] == [
-        {"filename": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in sorted(inputs)
+        {"filename": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for p in sorted(inputs)
     ]
     assert provenance["overrides"] == [{"path": "tinyext/_build_config.py", "abi": "cp312"}]
     assert provenance["tool"] == "wheelfuse" and provenance["version"]
@@ -80,23 +88,33 @@ def test_provenance_lists_inputs_and_overrides(kit, tmp_path: Path) -> None:
     [
         (["manylinux_2_28_x86_64", "manylinux_2_34_x86_64"], "manylinux_2_34_x86_64"),
         (["manylinux2014_x86_64", "manylinux_2_28_x86_64"], "manylinux_2_28_x86_64"),
-        (["manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux2014_x86_64"], "manylinux2014_x86_64.manylinux_2_17_x86_64"),
+        (
+            ["manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux2014_x86_64"],
+            "manylinux2014_x86_64.manylinux_2_17_x86_64",
+        ),
         (["manylinux1_x86_64", "manylinux2010_x86_64"], "manylinux2010_x86_64"),
         (["musllinux_1_1_x86_64", "musllinux_1_2_x86_64"], "musllinux_1_2_x86_64"),
         (["win_amd64", "win_amd64"], "win_amd64"),
     ],
 )
-def test_platform_is_most_restrictive(kit, tmp_path: Path, platforms: list[str], expected: str) -> None:
+def test_platform_is_most_restrictive(
+    kit, tmp_path: Path, platforms: list[str], expected: str
+) -> None:
     inputs = [
         kit.make_wheel(tmp_path / "in", f"{abi}-{abi}-{platform}", kit.synthetic_files(abi))
-        for abi, platform in zip(("cp311", "cp312"), platforms)
+        for abi, platform in zip(("cp311", "cp312"), platforms, strict=True)
     ]
     out = merge(inputs, tmp_path / "out")
     assert out.name.endswith(f"-{expected}.whl")
 
 
-def test_same_bytes_whatever_the_order_and_honours_source_date_epoch(kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    inputs = [kit.make_wheel(tmp_path / "in", f"{a}-{a}-manylinux_2_17_x86_64", kit.synthetic_files(a)) for a in ("cp310", "cp311", "cp312")]
+def test_same_bytes_whatever_the_order_and_honours_source_date_epoch(
+    kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = [
+        kit.make_wheel(tmp_path / "in", f"{a}-{a}-manylinux_2_17_x86_64", kit.synthetic_files(a))
+        for a in ("cp310", "cp311", "cp312")
+    ]
     first = merge(inputs, tmp_path / "a").read_bytes()
     assert merge(inputs[::-1], tmp_path / "b").read_bytes() == first
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
@@ -108,7 +126,12 @@ def test_same_bytes_whatever_the_order_and_honours_source_date_epoch(kit, tmp_pa
 def test_executable_bits_and_fixed_modes(kit, tmp_path: Path) -> None:
     files = {"tinyext/__init__.py": b"", "tinyext-1.0.data/scripts/run": b"#!python\n"}
     inputs = [
-        kit.make_wheel(tmp_path / "in", f"{a}-{a}-linux_x86_64", files | kit.synthetic_files(a), executable=["tinyext-1.0.data/scripts/run"])
+        kit.make_wheel(
+            tmp_path / "in",
+            f"{a}-{a}-linux_x86_64",
+            files | kit.synthetic_files(a),
+            executable=["tinyext-1.0.data/scripts/run"],
+        )
         for a in ("cp312", "cp313")
     ]
     with zipfile.ZipFile(merge(inputs, tmp_path / "out")) as zf:
@@ -119,8 +142,18 @@ def test_executable_bits_and_fixed_modes(kit, tmp_path: Path) -> None:
 
 def test_free_threaded_abi_is_its_own_input(kit, tmp_path: Path) -> None:
     inputs = [
-        kit.make_wheel(tmp_path / "in", "cp314-cp314-manylinux_2_28_x86_64", kit.synthetic_files("cp314")),
-        kit.make_wheel(tmp_path / "in", "cp314-cp314t-manylinux_2_28_x86_64", {"tinyext/_spam.cpython-314t-x86_64-linux-gnu.so": b"ft", "tinyext/__init__.py": kit.INIT_PY, "tinyext/data.txt": b"shared payload\n"}),
+        kit.make_wheel(
+            tmp_path / "in", "cp314-cp314-manylinux_2_28_x86_64", kit.synthetic_files("cp314")
+        ),
+        kit.make_wheel(
+            tmp_path / "in",
+            "cp314-cp314t-manylinux_2_28_x86_64",
+            {
+                "tinyext/_spam.cpython-314t-x86_64-linux-gnu.so": b"ft",
+                "tinyext/__init__.py": kit.INIT_PY,
+                "tinyext/data.txt": b"shared payload\n",
+            },
+        ),
     ]
     out = merge(inputs, tmp_path / "out")
     assert out.name == "tinyext-1.0-cp314-cp314.cp314t-manylinux_2_28_x86_64.whl"
@@ -134,5 +167,7 @@ def test_vendor_dir_writes_import_package(native_wheels: dict[str, Path], tmp_pa
     assert (vendor / "tinyext" / "__init__.py").read_bytes() == b"from ._spam import hello\n"
     assert len(list((vendor / "tinyext").glob("_spam.cpython-*.so"))) == 2
     # A second run refuses rather than overwrite, and writes no wheel.
-    code = merge_main([*map(str, inputs), "-o", str(tmp_path / "out2"), "--vendor-dir", str(vendor)])
+    code = merge_main(
+        [*map(str, inputs), "-o", str(tmp_path / "out2"), "--vendor-dir", str(vendor)]
+    )
     assert code == 1 and not (tmp_path / "out2").exists()

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from wheelfuse.merge_cli import main as merge_main
 
 PLATFORMS = {
@@ -34,7 +33,14 @@ def inputs(kit, tmp_path_factory) -> list[Path]:
             "tinyext/sub/shared.py": b"VALUE = 1\n",
             f"tinyext-1.0.data/scripts/tool-{abi}": b"#!python\n",
         }
-        wheels.append(kit.make_wheel(directory, f"{interpreter}-{abi}-{platform}", files, executable=[f"tinyext-1.0.data/scripts/tool-{abi}"]))
+        wheels.append(
+            kit.make_wheel(
+                directory,
+                f"{interpreter}-{abi}-{platform}",
+                files,
+                executable=[f"tinyext-1.0.data/scripts/tool-{abi}"],
+            )
+        )
     return wheels
 
 

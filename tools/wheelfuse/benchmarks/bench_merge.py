@@ -41,8 +41,12 @@ MB = 1 << 20
 def write_wheel(path: Path, files: dict[str, bytes], tag: str) -> None:
     dist_info = "benchpkg-1.0.dist-info"
     files = dict(files)
-    files[f"{dist_info}/METADATA"] = b"Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0\nRequires-Python: >=3.10,<3.14\n\n"
-    files[f"{dist_info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: false\nTag: {tag}\n\n".encode()
+    files[f"{dist_info}/METADATA"] = (
+        b"Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0\nRequires-Python: >=3.10,<3.14\n\n"
+    )
+    files[f"{dist_info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: false\nTag: {tag}\n\n".encode()
+    )
     lines = []
     for name, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -55,12 +59,22 @@ def write_wheel(path: Path, files: dict[str, bytes], tag: str) -> None:
 
 def make_inputs(directory: Path, size: int, rng: random.Random) -> list[Path]:
     shared_random = int(size * 0.22)
-    headers = {f"benchpkg/include/kernel_{i}.cuh": rng.randbytes(shared_random // 8) for i in range(8)}
-    text = b"".join(b"template <int BLOCK_M, int BLOCK_N> struct Tile%d {};\n" % i for i in range(size * 3 // 100 // 56))
-    shared = headers | {"benchpkg/include/tiles.cuh": text, "benchpkg/__init__.py": b"from ._C import *\n"}
+    headers = {
+        f"benchpkg/include/kernel_{i}.cuh": rng.randbytes(shared_random // 8) for i in range(8)
+    }
+    text = b"".join(
+        b"template <int BLOCK_M, int BLOCK_N> struct Tile%d {};\n" % i
+        for i in range(size * 3 // 100 // 56)
+    )
+    shared = headers | {
+        "benchpkg/include/tiles.cuh": text,
+        "benchpkg/__init__.py": b"from ._C import *\n",
+    }
     paths = []
     for abi in ABIS:
-        files = shared | {f"benchpkg/_C.cpython-{abi[2:]}-x86_64-linux-gnu.so": rng.randbytes(int(size * 0.75))}
+        files = shared | {
+            f"benchpkg/_C.cpython-{abi[2:]}-x86_64-linux-gnu.so": rng.randbytes(int(size * 0.75))
+        }
         path = directory / f"benchpkg-1.0-{abi}-{abi}-{PLATFORM}.whl"
         write_wheel(path, files, f"{abi}-{abi}-{PLATFORM}")
         paths.append(path)
@@ -88,11 +102,17 @@ def main() -> None:
     merge = shutil.which("merge-wheels") or sys.exit("merge-wheels is not on PATH")
     from wheelfuse import __version__
 
-    print(f"wheelfuse {__version__}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
-    print("| class | input wheels (each) | merged wheel | runs | median s | min s | max s | peak RSS |")
+    print(f"wheelfuse {__version__}, Python {platform.python_version()}, {platform.machine()},")
+    print(f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
+    print()
+    columns = ("class", "input wheels (each)", "merged wheel", "runs", "median s", "min s", "max s")
+    print("| " + " | ".join((*columns, "peak RSS")) + " |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        for label, size, runs in (("10 MB", 10 * MB, args.runs_small), ("100 MB", 100 * MB, args.runs_large)):
+        for label, size, runs in (
+            ("10 MB", 10 * MB, args.runs_small),
+            ("100 MB", 100 * MB, args.runs_large),
+        ):
             directory = Path(tmp) / label.replace(" ", "")
             directory.mkdir()
             inputs = make_inputs(directory, size, random.Random(size))
@@ -104,11 +124,13 @@ def main() -> None:
                 outputs.append(output.read_bytes())
             assert all(o == outputs[0] for o in outputs), "merge output is not reproducible"
             sizes = sorted(p.stat().st_size for p in inputs)
-            print(
-                f"| {label} | {sizes[0] / MB:.1f}-{sizes[-1] / MB:.1f} MB | {len(outputs[0]) / MB:.1f} MB | {runs}"
-                f" | {statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f} | {max(peaks) / MB:.0f} MB |"
-            )
+            each = f"{sizes[0] / MB:.1f}-{sizes[-1] / MB:.1f} MB"
+            timing = f"{statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f}"
+            merged = f"{len(outputs[0]) / MB:.1f} MB"
+            print(f"| {label} | {each} | {merged} | {runs} | {timing} | {max(peaks) / MB:.0f} MB |")
             shutil.rmtree(directory)
+    print()
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -73,9 +73,8 @@ def _check_info(source: str, info: zipfile.ZipInfo, limits: Limits) -> None:
         raise UnsafeArchive(
             source, f"uncompressed size {info.file_size} is absurd (zip bomb?)", info.filename
         )
-    if (
-        info.file_size > limits.ratio_floor
-        and info.file_size > limits.max_ratio * max(info.compress_size, 1)
+    if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
+        info.compress_size, 1
     ):
         raise UnsafeArchive(
             source,
@@ -125,7 +124,9 @@ def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
                 # that lies about its size fails here rather than filling memory.
                 data = zf.read(info)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-                raise UnsafeArchive(source, f"corrupt or truncated member ({exc})", info.filename) from exc
+                raise UnsafeArchive(
+                    source, f"corrupt or truncated member ({exc})", info.filename
+                ) from exc
             mode = info.external_attr >> 16
             members[info.filename] = Member(data, executable=bool(mode & 0o111))
     return WheelArchive(path=path, sha256=sha256, members=members)

@@ -25,9 +25,14 @@ _ELF_ARCHES: dict[str, tuple[str, str, int]] = {
     "riscv64": ("riscv64-linux", "EM_RISCV", 64),
     "armv7l": ("arm-linux", "EM_ARM", 32),
 }
-_PE_MACHINES = {"win_amd64": "IMAGE_FILE_MACHINE_AMD64", "win32": "IMAGE_FILE_MACHINE_I386", "win_arm64": "IMAGE_FILE_MACHINE_ARM64"}
+_PE_MACHINES = {
+    "win_amd64": "IMAGE_FILE_MACHINE_AMD64",
+    "win32": "IMAGE_FILE_MACHINE_I386",
+    "win_arm64": "IMAGE_FILE_MACHINE_ARM64",
+}
 
-# Any CPython-versioned extension module: name.cpython-312-x86_64-linux-gnu.so, name.cp312-win_amd64.pyd
+# Any CPython-versioned extension module:
+# name.cpython-312-x86_64-linux-gnu.so, name.cp312-win_amd64.pyd
 MODULE_NAME = re.compile(
     r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\."
     r"(?:cpython-(?P<elf_ver>3\d+)(?P<elf_t>t?)-(?P<elf_plat>[^.]+)\.so"
@@ -52,13 +57,19 @@ class Target:
 
 def target_for(platform: Platform) -> Target | None:
     if platform.tag in _PE_MACHINES:
-        return Target("PE", _PE_MACHINES[platform.tag], 64 if platform.tag != "win32" else 32, platform.tag)
+        return Target(
+            "PE", _PE_MACHINES[platform.tag], 64 if platform.tag != "win32" else 32, platform.tag
+        )
     arch = platform.arch or platform.tag.removeprefix("linux_")
     if platform.family in ("manylinux", "musllinux") or platform.tag.startswith("linux_"):
         if arch not in _ELF_ARCHES:
             return None
         stem, machine, bits = _ELF_ARCHES[arch]
-        libc = "musl" if platform.family == "musllinux" else ("gnueabihf" if arch == "armv7l" else "gnu")
+        libc = (
+            "musl"
+            if platform.family == "musllinux"
+            else ("gnueabihf" if arch == "armv7l" else "gnu")
+        )
         return Target("ELF", machine, bits, f"{stem}-{libc}")
     return None
 

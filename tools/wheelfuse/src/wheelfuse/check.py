@@ -84,7 +84,9 @@ class Report:
     def ok(self) -> bool:
         return not self.problems
 
-    def add(self, check: str, message: str, abi: str | None = None, path: str | None = None) -> None:
+    def add(
+        self, check: str, message: str, abi: str | None = None, path: str | None = None
+    ) -> None:
         self.problems.append(Problem(check, message, abi, path))
 
     def to_json(self) -> dict[str, Any]:
@@ -108,7 +110,12 @@ class Report:
                     "required": row.required,
                     "tagged": row.tagged,
                     "modules": [
-                        {"module": m.module, "path": m.path, "ok": m.problem is None, "problem": m.problem}
+                        {
+                            "module": m.module,
+                            "path": m.path,
+                            "ok": m.problem is None,
+                            "problem": m.problem,
+                        }
                         for m in row.modules
                     ],
                 }
@@ -134,7 +141,9 @@ def _abi_sort_key(abi: str) -> tuple[int, str]:
     return (int(abi[2:].removesuffix("t")), abi)
 
 
-def _python_range(report: Report, wheel: LoadedWheel, spec_text: str | None, free_threaded: bool) -> None:
+def _python_range(
+    report: Report, wheel: LoadedWheel, spec_text: str | None, free_threaded: bool
+) -> None:
     if spec_text is None:
         raw, _ = parse_email(wheel.metadata)
         spec_text = raw.get("requires_python")
@@ -176,15 +185,17 @@ def _modules(report: Report, wheel: LoadedWheel, target: Target | None) -> None:
         found = parse_module_path(installed)
         if found is None:
             continue
-        row = ModuleRow(found.module, path)
+        module = ModuleRow(found.module, path)
         if target is not None:
             if found.suffix_platform != target.suffix_platform:
-                row.problem = f"built for {found.suffix_platform}, expected {target.ext_suffix(found.abi)}"
+                module.problem = (
+                    f"built for {found.suffix_platform}, expected {target.ext_suffix(found.abi)}"
+                )
             else:
-                row.problem = check_module_binary(members[path].data, target, found.module)
-        if row.problem:
-            report.add("module", row.problem, found.abi, path)
-        by_abi[found.abi].append(row)
+                module.problem = check_module_binary(members[path].data, target, found.module)
+        if module.problem:
+            report.add("module", module.problem, found.abi, path)
+        by_abi[found.abi].append(module)
 
     required = set(report.python_range.abis) if report.python_range else set()
     all_modules = {m.module for rows in by_abi.values() for m in rows}
@@ -192,22 +203,45 @@ def _modules(report: Report, wheel: LoadedWheel, target: Target | None) -> None:
         row = AbiRow(abi, abi in required, abi in tagged_abis, by_abi.get(abi, []))
         report.rows.append(row)
         if row.required and not row.tagged:
-            report.add("tags", f"{report.python_spec_source} admits {abi} but no {abi} tag is in the file name or WHEEL", abi)
+            report.add(
+                "tags",
+                f"{report.python_spec_source} admits {abi} but no {abi} tag is in the file name"
+                " or WHEEL",
+                abi,
+            )
         if row.tagged and not row.required and report.python_range:
-            report.add("tags", f"tag {abi} is outside {report.python_spec_source} {report.python_spec}", abi)
+            report.add(
+                "tags",
+                f"tag {abi} is outside {report.python_spec_source} {report.python_spec}",
+                abi,
+            )
         if not row.modules and (row.tagged or row.required):
-            report.add("modules", f"no extension module for {abi} (no tag without its binaries)", abi)
+            report.add(
+                "modules", f"no extension module for {abi} (no tag without its binaries)", abi
+            )
         if row.modules and not row.tagged:
-            report.add("modules", f"{len(row.modules)} module(s) for {abi}, which the wheel has no tag for", abi)
+            report.add(
+                "modules",
+                f"{len(row.modules)} module(s) for {abi}, which the wheel has no tag for",
+                abi,
+            )
         missing = sorted(all_modules - {m.module for m in row.modules})
         if row.modules and missing:
-            report.add("layout", f"{abi} lacks module(s) the other CPythons have: {', '.join(missing)}", abi)
+            report.add(
+                "layout",
+                f"{abi} lacks module(s) the other CPythons have: {', '.join(missing)}",
+                abi,
+            )
 
 
 def _policy(report: Report, path: Path, allowed: Sequence[str]) -> None:
-    claimed = [p for p in report.platforms if parse_platform(p).family in ("manylinux", "musllinux")]
+    claimed = [
+        p for p in report.platforms if parse_platform(p).family in ("manylinux", "musllinux")
+    ]
     if not claimed:
-        report.policy = PolicyVerdict([], None, [], list(allowed), "no manylinux/musllinux claim; auditwheel not run")
+        report.policy = PolicyVerdict(
+            [], None, [], list(allowed), "no manylinux/musllinux claim; auditwheel not run"
+        )
         return
     # auditwheel is imported here: it is only needed for Linux wheels, and is slow to import.
     from auditwheel.error import AuditwheelError
@@ -236,11 +270,20 @@ def _policy(report: Report, path: Path, allowed: Sequence[str]) -> None:
             report.add("policy", f"auditwheel knows no policy {tag}")
             continue
         if info.overall_policy < policy:
-            report.add("policy", f"claims {tag} but auditwheel finds the binaries consistent only with {info.overall_policy.name}")
+            report.add(
+                "policy",
+                f"claims {tag} but auditwheel finds the binaries consistent only with"
+                f" {info.overall_policy.name}",
+            )
         external |= set(info.external_refs[policy.name].libs)
-    report.policy = PolicyVerdict(claimed, info.overall_policy.name, sorted(external), list(allowed))
+    report.policy = PolicyVerdict(
+        claimed, info.overall_policy.name, sorted(external), list(allowed)
+    )
     if external:
-        report.add("external-libs", f"un-grafted libraries outside the allow list: {', '.join(sorted(external))}")
+        report.add(
+            "external-libs",
+            f"un-grafted libraries outside the allow list: {', '.join(sorted(external))}",
+        )
 
 
 def check_wheel(
@@ -268,6 +311,11 @@ def check_wheel(
     if target is not None and target.format == "ELF":
         _policy(report, path, allowed_external)
     elif target is not None:
-        report.policy = PolicyVerdict([], None, [], list(allowed_external), "auditwheel covers Linux only; DLL imports are not checked")
+        report.policy = PolicyVerdict(
+            [],
+            None,
+            [],
+            list(allowed_external),
+            "auditwheel covers Linux only; DLL imports are not checked",
+        )
     return report
-

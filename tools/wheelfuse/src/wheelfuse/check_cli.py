@@ -59,21 +59,34 @@ def render_table(report: Report) -> str:
     if report.rows:
         table = [("ABI", "required", "tagged", "module", "status")]
         for row in report.rows:
-            yes = ("yes" if row.required else "no", "yes" if row.tagged else "NO" if row.required else "no")
+            yes = (
+                "yes" if row.required else "no",
+                "yes" if row.tagged else "NO" if row.required else "no",
+            )
             if not row.modules:
                 table.append((row.abi, *yes, "-", "MISSING" if row.tagged or row.required else "-"))
             for m in row.modules:
-                table.append((row.abi, *yes, m.module, "ok" if m.problem is None else f"FAIL: {m.problem}"))
-        widths = [max(len(r[i]) for r in table) for i in range(4)]
-        for r in table:
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+                table.append(
+                    (row.abi, *yes, m.module, "ok" if m.problem is None else f"FAIL: {m.problem}")
+                )
+        widths = [max(len(cells[i]) for cells in table) for i in range(4)]
+        for cells in table:
+            lines.append(
+                "  "
+                + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False))
+                + "  "
+                + cells[4]
+            )
     if report.policy is not None:
         p = report.policy
         if p.note:
             lines.append(f"policy: {p.note}")
         else:
             lines.append(f"policy: claims {' '.join(p.claimed)}; auditwheel: {p.analysed}")
-            lines.append(f"un-grafted libraries outside the allow list: {' '.join(p.external_libs) or 'none'}")
+            lines.append(
+                "un-grafted libraries outside the allow list: "
+                + (" ".join(p.external_libs) or "none")
+            )
     if report.problems:
         lines.append(f"problems ({len(report.problems)}):")
         for prob in report.problems:

@@ -20,7 +20,9 @@ PROG = "merge-wheels"
 def _override(text: str) -> Override:
     path, sep, abi = text.rpartition("=")
     if not sep or not path or not abi:
-        raise argparse.ArgumentTypeError(f"expected PATH=TAG (e.g. pkg/_version.py=cp312), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected PATH=TAG (e.g. pkg/_version.py=cp312), got {text!r}"
+        )
     return Override(path, abi.lower())
 
 

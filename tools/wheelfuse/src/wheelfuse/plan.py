@@ -96,7 +96,9 @@ def _provenance_of(wheel: LoadedWheel) -> tuple[list[dict[str, str]], set[Overri
         return [{"filename": wheel.source, "sha256": wheel.archive.sha256}], set()
     try:
         data = json.loads(member.data)
-        inputs = [{"filename": str(i["filename"]), "sha256": str(i["sha256"])} for i in data["inputs"]]
+        inputs = [
+            {"filename": str(i["filename"]), "sha256": str(i["sha256"])} for i in data["inputs"]
+        ]
         overrides = {Override(str(o["path"]), str(o["abi"])) for o in data["overrides"]}
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidWheel(wheel.source, f"malformed provenance file ({exc!r})", path) from exc
@@ -106,7 +108,7 @@ def _provenance_of(wheel: LoadedWheel) -> tuple[list[dict[str, str]], set[Overri
 def _platforms(inputs: Sequence[LoadedWheel]) -> frozenset[Platform]:
     per_wheel = [frozenset(parse_platform(t.platform) for t in w.tags) for w in inputs]
     reference = inputs[0].source, min(per_wheel[0], key=lambda p: p.tag)
-    for wheel, platforms in zip(inputs, per_wheel):
+    for wheel, platforms in zip(inputs, per_wheel, strict=True):
         for platform in sorted(platforms, key=lambda p: p.tag):
             if platform.key != reference[1].key:
                 raise IncompatibleInputs(
@@ -217,17 +219,13 @@ def plan_merge(wheels: Sequence[LoadedWheel], overrides: Sequence[Override] = ()
     for wheel in inputs:
         for abi in sorted(abis[wheel.source]):
             if abi in owner:
-                raise IncompatibleInputs(
-                    wheel.source, f"CPython tag {abi} is also in {owner[abi]}"
-                )
+                raise IncompatibleInputs(wheel.source, f"CPython tag {abi} is also in {owner[abi]}")
             owner[abi] = wheel.source
 
     platforms = _platforms(inputs)
     all_abis = set(owner)
     tags = frozenset(
-        Tag(abi.removesuffix("t"), abi, platform.tag)
-        for abi in all_abis
-        for platform in platforms
+        Tag(abi.removesuffix("t"), abi, platform.tag) for abi in all_abis for platform in platforms
     )
     # The file name can only express the product of its parts; WHEEL lists that product.
     tags = parse_tag(compressed_tag(tags), validate_order=True)
@@ -249,7 +247,9 @@ def plan_merge(wheels: Sequence[LoadedWheel], overrides: Sequence[Override] = ()
     }
     build = "".join(map(str, reference.build))
     dist_info = reference.dist_info
-    files[f"{dist_info}/WHEEL"] = Member(_wheel_file(tags, _root_is_purelib(reference), build), False)
+    files[f"{dist_info}/WHEEL"] = Member(
+        _wheel_file(tags, _root_is_purelib(reference), build), False
+    )
     files[f"{dist_info}/{PROVENANCE}"] = Member(
         (json.dumps(provenance, indent=2, sort_keys=True) + "\n").encode(), False
     )

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 # PEP 600: the legacy names are aliases for these glibc levels.
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
-_VERSIONED = re.compile(r"^(?P<family>manylinux|musllinux|macosx)_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>.+)$")
+_VERSIONED = re.compile(
+    r"^(?P<family>manylinux|musllinux|macosx)_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>.+)$"
+)
 _LEGACY = re.compile(r"^(?P<family>manylinux1|manylinux2010|manylinux2014)_(?P<arch>.+)$")
 
 

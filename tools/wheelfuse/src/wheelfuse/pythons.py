@@ -16,8 +16,8 @@ from packaging.specifiers import SpecifierSet
 
 # Final releases of CPython minors, oldest first. Update when a new minor is released.
 RELEASED_MINORS: tuple[tuple[int, int], ...] = (
-    (3, 8),   # 2019-10-14
-    (3, 9),   # 2020-10-05
+    (3, 8),  # 2019-10-14
+    (3, 9),  # 2020-10-05
     (3, 10),  # 2021-10-04
     (3, 11),  # 2022-10-24
     (3, 12),  # 2023-10-02
@@ -50,7 +50,9 @@ def resolve(spec: SpecifierSet, *, free_threaded: bool = False) -> PythonRange:
             f"{spec} admits CPython older than {OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]},"
             " which this tool does not check"
         )
-    minors = tuple(m for m in RELEASED_MINORS if not admitted.is_disjoint(_minor_range(m).to_range()))
+    minors = tuple(
+        m for m in RELEASED_MINORS if not admitted.is_disjoint(_minor_range(m).to_range())
+    )
     if not minors:
         raise ValueError(f"{spec} admits no released CPython minor")
     newest = RELEASED_MINORS[-1]

@@ -38,7 +38,9 @@ def zip_timestamp(environ: dict[str, str] | os._Environ[str] = os.environ) -> tu
     except (ValueError, OverflowError, OSError) as exc:
         raise WheelError("SOURCE_DATE_EPOCH", f"not a valid time: {value!r}") from exc
     if not 1980 <= stamp.tm_year <= 2107:
-        raise WheelError("SOURCE_DATE_EPOCH", f"{value} is outside what a zip can store (1980-2107)")
+        raise WheelError(
+            "SOURCE_DATE_EPOCH", f"{value} is outside what a zip can store (1980-2107)"
+        )
     return tuple(stamp[:6])
 
 
