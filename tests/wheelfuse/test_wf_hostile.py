@@ -405,7 +405,7 @@ def test_file_and_directory_collision(kit, tmp_path, capsys) -> None:
         "cp312",
         files=kit.synthetic_files("cp312") | {"tinyext/sub/x.py": b"a"},
     )
-    refused(capsys, tmp_path, [a, b], "tinyext/sub", "both a file and a directory")
+    refused(capsys, tmp_path, [a, b], "tinyext/sub", "is a file here and a directory in")
 
 
 def test_missing_input_file(tmp_path, capsys) -> None:

@@ -13,6 +13,7 @@ Rules (each refusal names the input and the path or tag):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -141,11 +142,10 @@ def _choose_files(
             continue
         override = take.get(path)
         if override is None:
-            names = ", ".join(f"{w.source} ({'.'.join(sorted(abis[w.source]))})" for w in providers)
             raise PathConflict(
-                names,
-                "bytes differ between these inputs; to accept one, pass"
-                " --take PATH=TAG naming the input's CPython tag",
+                _describe_versions(providers, abis, path),
+                "bytes differ between inputs; to accept one, pass --take PATH=TAG naming"
+                " the CPython tag of the input to take it from",
                 path,
             )
         chosen = [w for w in providers if override.abi in abis[w.source]]
@@ -165,16 +165,40 @@ def _choose_files(
     return files
 
 
-def _check_paths_portable(files: dict[str, Member]) -> None:
+def _describe_versions(
+    providers: Sequence[LoadedWheel], abis: dict[str, frozenset[str]], path: str
+) -> str:
+    """'sha256 1a2b3c4d5e6f in a.whl (cp310), b.whl (cp311); sha256 ... in c.whl (cp312)'"""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for wheel in providers:
+        digest = hashlib.sha256(wheel.archive.members[path].data).hexdigest()[:12]
+        groups[digest].append(f"{wheel.source} ({'.'.join(sorted(abis[wheel.source]))})")
+    return "; ".join(f"sha256 {d} in {', '.join(names)}" for d, names in groups.items())
+
+
+def _check_paths_portable(files: dict[str, Member], inputs: Sequence[LoadedWheel]) -> None:
     """Refuse names that collide on case-insensitive file systems, or as file and directory."""
+
+    def owners(path: str) -> str:
+        return ", ".join(w.source for w in inputs if path in w.archive.members)
+
     folded: dict[str, str] = {}
     directories = {path.rsplit("/", i)[0] for path in files for i in range(1, path.count("/") + 1)}
     for path in sorted(files):
         other = folded.setdefault(path.casefold(), path)
         if other != path:
-            raise PathConflict("merged wheel", f"differs only in case from {other}", path)
+            raise PathConflict(
+                owners(path),
+                f"differs only in case from {other} (in {owners(other)})",
+                path,
+            )
         if path in directories:
-            raise PathConflict("merged wheel", "is both a file and a directory", path)
+            inside = next(p for p in sorted(files) if p.startswith(path + "/"))
+            raise PathConflict(
+                owners(path),
+                f"is a file here and a directory in {owners(inside)} ({inside})",
+                path,
+            )
 
 
 def _wheel_file(tags: frozenset[Tag], root_is_purelib: str, build: str) -> bytes:
@@ -231,7 +255,7 @@ def plan_merge(wheels: Sequence[LoadedWheel], overrides: Sequence[Override] = ()
     tags = parse_tag(compressed_tag(tags), validate_order=True)
 
     files = _choose_files(inputs, abis, overrides)
-    _check_paths_portable(files)
+    _check_paths_portable(files, inputs)
 
     leaves: list[dict[str, str]] = []
     recorded: set[Override] = set(overrides)
