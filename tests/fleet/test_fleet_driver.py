@@ -160,3 +160,34 @@ def test_pythons_command_prints_the_matrix(capsys):
 def test_errors_exit_nonzero_with_a_message(capsys):
     assert fleet.main(["--pythons", "3.8"]) == 1
     assert "fleet: error:" in capsys.readouterr().err
+
+
+class FakeRun:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, cmd, **kw):
+        self.calls.append(cmd)
+
+        class R:
+            returncode = 0
+
+        return R()
+
+
+def test_host_tools_installed_from_debian_when_missing(monkeypatch):
+    monkeypatch.setattr(fleet.os, "geteuid", lambda: 0)
+    run = FakeRun()
+    have = {"apt-get", "tar", "runc"}
+    installed = fleet.ensure_host_tools("podman", True, which=lambda t: t if t in have else None, runner=run)
+    assert installed == ["debootstrap", "podman"]
+    assert run.calls == [
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", "debootstrap", "podman"],
+    ]
+
+
+def test_host_tools_nothing_to_do():
+    run = FakeRun()
+    assert fleet.ensure_host_tools("podman", True, which=lambda t: t, runner=run) == []
+    assert run.calls == []

@@ -123,6 +123,36 @@ def resolve_options(args: argparse.Namespace) -> Options:
     )
 
 
+# --------------------------------------------------------------------------- host tools
+
+HOST_PACKAGES = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap", "tar": "tar"}
+
+
+def ensure_host_tools(engine: str, need_image: bool, *, which=shutil.which, runner=subprocess.run) -> list[str]:
+    """Install the Debian packages the fleet needs when they are missing (as root, via apt).
+
+    Returns the packages installed. `apt-get update` runs once, only when something is missing.
+    """
+    wanted = ["podman", "runc"] if engine == "podman" else []
+    if need_image:
+        wanted += ["podman", "runc", "debootstrap", "tar"]
+    missing = sorted({HOST_PACKAGES[tool] for tool in wanted if which(tool) is None})
+    if not missing:
+        return []
+    if engine == "docker" and not need_image:
+        return []
+    if os.geteuid() != 0 or which("apt-get") is None:
+        raise FleetError(
+            f"missing host tools: {', '.join(missing)}; install them with "
+            f"`apt-get update && apt-get install -y --no-install-recommends {' '.join(missing)}`"
+        )
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *missing]):
+        echo(cmd)
+        if runner(cmd, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive")).returncode:
+            raise FleetError(f"`{shlex.join(cmd)}` failed; install {', '.join(missing)} by hand")
+    return missing
+
+
 # --------------------------------------------------------------------------- stage (a): torch
 
 
@@ -443,6 +473,10 @@ def run(opts: Options) -> dict:
         finally:
             times[stage] = time.monotonic() - t
 
+    if "image" in opts.stages or ("build" in opts.stages and opts.engine == "podman"):
+        installed = ensure_host_tools(opts.engine, "image" in opts.stages)
+        if installed:
+            print(f"installed from Debian: {', '.join(installed)}")
     if "fetch" in opts.stages or "build" in opts.stages:
         site, fetched = timed("fetch", lambda: ensure_torch_site(opts.cache_dir))  # type: ignore[misc]
         point_default_link(opts.cache_dir, site)
