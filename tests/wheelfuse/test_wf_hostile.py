@@ -454,3 +454,28 @@ def test_check_wheel_refuses_hostile(kit, tmp_path, capsys, damage: str) -> None
         rewrite(wheel, _replace("tinyext/data.txt", b"changed"))
     assert check_main([str(wheel), "--json"]) == 1
     assert '"ok": false' in capsys.readouterr().out
+
+
+def test_overlapping_entries(kit, tmp_path, capsys) -> None:
+    """Two central-directory entries pointing at one local header (overlap zip bombs)."""
+    wheel = good(kit, tmp_path / "in")
+    raw = bytearray(wheel.read_bytes())
+    first = raw.index(b"PK\x01\x02")
+    second = raw.index(b"PK\x01\x02", first + 4)
+    offset = struct.unpack_from("<I", raw, first + 42)[0]
+    struct.pack_into("<I", raw, second + 42, offset)
+    wheel.write_bytes(bytes(raw))
+    refused(capsys, tmp_path, [wheel], wheel.name, "tinyext/data.txt", "corrupt or truncated")
+
+
+def test_bad_source_date_epoch(kit, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    refused(capsys, tmp_path, [good(kit, tmp_path / "in")], "SOURCE_DATE_EPOCH", "not a valid time")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "100")
+    refused(capsys, tmp_path, [good(kit, tmp_path / "in2")], "outside what a zip can store")
+
+
+def test_check_wheel_usage_errors(kit, tmp_path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        check_main([str(good(kit, tmp_path / "in")), "--python-range", ">=three"])
+    assert exc.value.code == 2
