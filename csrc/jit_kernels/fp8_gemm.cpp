@@ -139,7 +139,8 @@ void launch_fp8_gemm_nt(const at::Tensor& a, const at::Tensor& sfa, const at::Te
                     const_cast<int*>(&m), const_cast<int*>(&n), const_cast<int*>(&k)};
 
     jit::LaunchConfig launch;
-    launch.grid = dim3(ceil_div(m, config.block_m) * ceil_div(n, config.block_n));
+    // Persistent CTAs: at most one per SM, each looping over tiles.
+    launch.grid = dim3(std::min(num_sms, ceil_div(m, config.block_m) * ceil_div(n, config.block_n)));
     launch.block = dim3(config.threads());
     launch.shared_bytes = config.shared_bytes();
     launch.stream = c10::cuda::getCurrentCUDAStream(d.get_device()).stream();

@@ -1,14 +1,17 @@
 // FP8 GEMM, "NT" layout: D[M,N] = A[M,K] @ B[N,K]^T (+ C), e4m3 inputs with
 // DeepGEMM's block scales: A per 1x128 (row, K-block), B per 128x128 block.
 //
-// One CTA computes one BLOCK_M x BLOCK_N tile of D:
+// Persistent: one CTA per SM walks the BLOCK_M x BLOCK_N tiles of D
+// (tile_of_block's order, stepping by the grid size):
 //   * the last warpgroup is the producer: one thread streams K-blocks of A, B and
-//     A's scales into a ring of shared-memory stages with TMA;
+//     A's scales into a ring of shared-memory stages with TMA, running ahead into
+//     the next tile while the math warpgroups store the current one;
 //   * the other warpgroups (one per 64 rows) run fp8 WGMMAs over each K-block into
 //     a temporary accumulator, then fold it into the FP32 result multiplied by the
 //     two block scales ("promotion"): fp8 products never accumulate across blocks.
 // Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
-// `empty` (every math thread is done reading).
+// `empty` (every math warp is done reading). The ring position runs on across
+// tiles, so both sides derive stage and phase from one running K-block count.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -96,8 +99,7 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
     const int k_blocks = k / kBlockK;
     const int m_tiles = ceil_div(m, kBlockM);
     const int n_tiles = ceil_div(n, kBlockN);
-    int m_tile, n_tile;
-    tile_of_block(blockIdx.x, m_tiles, n_tiles, m_tile, n_tile);
+    const int num_tiles = m_tiles * n_tiles;
 
     if (threadIdx.x == 0) {
         ptx::tma_prefetch_descriptor(&tmap_a);
@@ -105,7 +107,7 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
         ptx::tma_prefetch_descriptor(&tmap_sfa);
         for (int s = 0; s < kStages; ++s) {
             ptx::mbarrier_init(&full[s], 1);
-            ptx::mbarrier_init(&empty[s], Layout::kMathWarpgroups * 128);
+            ptx::mbarrier_init(&empty[s], Layout::kMathWarpgroups * 4);
         }
         ptx::fence_barrier_init();
     }
@@ -115,14 +117,19 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
         // Producer: give registers to the math warpgroups; one thread issues TMA.
         ptx::regs_dealloc<40>();
         if (threadIdx.x == Layout::kMathWarpgroups * 128) {
-            for (int kb = 0; kb < k_blocks; ++kb) {
-                const int s = kb % kStages;
-                // Parity trick: the first pass over the ring finds every slot free.
-                ptx::mbarrier_wait(&empty[s], ((kb / kStages) & 1) ^ 1);
-                ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
-                ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], kb * kBlockK, m_tile * kBlockM);
-                ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], kb * kBlockK, n_tile * kBlockN);
-                ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], m_tile * kBlockM, kb);
+            int iter = 0;  // K-blocks issued so far, over all tiles
+            for (int tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+                int m_tile, n_tile;
+                tile_of_block(tile, m_tiles, n_tiles, m_tile, n_tile);
+                for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
+                    const int s = iter % kStages;
+                    // Parity trick: the first pass over the ring finds every slot free.
+                    ptx::mbarrier_wait(&empty[s], ((iter / kStages) & 1) ^ 1);
+                    ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
+                    ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], kb * kBlockK, m_tile * kBlockM);
+                    ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], kb * kBlockK, n_tile * kBlockN);
+                    ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], m_tile * kBlockM, kb);
+                }
             }
         }
         return;
@@ -134,71 +141,83 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
     // wgmma m64nN accumulator layout: this thread owns rows r and r + 8 of its
     // warpgroup's 64, and column pairs (8 * i + 2 * (lane % 4), +1) for each i.
     const int row_in_tile = warpgroup * 64 + warp * 16 + lane / 4;
-    const int n0 = n_tile * kBlockN;
     const int sfb_last = ceil_div(n, 128) - 1;
-    const float* sfb_row = sfb + static_cast<size_t>(n0 / 128) * k_blocks;
+    const bool paired = n % 2 == 0;  // row starts keep 2-element alignment
 
-    float accum[MMA::kAccumulators];
-    float partial[MMA::kAccumulators];
-#pragma unroll
-    for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
+    int iter = 0;
+    for (int tile = blockIdx.x; tile < num_tiles; tile += gridDim.x) {
+        int m_tile, n_tile;
+        tile_of_block(tile, m_tiles, n_tiles, m_tile, n_tile);
+        const int n0 = n_tile * kBlockN;
+        const float* sfb_row = sfb + static_cast<size_t>(n0 / 128) * k_blocks;
 
-    for (int kb = 0; kb < k_blocks; ++kb) {
-        const int s = kb % kStages;
-        // B's scales for this K-block: up to three 128-column blocks under one tile.
-        float sb[3];
-        sb[0] = __ldg(sfb_row + kb);
-        if constexpr (!kUniformScaleB) {
+        float accum[MMA::kAccumulators];
+        float partial[MMA::kAccumulators];
 #pragma unroll
-            for (int j = 1; j < 3; ++j)
-                sb[j] = __ldg(sfb + static_cast<size_t>(min(n0 / 128 + j, sfb_last)) * k_blocks + kb);
+        for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
+
+        for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
+            const int s = iter % kStages;
+            // B's scales for this K-block: up to three 128-column blocks under one tile.
+            const float sb0 = __ldg(sfb_row + kb);
+            float sb1 = sb0, sb2 = sb0;
+            if constexpr (!kUniformScaleB) {
+                sb1 = __ldg(sfb + static_cast<size_t>(min(n0 / 128 + 1, sfb_last)) * k_blocks + kb);
+                sb2 = __ldg(sfb + static_cast<size_t>(min(n0 / 128 + 2, sfb_last)) * k_blocks + kb);
+            }
+
+            ptx::mbarrier_wait(&full[s], (iter / kStages) & 1);
+            const float sa0 = smem_sfa[s * kBlockM + row_in_tile];
+            const float sa1 = smem_sfa[s * kBlockM + row_in_tile + 8];
+
+            const uint64_t desc_a =
+                ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockK);
+            const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
+#pragma unroll
+            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
+            ptx::wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < kBlockK / 32; ++kk) {
+                // 32 fp8 = 32 bytes further along K inside the swizzled row: +2 in 16-byte units.
+                MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial, kk > 0);
+            }
+            ptx::wgmma_commit();
+            ptx::wgmma_wait<0>();
+#pragma unroll
+            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
+            // The MMAs and this warp's scale reads are done with the stage.
+            __syncwarp();
+            if (lane == 0) ptx::mbarrier_arrive(&empty[s]);
+
+#pragma unroll
+            for (int i = 0; i < kBlockN / 8; ++i) {
+                float scale_b = sb0;
+                if constexpr (!kUniformScaleB) {
+                    // Selects, not an indexed array: a run-time index would put it in local memory.
+                    const int block = (n0 % 128 + i * 8) / 128;
+                    scale_b = block == 0 ? sb0 : block == 1 ? sb1 : sb2;
+                }
+                const float s0 = sa0 * scale_b, s1 = sa1 * scale_b;
+                accum[i * 4 + 0] += partial[i * 4 + 0] * s0;
+                accum[i * 4 + 1] += partial[i * 4 + 1] * s0;
+                accum[i * 4 + 2] += partial[i * 4 + 2] * s1;
+                accum[i * 4 + 3] += partial[i * 4 + 3] * s1;
+            }
         }
 
-        ptx::mbarrier_wait(&full[s], (kb / kStages) & 1);
-        const float sa0 = smem_sfa[s * kBlockM + row_in_tile];
-        const float sa1 = smem_sfa[s * kBlockM + row_in_tile + 8];
-
-        const uint64_t desc_a = ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockK);
-        const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
-#pragma unroll
-        for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
-        ptx::wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < kBlockK / 32; ++kk) {
-            // 32 fp8 = 32 bytes further along K inside the swizzled row: +2 in 16-byte units.
-            MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial, kk > 0);
-        }
-        ptx::wgmma_commit();
-        ptx::wgmma_wait<0>();
-#pragma unroll
-        for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
-        ptx::mbarrier_arrive(&empty[s]);
-
+        // Epilogue straight from registers; rows >= M and columns >= N are skipped.
+        const int row0 = m_tile * kBlockM + row_in_tile;
 #pragma unroll
         for (int i = 0; i < kBlockN / 8; ++i) {
-            float scale_b = sb[0];
-            if constexpr (!kUniformScaleB) scale_b = sb[(n0 % 128 + i * 8) / 128];
-            const float s0 = sa0 * scale_b, s1 = sa1 * scale_b;
-            accum[i * 4 + 0] += partial[i * 4 + 0] * s0;
-            accum[i * 4 + 1] += partial[i * 4 + 1] * s0;
-            accum[i * 4 + 2] += partial[i * 4 + 2] * s1;
-            accum[i * 4 + 3] += partial[i * 4 + 3] * s1;
-        }
-    }
-
-    // Epilogue straight from registers; rows >= M and columns >= N are skipped.
-    const int row0 = m_tile * kBlockM + row_in_tile;
-    const bool paired = n % 2 == 0;  // row starts keep 2-element alignment
+            const int col = n0 + i * 8 + (lane % 4) * 2;
+            if (col >= n) continue;
 #pragma unroll
-    for (int i = 0; i < kBlockN / 8; ++i) {
-        const int col = n0 + i * 8 + (lane % 4) * 2;
-        if (col >= n) continue;
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int row = row0 + half * 8;
-            if (row >= m) continue;
-            const size_t offset = static_cast<size_t>(row) * n + col;
-            store_pair(d, c, offset, col + 1 < n, paired, accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
+            for (int half = 0; half < 2; ++half) {
+                const int row = row0 + half * 8;
+                if (row >= m) continue;
+                const size_t offset = static_cast<size_t>(row) * n + col;
+                store_pair(d, c, offset, col + 1 < n, paired, accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
+            }
         }
     }
 }
