@@ -171,3 +171,28 @@ def test_vendor_dir_writes_import_package(native_wheels: dict[str, Path], tmp_pa
         [*map(str, inputs), "-o", str(tmp_path / "out2"), "--vendor-dir", str(vendor)]
     )
     assert code == 1 and not (tmp_path / "out2").exists()
+
+
+def test_vendor_dir_maps_data_purelib_and_platlib(kit, tmp_path: Path) -> None:
+    extra = {
+        "tinyext-1.0.data/platlib/tinyext_plugins/__init__.py": b"",
+        "tinyext-1.0.data/purelib/tinyext_pure.py": b"X = 1\n",
+        "tinyext-1.0.data/scripts/tinyext-tool": b"#!python\n",
+        "tinyext-1.0.data/headers/spam.h": b"/* header */\n",
+    }
+    inputs = [
+        kit.make_wheel(tmp_path / "in", f"{a}-{a}-linux_x86_64", kit.synthetic_files(a) | extra)
+        for a in ("cp312", "cp313")
+    ]
+    vendor = tmp_path / "vendor"
+    merge(inputs, tmp_path / "out", "--vendor-dir", str(vendor))
+    found = sorted(str(p.relative_to(vendor)) for p in vendor.rglob("*") if p.is_file())
+    assert found == [
+        "tinyext/__init__.py",
+        "tinyext/_spam.cpython-312-x86_64-linux-gnu.so",
+        "tinyext/_spam.cpython-313-x86_64-linux-gnu.so",
+        "tinyext/data.txt",
+        "tinyext_plugins/__init__.py",
+        "tinyext_pure.py",
+    ]
+    assert not [p for p in vendor.iterdir() if p.name.startswith(".")], "staging left behind"

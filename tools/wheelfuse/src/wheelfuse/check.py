@@ -160,7 +160,7 @@ def _python_range(
         report.add("python-range", str(exc))
 
 
-def _target(report: Report, wheel: LoadedWheel) -> Target | None:
+def _target(report: Report) -> Target | None:
     targets = {target_for(parse_platform(p)) for p in report.platforms}
     if None in targets:
         report.add("platform", f"no extension-module rules for platform(s) {report.platforms}")
@@ -306,7 +306,7 @@ def check_wheel(
         report.add("tags", str(exc))
     report.platforms = sorted({t.platform for t in wheel.tags})
     _python_range(report, wheel, python_range, free_threaded)
-    target = _target(report, wheel)
+    target = _target(report)
     _modules(report, wheel, target)
     if target is not None and target.format == "ELF":
         _policy(report, path, allowed_external)
