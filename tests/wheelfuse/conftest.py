@@ -16,11 +16,11 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -232,15 +232,14 @@ def synthetic_files(abi: str, platform_suffix: str = "x86_64-linux-gnu") -> dict
     }
 
 
-def run_cli(
-    main: Callable[[list[str]], int], args: list[str], capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(scope="session")
-def kit() -> object:
-    """The builders above, for tests (test modules may not import conftest directly)."""
-    return sys.modules[__name__]
+def kit() -> SimpleNamespace:
+    """The builders above, for tests (test modules cannot import a conftest reliably)."""
+    return SimpleNamespace(
+        INIT_PY=INIT_PY,
+        make_wheel=make_wheel,
+        metadata=metadata,
+        record_line=record_line,
+        synthetic_files=synthetic_files,
+        write_zip=write_zip,
+    )
