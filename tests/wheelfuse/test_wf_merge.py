@@ -196,3 +196,29 @@ def test_vendor_dir_maps_data_purelib_and_platlib(kit, tmp_path: Path) -> None:
         "tinyext_pure.py",
     ]
     assert not [p for p in vendor.iterdir() if p.name.startswith(".")], "staging left behind"
+
+
+def test_console_scripts_are_wired() -> None:
+    from importlib.metadata import entry_points
+
+    from wheelfuse import check_cli, merge_cli
+
+    scripts = {ep.name: ep for ep in entry_points(group="console_scripts")}
+    assert scripts["merge-wheels"].load() is merge_cli.main
+    assert scripts["check-wheel"].load() is check_cli.main
+
+
+def test_cli_runs_as_a_module(kit, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    wheel = kit.make_wheel(
+        tmp_path / "in", "cp312-cp312-linux_x86_64", kit.synthetic_files("cp312")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelfuse.merge_cli", str(wheel), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("tinyext-1.0-cp312-cp312-linux_x86_64.whl")

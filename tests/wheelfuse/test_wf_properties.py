@@ -20,7 +20,9 @@ PLATFORMS = {
     "cp313": "manylinux2014_x86_64",
     "cp314t": "manylinux_2_28_x86_64",
 }
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @pytest.fixture(scope="session")
