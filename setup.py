@@ -195,30 +195,38 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()[:16]
 
 
-def build_runtime_library(parallel: int) -> Path:
-    """build/runtime/<hash>/libdeep_gemm_runtime.so, built unless present. The hash
-    covers the sources, headers, flags, compiler version and torch version; objects are
-    cached one by one (build/runtime/obj/) so editing one file recompiles one file."""
-    torch = Torch()
-    flags = COMMON_FLAGS + torch.include_flags()
-    sources = sorted(p for d in RUNTIME_DIRS for p in (CSRC / d).glob("*.cpp"))
-    # Any header may reach any TU: each object's key covers all of them.
-    headers = sorted(p for d in RUNTIME_DIRS for p in (CSRC / d).glob("*.h*"))
+def cached_objects(sources: list[Path], flags: list[str], objdir: Path, header_dirs: list[Path], torch: Torch,
+                   parallel: int) -> list[Path]:
+    """Compile `sources` into objdir/<stem>-<key>.o unless already there. The key covers
+    the source, every header in header_dirs (any may reach any TU), the flags, the
+    compiler version and torch's version, so editing one file recompiles only what it
+    can affect."""
+    headers = sorted(h for d in header_dirs for h in d.glob("*.h*"))
     base = digest(compiler_version(), torch.version, *flags,
                   *(f"{h.relative_to(CSRC)}\0" + h.read_text() for h in headers))
-    objects = {s: ROOT / "build" / "runtime" / "obj" / f"{s.stem}-{digest(base, s.read_text())}.o" for s in sources}
+    objects = {s: objdir / f"{s.stem}-{digest(base, s.read_text())}.o" for s in sources}
+    compile_objects([(s, o, flags) for s, o in objects.items() if not o.is_file()], parallel)
+    return list(objects.values())
+
+
+def build_runtime_library(parallel: int) -> Path:
+    """build/runtime/<hash>/libdeep_gemm_runtime.so, built unless present; the hash
+    covers its objects' keys (see cached_objects) and the link flags."""
+    torch = Torch()
+    dirs = [CSRC / d for d in RUNTIME_DIRS]
+    sources = sorted(p for d in dirs for p in d.glob("*.cpp"))
+    objects = cached_objects(sources, COMMON_FLAGS + torch.include_flags(), ROOT / "build" / "runtime" / "obj",
+                             dirs, torch, parallel)
     link_flags = torch.link_flags(["torch_cpu", "torch_cuda", "c10", "c10_cuda", ":libcudart.so.13", "dl"])
     # --no-undefined proves the runtime Python-free; the RUNPATH finds torch's libs from
     # site-packages/deep_gemm/ (they are loaded already once torch is imported).
     link_flags = ["-Wl,--no-undefined", "-Wl,--as-needed", f"-Wl,-soname,{RUNTIME_NAME}",
                   "-Wl,-rpath,$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"] + link_flags
-    output = ROOT / "build" / "runtime" / digest(*map(str, objects.values()), *link_flags) / RUNTIME_NAME
+    output = ROOT / "build" / "runtime" / digest(*map(str, objects), *link_flags) / RUNTIME_NAME
     if output.is_file():
         print(f"[deep_gemm] reusing {output.relative_to(ROOT)}", flush=True)
         return output
-    missing = [(s, o, flags) for s, o in objects.items() if not o.is_file()]
-    compile_objects(missing, parallel)
-    link(list(objects.values()), output, link_flags)
+    link(objects, output, link_flags)
     print(f"[deep_gemm] built {output.relative_to(ROOT)}", flush=True)
     return output
 
@@ -260,9 +268,8 @@ class BuildExt(build_ext):
         flags = (COMMON_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags()
                  + [f"-I{python_include}", "-fvisibility=hidden", "-DTORCH_API_INCLUDE_EXTENSION_H",
                     "-DTORCH_EXTENSION_NAME=_C"])
-        objdir = Path(self.build_temp) / "deep_gemm_C"
-        jobs = [(ROOT / s, objdir / f"{Path(s).stem}.o", flags) for s in ext.sources]
-        compile_objects(jobs, self._parallel)
+        objects = cached_objects([ROOT / s for s in ext.sources], flags, Path(self.build_temp) / "deep_gemm_C",
+                                 [CSRC / "python"] + [CSRC / d for d in RUNTIME_DIRS], torch, self._parallel)
         # libtorch_python.so is the one CPython-specific torch library we need, yet
         # linking the pin's copy serves every CPython: its SONAME is the same in the
         # torch wheel of each CPython, and `import torch` (deep_gemm imports it first)
@@ -271,7 +278,7 @@ class BuildExt(build_ext):
         # own API, identical across those wheels; all Python C-API use is compiled here
         # against the target interpreter's headers.
         link(
-            [job[1] for job in jobs],
+            objects,
             output,
             [f"-L{self._runtime.parent}", "-ldeep_gemm_runtime",
              "-Wl,-rpath,$ORIGIN:$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"]
