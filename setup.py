@@ -166,7 +166,8 @@ def compile_objects(jobs: list[tuple[Path, Path, list[str]]], parallel: int) -> 
         obj.parent.mkdir(parents=True, exist_ok=True)
         temp = obj.with_name(f"{obj.name}.tmp{os.getpid()}")
         command = cxx() + flags + ["-c", str(source), "-o", str(temp)]
-        print(f"[deep_gemm] compiling {source.relative_to(ROOT)}", flush=True)
+        sys.stdout.write(f"[deep_gemm] compiling {source.relative_to(ROOT)}\n")  # one write: jobs run in threads
+        sys.stdout.flush()
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise BuildError(f"compiling {source} failed:\n{shlex.join(command)}\n{result.stdout}{result.stderr}")

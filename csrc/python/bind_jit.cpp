@@ -1,3 +1,9 @@
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <tuple>
+#include <vector>
+
 #include "../jit/runtime.hpp"
 #include "bindings.hpp"
 
@@ -36,6 +42,29 @@ void bind_jit(py::module_& m) {
         py::arg("arch") = "sm_90a",
         "Compile (or fetch from the caches) one kernel without loading it; needs no GPU. "
         "Returns dict(compiler=..., from_cache=..., size=...).");
+
+    using Dim3 = std::tuple<unsigned, unsigned, unsigned>;
+    m.def(
+        "jit_launch",
+        [](std::string name, std::string source, Dim3 grid, Dim3 block, unsigned shared_bytes, unsigned cluster_x,
+           std::vector<uint64_t> args, uintptr_t stream, std::string entry) {
+            py::gil_scoped_release release;
+            const jit::Kernel& kernel = jit::get_kernel(jit::KernelSource{std::move(name), std::move(source), std::move(entry)});
+            std::vector<void*> params;
+            for (auto& arg : args)
+                params.push_back(&arg);
+            const auto [gx, gy, gz] = grid;
+            const auto [bx, by, bz] = block;
+            kernel.launch(jit::LaunchConfig{dim3(gx, gy, gz), dim3(bx, by, bz), shared_bytes, cluster_x,
+                                            reinterpret_cast<cudaStream_t>(stream)},
+                          params.data());
+        },
+        py::arg("name"), py::arg("source"), py::arg("grid"), py::arg("block"), py::arg("shared_bytes") = 0,
+        py::arg("cluster_x") = 1, py::arg("args") = std::vector<uint64_t>{}, py::arg("stream") = 0,
+        py::arg("entry") = "deep_gemm_kernel",
+        "Load (through the caches) and launch a kernel on the current device, asynchronously on `stream` "
+        "(a cudaStream_t as int). Every kernel parameter must be 8 bytes (pointers, 64-bit ints): `args` "
+        "holds their values. For tests and debugging of the JIT layer.");
 
     m.def(
         "jit_cache_dir", [] { return jit::paths().cache_dir; },
