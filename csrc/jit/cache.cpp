@@ -1,4 +1,5 @@
 #include "cache.hpp"
+#include "files.hpp"
 #include "util.hpp"
 
 #include <fcntl.h>
@@ -8,13 +9,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
 namespace deep_gemm::jit::detail {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -42,17 +39,15 @@ bool write_all(int fd, const char* data, size_t size) {
 }
 
 // Creates <dir>/<prefix>XXXXXX exclusively; returns its fd (-1 with errno on failure).
-int make_temp(const fs::path& dir, const std::string& prefix, std::string& path) {
-    path = (dir / (prefix + "XXXXXX")).string();
+int make_temp(const std::string& dir, const std::string& prefix, std::string& path) {
+    path = dir + "/" + prefix + "XXXXXX";
     return mkstemp(path.data());
 }
 
 // "" when `dir` (created if missing) accepts new files, else the reason it does not.
-std::string unwritable_reason(const fs::path& dir) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec)
-        return "cannot create it: " + ec.message();
+std::string unwritable_reason(const std::string& dir) {
+    if (std::string reason = make_directories(dir); !reason.empty())
+        return "cannot create it: " + reason;
     std::string probe;
     const int fd = make_temp(dir, ".probe-", probe);
     if (fd < 0)
@@ -67,15 +62,16 @@ std::string unwritable_reason(const fs::path& dir) {
 DiskCache::DiskCache(const std::string& dir) : dir_(dir) {
     if (dir.empty())
         throw std::invalid_argument("deep_gemm JIT: the cache directory must not be empty");
-    const std::string reason = unwritable_reason(fs::path(dir) / "cubin");
+    const std::string reason = unwritable_reason(dir + "/cubin");
     if (reason.empty())
         return;
-    std::string base = env("TMPDIR");
-    std::string temp = (base.empty() ? std::string("/tmp") : base) + "/deep_gemm-jit-cache-XXXXXX";
-    if (mkdtemp(temp.data()) == nullptr)
+    std::string temp;
+    try {
+        temp = make_temp_directory("deep_gemm-jit-cache-");
+    } catch (const std::exception& e) {
         throw std::runtime_error("deep_gemm JIT: cache directory '" + dir + "' is unusable (" + reason +
-                                 ") and no temporary directory could be created (" +
-                                 std::strerror(errno) + ")");
+                                 ") and so is the fallback: " + e.what());
+    }
     dir_ = temp;
     temporary_ = true;
     warn("JIT cache directory '" + dir + "' is not writable (" + reason + "); caching kernels in '" +
@@ -83,22 +79,19 @@ DiskCache::DiskCache(const std::string& dir) : dir_(dir) {
 }
 
 DiskCache::~DiskCache() {
-    if (temporary_) {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
+    if (temporary_)
+        remove_tree(dir_);
 }
 
 std::string DiskCache::entry_path(const std::string& key) const {
-    return (fs::path(dir_) / "cubin" / key.substr(0, 2) / (key + ".entry")).string();
+    return dir_ + "/cubin/" + key.substr(0, 2) + "/" + key + ".entry";
 }
 
 std::optional<std::vector<char>> DiskCache::load(const std::string& key, const std::string& name) const {
     const std::string path = entry_path(key);
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    if (!is_regular_file(path))
         return std::nullopt;
-    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const std::string bytes = read_file(path);
 
     std::string problem;
     uint64_t size = 0;
@@ -122,9 +115,8 @@ std::optional<std::vector<char>> DiskCache::load(const std::string& key, const s
 }
 
 void DiskCache::store(const std::string& key, const std::vector<char>& cubin) const {
-    const fs::path path = entry_path(key);
-    std::error_code ec;
-    fs::create_directories(path.parent_path(), ec);
+    const std::string path = entry_path(key);
+    make_directories(parent_path(path));  // a failure shows in make_temp below
 
     std::string header(kMagic, sizeof(kMagic));
     const uint64_t size = cubin.size();
@@ -132,7 +124,7 @@ void DiskCache::store(const std::string& key, const std::vector<char>& cubin) co
     header += digest(cubin.data(), cubin.size());
 
     std::string temp, failure;
-    const int fd = make_temp(path.parent_path(), "." + key + ".tmp-", temp);
+    const int fd = make_temp(parent_path(path), "." + key + ".tmp-", temp);
     if (fd < 0) {
         failure = std::string("cannot create a temporary file: ") + std::strerror(errno);
     } else {
@@ -147,7 +139,7 @@ void DiskCache::store(const std::string& key, const std::vector<char>& cubin) co
             ::unlink(temp.c_str());
     }
     if (!failure.empty())
-        warn("cannot write JIT cache entry '" + path.string() + "' (" + failure + ")");
+        warn("cannot write JIT cache entry '" + path + "' (" + failure + ")");
 }
 
 }  // namespace deep_gemm::jit::detail

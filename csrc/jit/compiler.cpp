@@ -1,4 +1,5 @@
 #include "compiler.hpp"
+#include "files.hpp"
 #include "util.hpp"
 
 #include <dlfcn.h>
@@ -8,20 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
 
 extern char** environ;
 
 namespace deep_gemm::jit::detail {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -41,11 +37,6 @@ std::string common_flags() {
                              kernel.name + "' (" + kernel.arch + "):\n" + log);
 }
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // ---------------------------------------------------------------------------- NVRTC
 
 class Nvrtc final : public Compiler {
@@ -53,7 +44,7 @@ public:
     explicit Nvrtc(const Paths& paths) {
         std::string library = paths.nvrtc_lib.empty() ? "libnvrtc.so.13" : paths.nvrtc_lib;
         if (!paths.nvrtc_lib.empty())
-            preload_builtins(fs::path(paths.nvrtc_lib).parent_path());
+            preload_builtins(parent_path(paths.nvrtc_lib));
         // Never dlclose()d: the entry points live as long as the process.
         void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (handle == nullptr)
@@ -117,15 +108,10 @@ public:
 private:
     // libnvrtc dlopen()s libnvrtc-builtins by soname; loading it first by full path
     // makes that succeed without LD_LIBRARY_PATH.
-    static void preload_builtins(const fs::path& dir) {
-        std::error_code ec;
-        std::vector<fs::path> candidates;
-        for (const auto& entry : fs::directory_iterator(dir, ec))
-            if (entry.path().filename().string().rfind("libnvrtc-builtins.so.", 0) == 0)
-                candidates.push_back(entry.path());
-        std::sort(candidates.begin(), candidates.end());
-        for (const auto& path : candidates)
-            if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) != nullptr)
+    static void preload_builtins(const std::string& dir) {
+        for (const auto& name : list_directory(dir))
+            if (name.rfind("libnvrtc-builtins.so.", 0) == 0 &&
+                dlopen((dir + "/" + name).c_str(), RTLD_NOW | RTLD_GLOBAL) != nullptr)
                 return;
     }
 
@@ -158,25 +144,15 @@ private:
 // A fresh directory under $TMPDIR (or /tmp), removed with the object.
 class TempDir {
 public:
-    TempDir() {
-        std::string base = env("TMPDIR");
-        std::string pattern = (base.empty() ? std::string("/tmp") : base) + "/deep_gemm-nvcc-XXXXXX";
-        if (mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("deep_gemm JIT: cannot create a temporary directory " + pattern +
-                                     ": " + std::strerror(errno));
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
+    TempDir() : path_(make_temp_directory("deep_gemm-nvcc-")) {}
+    ~TempDir() { remove_tree(path_); }
+    const std::string& path() const { return path_; }
 private:
-    fs::path path_;
+    std::string path_;
 };
 
 // Runs argv with stdout+stderr sent to `log`; returns the exit status (-1: not run).
-int run(const std::vector<std::string>& args, const fs::path& log) {
+int run(const std::vector<std::string>& args, const std::string& log) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
@@ -202,11 +178,11 @@ public:
     explicit Nvcc(const Paths& paths) : include_dir_(paths.include_dir) {
         if (paths.cuda_home.empty())
             throw std::runtime_error("no CUDA_HOME for nvcc");
-        nvcc_ = (fs::path(paths.cuda_home) / "bin" / "nvcc").string();
+        nvcc_ = paths.cuda_home + "/bin/nvcc";
         if (access(nvcc_.c_str(), X_OK) != 0)
             throw std::runtime_error("nvcc '" + nvcc_ + "' is not executable");
         TempDir tmp;
-        const fs::path log = tmp.path() / "version.txt";
+        const std::string log = tmp.path() + "/version.txt";
         const int status = run({nvcc_, "--version"}, log);
         const std::string output = read_file(log);
         std::smatch match;
@@ -223,14 +199,14 @@ public:
 
     std::vector<char> compile(const KernelSource& kernel) const override {
         TempDir tmp;
-        const fs::path source = tmp.path() / "kernel.cu", cubin = tmp.path() / "kernel.cubin",
-                       log = tmp.path() / "log.txt";
+        const std::string source = tmp.path() + "/kernel.cu", cubin = tmp.path() + "/kernel.cubin",
+                          log = tmp.path() + "/log.txt";
         std::ofstream(source, std::ios::binary) << kernel.source;
         const std::string virtual_arch = "compute_" + kernel.arch.substr(3);
         std::vector<std::string> args = {nvcc_, "-cubin", "-gencode",
                                          "arch=" + virtual_arch + ",code=" + kernel.arch};
         args.insert(args.end(), std::begin(kCommonFlags), std::end(kCommonFlags));
-        args.insert(args.end(), {"-I" + include_dir_, "-o", cubin.string(), source.string()});
+        args.insert(args.end(), {"-I" + include_dir_, "-o", cubin, source});
         const int status = run(args, log);
         if (status != 0) {
             std::string command;

@@ -2,18 +2,18 @@
 #include "runtime.hpp"
 #include "cache.hpp"
 #include "compiler.hpp"
+#include "files.hpp"
 #include "util.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cstdlib>
 #include <mutex>
 #include <regex>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace deep_gemm::jit {
 
@@ -33,7 +33,6 @@ std::string env(const char* name) {
 
 namespace {
 
-namespace fs = std::filesystem;
 using namespace detail;
 
 // Bump when the key recipe or the entry format changes.
@@ -41,18 +40,10 @@ constexpr std::string_view kCacheVersion = "deep_gemm-jit-v1";
 
 // Hash of every file under the shipped include dir (path and content), so that a
 // new release of the headers never reuses an old release's cubins.
-std::string hash_headers(const fs::path& root) {
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::recursive_directory_iterator(root))
-        if (entry.is_regular_file())
-            files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
+std::string hash_headers(const std::string& root) {
     Hasher hasher;
-    for (const auto& file : files) {
-        std::ifstream in(file, std::ios::binary);
-        hasher.add(fs::relative(file, root).generic_string())
-            .add(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
-    }
+    for (const auto& file : list_files_recursive(root))
+        hasher.add(file).add(read_file(root + "/" + file));
     return hasher.hex();
 }
 
@@ -80,7 +71,7 @@ std::shared_ptr<State> current_state() {
 void require_dir(const std::string& path, const char* what, bool may_be_empty) {
     if (path.empty() && may_be_empty)
         return;
-    if (!fs::is_directory(path))
+    if (!is_directory(path))
         throw std::invalid_argument(std::string("deep_gemm JIT: ") + what + " '" + path +
                                     "' is not a directory");
 }
@@ -123,7 +114,7 @@ void init(const Paths& paths) {
     require_dir(paths.include_dir, "include_dir", false);
     require_dir(paths.cuda_home, "cuda_home", true);
     require_dir(paths.cuda_include, "cuda_include", true);
-    if (!paths.nvrtc_lib.empty() && !fs::is_regular_file(paths.nvrtc_lib))
+    if (!paths.nvrtc_lib.empty() && !is_regular_file(paths.nvrtc_lib))
         throw std::invalid_argument("deep_gemm JIT: nvrtc_lib '" + paths.nvrtc_lib + "' is not a file");
     auto fresh = std::make_shared<State>();
     fresh->paths = paths;
