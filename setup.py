@@ -141,8 +141,9 @@ class Torch:
     def link_flags(self, libraries: list[str]) -> list[str]:
         # libstdc++ first: libtorch.so and libtorch_cpu.so export their own (static,
         # older) copies of std::filesystem, and libtorch.so's remove_all() jumps to NULL.
-        # Listing libstdc++ first binds those symbols to it at link time and puts it
-        # ahead of torch's libraries in the runtime lookup order.
+        # Listing libstdc++ first puts it ahead of torch's libraries in the lookup order
+        # of a normal import (not when torch was loaded RTLD_GLOBAL: csrc/jit therefore
+        # avoids std::filesystem altogether).
         return [f"-L{self.root / 'lib'}", f"-L{self.cuda / 'lib'}", "-lstdc++"] + [f"-l{lib}" for lib in libraries]
 
 

@@ -1,7 +1,11 @@
 """JIT compilation without a GPU: NVRTC, the nvcc fallback, errors, memory and disk caches."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +108,24 @@ def test_bad_input_is_named(jit, tmp_path):
 def test_missing_entry_point_is_a_compile_success_not_a_crash(jit):
     # The entry name only matters at load time (get_kernel, GPU); compiling still works.
     assert jit.compile(WGMMA_SOURCE, name="other_entry", entry="not_there")["size"] > 0
+
+
+def test_works_with_torch_loaded_rtld_global(tmp_path):
+    """Some launchers import torch with RTLD_GLOBAL; torch's exported std::filesystem
+    copies then win symbol lookup (the JIT must not call them: it once crashed here)."""
+    script = (
+        "import os, sys\n"
+        "sys.setdlopenflags(os.RTLD_GLOBAL | os.RTLD_NOW)\n"
+        "import torch\n"
+        "sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests/core']\n"
+        "from conftest import WGMMA_SOURCE\n"
+        "from deep_gemm import _C\n"
+        "print(_C.jit_compile('rtld_global', WGMMA_SOURCE)['compiler'])\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    for use_nvcc in ["0", "1"]:
+        env = dict(os.environ, DG_JIT_USE_NVCC=use_nvcc, DG_JIT_CACHE_DIR=str(tmp_path / use_nvcc))
+        run = subprocess.run([sys.executable, "-W", "ignore", "-c", script, str(repo)],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("nvcc" if use_nvcc == "1" else "nvrtc")
