@@ -172,9 +172,13 @@ def test_finish_layout_adds_python_and_python3(tmp_path):
     bindir = tmp_path / "p" / "bin"
     bindir.mkdir(parents=True)
     (bindir / "python3.14t").write_text("")
+    with pytest.raises(bc.BuildError, match="pip3: not installed"):
+        bc.finish_layout(tmp_path / "p", plan)
+    (bindir / "pip3").write_text("")
     bc.finish_layout(tmp_path / "p", plan)
     assert (bindir / "python").readlink() == Path("python3")
     assert (bindir / "python3").readlink() == Path("python3.14t")
+    assert (bindir / "pip").readlink() == Path("pip3")
     (bindir / "python3.14t").unlink()
     with pytest.raises(bc.BuildError, match="not installed"):
         bc.finish_layout(tmp_path / "p", plan)
@@ -235,3 +239,16 @@ def test_cached_interpreter_reports_its_abi(version, free_threaded):
     r = subprocess.run([sys.executable, str(SCRIPT), "--version", version, *(["--free-threaded"] * free_threaded),
                         "--print-prefix"], capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
     assert r.stdout == f"{plan.prefix}\n"
+
+
+def test_prune_keeps_current_keys_only(tmp_path):
+    current = bc.make_plan("3.14", True, root=tmp_path)
+    (current.prefix / "bin").mkdir(parents=True)
+    stale = tmp_path / ("0" * 20)
+    leftover = tmp_path / (current.key + ".build-x1")
+    other = tmp_path / "src"
+    for d in (stale, leftover, other):
+        d.mkdir()
+    removed = bc.prune(tmp_path)
+    assert sorted(removed) == sorted([stale, leftover])
+    assert current.prefix.is_dir() and other.is_dir()

@@ -109,9 +109,12 @@ SOURCES: dict[str, Source] = {
 
 # Flags every build gets (the prefix is added per build and is NOT part of the key: it is
 # derived from the key). No --enable-optimizations / --with-lto: they cost minutes here.
+# The bundled libmpdecimal, always: bookworm has no libmpdec-dev, and a host that has it would
+# otherwise link a libmpdec3 that the build image does not carry.
 BASE_CONFIGURE_FLAGS: tuple[str, ...] = (
     "--with-ensurepip=install",
     "--disable-test-modules",
+    "--with-system-libmpdec=no",
 )
 FREE_THREADED_FLAGS: tuple[str, ...] = ("--disable-gil",)
 
@@ -420,6 +423,7 @@ def run_logged(cmd: list[str], *, cwd: Path, logfile: Path, env: dict[str, str])
         f.flush()
         r = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT)
     dt = time.monotonic() - t
+    log(f"  {dt:.0f}s")
     if r.returncode:
         tail = logfile.read_text(errors="replace").splitlines()[-40:]
         raise BuildError(f"failed (exit {r.returncode}) after {dt:.0f}s: {printable}\n--- {logfile} ---\n" + "\n".join(tail))
@@ -437,11 +441,16 @@ def missing_optional_modules(logfile: Path) -> list[str]:
 
 
 def finish_layout(prefix: Path, plan: Plan) -> None:
-    """manylinux-style names: bin/python and bin/pip (cibuildwheel checks both on PATH)."""
+    """manylinux-style names: bin/python and bin/pip (cibuildwheel checks both on PATH).
+
+    `make install` makes python3 and python3.X (python3.Xt and a python3.X link when
+    free-threaded); its ensurepip step runs without --default-pip, so there is pip3 but no pip.
+    """
     bindir = prefix / "bin"
-    if not (bindir / plan.exe_name).exists():
-        raise BuildError(f"{bindir}/{plan.exe_name}: not installed")
-    for name, target in (("python", "python3"), ("python3", plan.exe_name)):
+    for exe in (plan.exe_name, "pip3"):
+        if not (bindir / exe).exists():
+            raise BuildError(f"{bindir}/{exe}: not installed")
+    for name, target in (("python", "python3"), ("python3", plan.exe_name), ("pip", "pip3")):
         link = bindir / name
         if not link.exists() and not link.is_symlink():
             link.symlink_to(target)
@@ -534,6 +543,22 @@ def ensure(plan: Plan, *, tarball: Path | None = None, jobs: int = DEFAULT_JOBS,
         return rec
 
 
+def prune(root: Path) -> list[Path]:
+    """Remove cached builds that no current (version, GIL/free-threaded) plan points at."""
+    keep = {make_plan(v, ft, root).key for v in SOURCES for ft in (False, True)}
+    removed = []
+    if not root.is_dir():
+        return removed
+    with build_lock(root):
+        for child in sorted(root.iterdir()):
+            stale_key = re.fullmatch(r"[0-9a-f]{20}", child.name) and child.name not in keep
+            leftover = re.fullmatch(r"[0-9a-f]{20}\.build-.*", child.name)
+            if child.is_dir() and (stale_key or leftover):
+                shutil.rmtree(child)
+                removed.append(child)
+    return removed
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--version", required=True, choices=sorted(SOURCES), help="CPython minor version")
@@ -546,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--inputs", action="store_true", help="print what the cache key hashes (JSON)")
     mode.add_argument("--print-key", action="store_true", help="print the cache key")
     mode.add_argument("--force", action="store_true", help="rebuild even if cached")
+    mode.add_argument("--prune", action="store_true", help="delete cached builds of other keys (stale)")
     args = p.parse_args(argv)
     try:
         plan = make_plan(args.version, args.free_threaded)
@@ -554,6 +580,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.print_key:
             print(plan.key)
+            return 0
+        if args.prune:
+            for path in prune(plan.root):
+                log(f"removed {path}")
             return 0
         if args.check:
             ok = cached(plan) is not None
