@@ -2,11 +2,14 @@
 
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <array>
+#include <map>
 #include <mutex>
-#include <unordered_map>
+#include <tuple>
 
 #include "tma.hpp"
 
@@ -17,42 +20,52 @@ constexpr int kBlockK = 128;
 // Largest dynamic shared memory a Hopper CTA may opt into (227 KiB).
 constexpr int kMaxSharedBytes = 232448;
 constexpr int kMaxStages = 8;
-// BLOCK_N above 192 would need more than 232 registers per math thread for the
-// two accumulator sets (2 x BLOCK_N / 2 floats) and spill.
-constexpr std::array<int, 6> kBlockNs = {32, 64, 96, 128, 160, 192};
+// Divisors of B's 128-column scale block (see fp8_gemm.cuh). Measured on H100:
+// 128 beats 160 and 192 on every DeepGEMM shape at M = 4096 (per-column scale
+// selection costs more than the larger tile saves).
+constexpr std::array<int, 4> kBlockNs = {16, 32, 64, 128};
 constexpr std::array<int, 2> kBlockMs = {64, 128};
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
-// Mirrors FP8GemmLayout in deep_gemm/include/deep_gemm/fp8_gemm.cuh.
-int stage_bytes(int block_m, int block_n) { return block_m * kBlockK + block_n * kBlockK + block_m * 4; }
-int max_stages(int block_m, int block_n) {
-    return std::min(kMaxStages, kMaxSharedBytes / (stage_bytes(block_m, block_n) + 16));
+// Mirrors FP8GemmLayout in deep_gemm/include/deep_gemm/fp8_gemm.cuh: an optional
+// bf16 staging tile for D, then per stage A, B, A's scales and two barriers.
+int stage_bytes(int block_m, int block_n) { return block_m * kBlockK + block_n * kBlockK + block_m * 4 + 16; }
+int staging_bytes(int block_m, int block_n, bool tma_store) { return tma_store ? block_m * block_n * 2 : 0; }
+
+FP8GemmConfig make_config(int block_m, int block_n, OutputType output, bool tma_store) {
+    const int stages = std::min(kMaxStages, (kMaxSharedBytes - staging_bytes(block_m, block_n, tma_store)) /
+                                                stage_bytes(block_m, block_n));
+    return {block_m, block_n, stages, output, tma_store};
 }
 
-FP8GemmConfig make_config(int block_m, int block_n, OutputType output) {
-    return {block_m, block_n, max_stages(block_m, block_n), output};
+// The TMA store writes 64-column chunks of bf16 rows whose stride is a 16-byte multiple.
+bool can_tma_store(int n, int block_n, OutputType output) {
+    return output == OutputType::BF16 && block_n % 64 == 0 && n % 8 == 0;
 }
 
 }  // namespace
 
 int FP8GemmConfig::threads() const { return 128 * (block_m / 64 + 1); }
-int FP8GemmConfig::shared_bytes() const { return stages * (stage_bytes(block_m, block_n) + 16); }
+int FP8GemmConfig::shared_bytes() const {
+    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(block_m, block_n);
+}
 
 jit::KernelSource FP8GemmConfig::source() const {
     const char* out_type = output == OutputType::BF16 ? "__nv_bfloat16" : "float";
     const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + "x" + std::to_string(kBlockK) +
-                            " s" + std::to_string(stages) + (output == OutputType::BF16 ? " bf16" : " fp32");
+                            " s" + std::to_string(stages) + (output == OutputType::BF16 ? " bf16" : " fp32") +
+                            (tma_store ? " tma-store" : "");
     std::string code =
         "#include <deep_gemm/fp8_gemm.cuh>\n"
         "using namespace deep_gemm;\n"
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads()) + ", 1)\n"
         "deep_gemm_kernel(const __grid_constant__ TensorMap a, const __grid_constant__ TensorMap b,\n"
-        "                 const __grid_constant__ TensorMap sfa, const float* sfb, void* d, const float* c,\n"
-        "                 int m, int n, int k) {\n"
+        "                 const __grid_constant__ TensorMap sfa, const __grid_constant__ TensorMap d_map,\n"
+        "                 const float* sfb, void* d, const float* c, int m, int n, int k) {\n"
         "    fp8_gemm_nt<" + std::to_string(block_m) + ", " + std::to_string(block_n) + ", " +
-        std::to_string(stages) + ", " + out_type + ">(a, b, sfa, sfb, static_cast<" + out_type +
-        "*>(d), c, m, n, k);\n"
+        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", " + out_type +
+        ">(a, b, sfa, d_map, sfb, static_cast<" + out_type + "*>(d), c, m, n, k);\n"
         "}\n";
     return {"fp8_gemm_nt[" + tag + "]", std::move(code)};
 }
@@ -64,6 +77,16 @@ jit::KernelSource FP8GemmConfig::source() const {
 // which re-reads A fewer times. Stages fill the shared memory.
 FP8GemmConfig select_fp8_gemm_config(int m, int n, int, int num_sms, OutputType output) {
     const int block_m = m <= 64 ? 64 : 128;
+    // Tuning override, read once: DG_FP8_GEMM_BLOCK_N=64 forces that BLOCK_N.
+    static const int forced_block_n = [] {
+        const char* env = std::getenv("DG_FP8_GEMM_BLOCK_N");
+        return env == nullptr ? 0 : std::atoi(env);
+    }();
+    if (forced_block_n > 0) {
+        TORCH_CHECK_VALUE(std::find(kBlockNs.begin(), kBlockNs.end(), forced_block_n) != kBlockNs.end(),
+                          "DG_FP8_GEMM_BLOCK_N=", forced_block_n, " is not one of 16, 32, 64, 128");
+        return make_config(block_m, forced_block_n, output, can_tma_store(n, forced_block_n, output));
+    }
     int best_n = kBlockNs.front();
     long best_cost = -1;
     for (int block_n : kBlockNs) {
@@ -74,38 +97,28 @@ FP8GemmConfig select_fp8_gemm_config(int m, int n, int, int num_sms, OutputType 
             best_n = block_n;
         }
     }
-    return make_config(block_m, best_n, output);
+    return make_config(block_m, best_n, output, can_tma_store(n, best_n, output));
 }
 
 std::vector<FP8GemmConfig> all_fp8_gemm_configs() {
     std::vector<FP8GemmConfig> configs;
     for (OutputType output : {OutputType::BF16, OutputType::FP32})
         for (int block_m : kBlockMs)
-            for (int block_n : kBlockNs) configs.push_back(make_config(block_m, block_n, output));
+            for (int block_n : kBlockNs) {
+                configs.push_back(make_config(block_m, block_n, output, false));
+                if (can_tma_store(8, block_n, output)) configs.push_back(make_config(block_m, block_n, output, true));
+            }
     return configs;
 }
 
 namespace {
 
-struct ConfigKey {
-    int device, block_m, block_n, stages, output;
-    bool operator==(const ConfigKey& o) const {
-        return device == o.device && block_m == o.block_m && block_n == o.block_n && stages == o.stages &&
-               output == o.output;
-    }
-};
-struct ConfigKeyHash {
-    size_t operator()(const ConfigKey& k) const {
-        return ((((static_cast<size_t>(k.device) * 31 + k.block_m) * 31 + k.block_n) * 31 + k.stages) * 31) +
-               k.output;
-    }
-};
-
 // Source generation and the JIT lookup happen once per configuration and device.
 const jit::Kernel& kernel_for(const FP8GemmConfig& config, int device) {
     static std::mutex mutex;
-    static std::unordered_map<ConfigKey, const jit::Kernel*, ConfigKeyHash> kernels;
-    const ConfigKey key{device, config.block_m, config.block_n, config.stages, static_cast<int>(config.output)};
+    static std::map<std::tuple<int, int, int, int, OutputType, bool>, const jit::Kernel*> kernels;
+    const auto key = std::make_tuple(device, config.block_m, config.block_n, config.stages, config.output,
+                                     config.tma_store);
     std::lock_guard<std::mutex> lock(mutex);
     auto it = kernels.find(key);
     if (it == kernels.end()) it = kernels.emplace(key, &jit::get_kernel(config.source())).first;
@@ -132,10 +145,15 @@ void launch_fp8_gemm_nt(const at::Tensor& a, const at::Tensor& sfa, const at::Te
     const uint64_t sfa_row_bytes = (m + 3) / 4 * 4 * sizeof(float);
     CUtensorMap tmap_sfa = make_tma_2d(sfa.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, k / kBlockK, m, sfa_row_bytes,
                                        1, config.block_m, CU_TENSOR_MAP_SWIZZLE_NONE);
+    // D's map: 64x64 boxes (one 128-byte swizzled chunk per math warpgroup's rows).
+    CUtensorMap tmap_d{};
+    if (config.tma_store)
+        tmap_d = make_tma_2d(d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, m, n, n * sizeof(at::BFloat16), 64, 64,
+                             CU_TENSOR_MAP_SWIZZLE_128B);
     const float* sfb_ptr = sfb.data_ptr<float>();
     void* d_ptr = d.data_ptr();
     const float* c_ptr = c.has_value() ? c->data_ptr<float>() : nullptr;
-    void* args[] = {&tmap_a, &tmap_b, &tmap_sfa, &sfb_ptr, &d_ptr, &c_ptr,
+    void* args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, &sfb_ptr, &d_ptr, &c_ptr,
                     const_cast<int*>(&m), const_cast<int*>(&n), const_cast<int*>(&k)};
 
     jit::LaunchConfig launch;

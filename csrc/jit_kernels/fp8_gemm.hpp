@@ -19,6 +19,7 @@ struct FP8GemmConfig {
     int block_n;
     int stages;
     OutputType output;
+    bool tma_store;  // bf16 D staged in shared memory and stored with TMA
 
     int threads() const;
     int shared_bytes() const;

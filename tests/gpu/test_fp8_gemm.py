@@ -10,7 +10,9 @@ NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7
 MS = [1, 128, 4096]
 # Sizes that are not tile multiples in M and/or N, a single K-block, and tiny problems.
 ODD = [(1, 16, 128), (7, 200, 256), (65, 130, 384), (129, 1000, 512), (300, 4097, 1024), (1000, 333, 128),
-       (4095, 2049, 640), (64, 64, 128), (2, 4100, 7168)]
+       (4095, 2049, 640), (64, 64, 128), (2, 4100, 7168),
+       # N a multiple of 8: the TMA-store epilogue, with M and N edges it must clip.
+       (65, 256, 384), (129, 192, 256), (4095, 2048, 640), (1, 64, 128)]
 
 
 def make_operands(m: int, n: int, k: int, seed: int):

@@ -63,33 +63,64 @@ __device__ __forceinline__ void store_pair(float* d, const float* c, size_t offs
     }
 }
 
-template <int kBlockM, int kBlockN, int kStages>
+template <int kBlockM, int kBlockN, int kStages, bool kTmaStore>
 struct FP8GemmLayout {
     static constexpr int kMathWarpgroups = kBlockM / 64;
+    static constexpr int kMathWarps = kMathWarpgroups * 4;
     static constexpr int kThreads = 128 * (kMathWarpgroups + 1);
     static constexpr int kABytes = kBlockM * kBlockK;
     static constexpr int kBBytes = kBlockN * kBlockK;
     static constexpr int kSfaBytes = kBlockM * static_cast<int>(sizeof(float));
     static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes;
-    // A tiles, then B tiles (each 1024-byte aligned for the swizzle), then A's
-    // scales, then the full/empty barriers. csrc/jit_kernels/fp8_gemm.cpp mirrors this.
-    static constexpr int kSharedBytes = kStages * kStageBytes + kStages * 2 * 8;
+    // The bf16 output tile staged for the TMA store, in 64-column chunks.
+    static constexpr int kDBytes = kTmaStore ? kBlockM * kBlockN * 2 : 0;
+    // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
+    // A's scales, the full/empty barriers. csrc/jit_kernels/fp8_gemm.cpp mirrors this.
+    static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8;
+    static_assert(!kTmaStore || kBlockN % 64 == 0, "the TMA store writes 64-column (128-byte) chunks");
 
     static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is one or two math warpgroups");
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
 };
 
-template <int kBlockM, int kBlockN, int kStages, typename OutT>
+// The bf16 tile of one math warpgroup (64 rows) goes to shared memory in the
+// layout TMA's 128-byte swizzle expects (64-column chunks of 64 x 128 bytes, the
+// 16-byte units of row r permuted by r % 8, which also keeps the writes free of
+// bank conflicts), then one thread stores it with TMA, asynchronously.
+template <int kBlockN>
+__device__ __forceinline__ void stage_tile_bf16(unsigned char* stage, const float* accum, int warp, int lane) {
+#pragma unroll
+    for (int i = 0; i < kBlockN / 8; ++i) {
+        const int col = i * 8 + (lane % 4) * 2;
+        unsigned char* chunk = stage + (col / 64) * (64 * 128);
+        const int unit = (col % 64) / 8, within = (col % 8) * 2;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int row = warp * 16 + lane / 4 + half * 8;
+            *reinterpret_cast<__nv_bfloat162*>(chunk + row * 128 + ((unit ^ (row % 8)) * 16) + within) =
+                __floats2bfloat162_rn(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
+        }
+    }
+}
+
+// kTmaStore (bf16 D whose rows are 16-byte multiples): the epilogue stages each
+// tile in shared memory and stores it with TMA, which clips the M and N edges;
+// otherwise threads store straight from registers.
+template <int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
 __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b,
-                                            const TensorMap& tmap_sfa, const float* __restrict__ sfb,
-                                            OutT* d, const float* c, int m, int n, int k) {
-    using Layout = FP8GemmLayout<kBlockM, kBlockN, kStages>;
+                                            const TensorMap& tmap_sfa, const TensorMap& tmap_d,
+                                            const float* __restrict__ sfb, OutT* d, const float* c, int m, int n,
+                                            int k) {
+    using Layout = FP8GemmLayout<kBlockM, kBlockN, kStages, kTmaStore>;
     using MMA = wgmma::FP8MMA<kBlockN>;
-    // When BLOCK_N divides 128 a tile never straddles two B scale blocks.
-    constexpr bool kUniformScaleB = 128 % kBlockN == 0;
+    // A tile then never straddles two of B's 128-column scale blocks: one B scale
+    // per tile and K-block. (Wider or odd tiles need per-column scale selection,
+    // which costs more issue slots in the promotion than it saves.)
+    static_assert(128 % kBlockN == 0, "BLOCK_N must divide B's 128-column scale block");
 
     extern __shared__ __align__(1024) unsigned char smem[];
-    unsigned char* smem_a = smem;
+    unsigned char* smem_d = smem;
+    unsigned char* smem_a = smem_d + Layout::kDBytes;
     unsigned char* smem_b = smem_a + kStages * Layout::kABytes;
     float* smem_sfa = reinterpret_cast<float*>(smem_b + kStages * Layout::kBBytes);
     uint64_t* full = reinterpret_cast<uint64_t*>(smem_sfa + kStages * kBlockM);
@@ -105,9 +136,10 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
         ptx::tma_prefetch_descriptor(&tmap_a);
         ptx::tma_prefetch_descriptor(&tmap_b);
         ptx::tma_prefetch_descriptor(&tmap_sfa);
+        if constexpr (kTmaStore) ptx::tma_prefetch_descriptor(&tmap_d);
         for (int s = 0; s < kStages; ++s) {
             ptx::mbarrier_init(&full[s], 1);
-            ptx::mbarrier_init(&empty[s], Layout::kMathWarpgroups * 4);
+            ptx::mbarrier_init(&empty[s], Layout::kMathWarps);
         }
         ptx::fence_barrier_init();
     }
@@ -141,7 +173,6 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
     // wgmma m64nN accumulator layout: this thread owns rows r and r + 8 of its
     // warpgroup's 64, and column pairs (8 * i + 2 * (lane % 4), +1) for each i.
     const int row_in_tile = warpgroup * 64 + warp * 16 + lane / 4;
-    const int sfb_last = ceil_div(n, 128) - 1;
     const bool paired = n % 2 == 0;  // row starts keep 2-element alignment
 
     int iter = 0;
@@ -149,7 +180,10 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
         int m_tile, n_tile;
         tile_of_block(tile, m_tiles, n_tiles, m_tile, n_tile);
         const int n0 = n_tile * kBlockN;
+        // B's scale per K-block comes from global memory (L2); load it one K-block
+        // ahead so its latency hides behind a K-block of MMAs, not in the promotion.
         const float* sfb_row = sfb + static_cast<size_t>(n0 / 128) * k_blocks;
+        float next_sb = __ldg(sfb_row);
 
         float accum[MMA::kAccumulators];
         float partial[MMA::kAccumulators];
@@ -158,20 +192,14 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
 
         for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
             const int s = iter % kStages;
-            // B's scales for this K-block: up to three 128-column blocks under one tile.
-            const float sb0 = __ldg(sfb_row + kb);
-            float sb1 = sb0, sb2 = sb0;
-            if constexpr (!kUniformScaleB) {
-                sb1 = __ldg(sfb + static_cast<size_t>(min(n0 / 128 + 1, sfb_last)) * k_blocks + kb);
-                sb2 = __ldg(sfb + static_cast<size_t>(min(n0 / 128 + 2, sfb_last)) * k_blocks + kb);
-            }
+            const float sb = next_sb;
+            if (kb + 1 < k_blocks) next_sb = __ldg(sfb_row + kb + 1);
 
             ptx::mbarrier_wait(&full[s], (iter / kStages) & 1);
-            const float sa0 = smem_sfa[s * kBlockM + row_in_tile];
-            const float sa1 = smem_sfa[s * kBlockM + row_in_tile + 8];
+            const float s0 = smem_sfa[s * kBlockM + row_in_tile] * sb;
+            const float s1 = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
 
-            const uint64_t desc_a =
-                ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockK);
+            const uint64_t desc_a = ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockK);
             const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
@@ -191,13 +219,6 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
 
 #pragma unroll
             for (int i = 0; i < kBlockN / 8; ++i) {
-                float scale_b = sb0;
-                if constexpr (!kUniformScaleB) {
-                    // Selects, not an indexed array: a run-time index would put it in local memory.
-                    const int block = (n0 % 128 + i * 8) / 128;
-                    scale_b = block == 0 ? sb0 : block == 1 ? sb1 : sb2;
-                }
-                const float s0 = sa0 * scale_b, s1 = sa1 * scale_b;
                 accum[i * 4 + 0] += partial[i * 4 + 0] * s0;
                 accum[i * 4 + 1] += partial[i * 4 + 1] * s0;
                 accum[i * 4 + 2] += partial[i * 4 + 2] * s1;
@@ -205,20 +226,43 @@ __device__ __forceinline__ void fp8_gemm_nt(const TensorMap& tmap_a, const Tenso
             }
         }
 
-        // Epilogue straight from registers; rows >= M and columns >= N are skipped.
-        const int row0 = m_tile * kBlockM + row_in_tile;
+        if constexpr (kTmaStore) {
+            // Each math warpgroup stages and stores its own 64 rows.
+            unsigned char* stage = smem_d + warpgroup * 64 * kBlockN * 2;
+            const bool issuer = threadIdx.x % 128 == 0;
+            if (issuer) ptx::tma_store_wait_read();  // the previous tile's store has left the stage
+            ptx::named_barrier(1 + warpgroup, 128);
+            stage_tile_bf16<kBlockN>(stage, accum, warp, lane);
+            ptx::fence_proxy_async();
+            ptx::named_barrier(1 + warpgroup, 128);
+            if (issuer) {
 #pragma unroll
-        for (int i = 0; i < kBlockN / 8; ++i) {
-            const int col = n0 + i * 8 + (lane % 4) * 2;
-            if (col >= n) continue;
+                for (int chunk = 0; chunk < kBlockN / 64; ++chunk)
+                    ptx::tma_store_2d(&tmap_d, stage + chunk * 64 * 128, n0 + chunk * 64,
+                                      m_tile * kBlockM + warpgroup * 64);
+                ptx::tma_store_commit();
+            }
+        } else {
+            // Straight from registers; rows >= M and columns >= N are skipped.
+            const int row0 = m_tile * kBlockM + row_in_tile;
 #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int row = row0 + half * 8;
-                if (row >= m) continue;
-                const size_t offset = static_cast<size_t>(row) * n + col;
-                store_pair(d, c, offset, col + 1 < n, paired, accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
+            for (int i = 0; i < kBlockN / 8; ++i) {
+                const int col = n0 + i * 8 + (lane % 4) * 2;
+                if (col >= n) continue;
+#pragma unroll
+                for (int half = 0; half < 2; ++half) {
+                    const int row = row0 + half * 8;
+                    if (row >= m) continue;
+                    const size_t offset = static_cast<size_t>(row) * n + col;
+                    store_pair(d, c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
+                               accum[i * 4 + half * 2 + 1]);
+                }
             }
         }
+    }
+    // Shared memory must outlive the last TMA store's reads.
+    if constexpr (kTmaStore) {
+        if (threadIdx.x % 128 == 0) ptx::tma_store_wait();
     }
 }
 
