@@ -215,7 +215,7 @@ def test_cached_interpreter_reports_its_abi(version, free_threaded):
         pytest.skip(
             f"no cached build of {plan.prefix.name} (key {plan.key}) under {plan.root}; build it with "
             f"`python tools/cpython/build_cpython.py --version {version}"
-            f"{' --free-threaded' if free_threaded else ''} --print-prefix` (about 10-20 minutes here)"
+            f"{' --free-threaded' if free_threaded else ''} --print-prefix` (2 to 4 minutes here with make -j2; too long for a unit test)"
         )
     code = (
         "import sys, sysconfig, json; print(json.dumps([sys.abiflags, sysconfig.get_config_var('Py_GIL_DISABLED'),"
