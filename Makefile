@@ -14,7 +14,7 @@ UV := $(BASE_PYTHON) -m uv
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: dev build wheels test lock clean
+.PHONY: dev build wheels bench-fleet lint test lock clean
 
 $(VENV)/.ready: requirements/dev.txt tools/wheelfuse/pyproject.toml
 	$(BASE_PYTHON) -m uv --version >/dev/null 2>&1 || $(BASE_PYTHON) -m pip install --quiet uv==$(UV_VERSION)
@@ -29,11 +29,23 @@ dev: $(VENV)/.ready
 build: dev
 	$(PY) setup.py --quiet build_ext --inplace
 
+# fetch the pinned torch once -> local build image (rebuilt only when stale) ->
+# cibuildwheel per CPython -> merge-wheels -> check-wheel; one wheel in dist/.
+# FLEET_ARGS="--official-image" uses quay.io/pypa/manylinux_2_28_x86_64 instead.
+FLEET_ARGS ?=
 wheels: dev
-	$(PY) -m tools.fleet
+	$(PY) tools/fleet $(FLEET_ARGS)
 
+# Fleet wall time and sizes, 1 CPython against all of them.
+bench-fleet: dev
+	$(PY) tools/fleet/bench_fleet.py
+
+lint: dev
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+# The tests exercise the real artefacts: the in-place _C and the merged wheel in dist/.
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
-test: build
+test: build wheels
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) tests || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
