@@ -252,3 +252,61 @@ def test_prune_keeps_current_keys_only(tmp_path):
     removed = bc.prune(tmp_path)
     assert sorted(removed) == sorted([stale, leftover])
     assert current.prefix.is_dir() and other.is_dir()
+
+
+def fake_builds(monkeypatch, tmp_path):
+    """ensure() with the fetch, the apt step and the compile replaced; returns the build calls."""
+    calls = []
+
+    def build(plan, tarball, *, jobs):
+        calls.append(plan.prefix)
+        (plan.prefix / "bin").mkdir(parents=True)
+        (plan.prefix / bc.MARKER).write_text(json.dumps({"key": plan.key, "times_s": {"total": 1.0},
+                                                          "missing_optional_modules": []}))  # fmt: skip
+        return json.loads((plan.prefix / bc.MARKER).read_text())
+
+    monkeypatch.setattr(bc, "ensure_tarball", lambda src, root, local=None: tmp_path / "t.tar.xz")
+    monkeypatch.setattr(bc, "ensure_build_deps", lambda: None)
+    monkeypatch.setattr(bc, "build", build)
+    return calls
+
+
+def test_ensure_builds_once_then_uses_the_cache(monkeypatch, tmp_path):
+    calls = fake_builds(monkeypatch, tmp_path)
+    monkeypatch.setattr(bc, "probe", lambda plan, python=None: {"abiflags": "t"})
+    plan = bc.make_plan("3.14", True, root=tmp_path / "cache")
+    first = bc.ensure(plan)
+    second = bc.ensure(plan)
+    assert calls == [plan.prefix]
+    assert first["key"] == second["key"] == plan.key
+
+
+def test_ensure_rebuilds_a_cached_build_that_no_longer_runs(monkeypatch, tmp_path):
+    calls = fake_builds(monkeypatch, tmp_path)
+    plan = bc.make_plan("3.14", False, root=tmp_path / "cache")
+    (plan.prefix / "bin").mkdir(parents=True)
+    (plan.prefix / bc.MARKER).write_text("{}")
+
+    def broken_then_ok(p, python=None):
+        if not calls:
+            raise bc.BuildError("bin/python: missing")
+        return {}
+
+    monkeypatch.setattr(bc, "probe", broken_then_ok)
+    # the real build() replaces a stale prefix; the fake one needs it gone first
+    real_build = bc.build
+
+    def build(p, tarball, *, jobs):
+        shutil.rmtree(p.prefix)
+        return real_build(p, tarball, jobs=jobs)
+
+    monkeypatch.setattr(bc, "build", build)
+    bc.ensure(plan)
+    assert calls == [plan.prefix]
+
+
+def test_a_marker_alone_is_not_a_valid_build(tmp_path):
+    plan = bc.make_plan("3.14", False, root=tmp_path)
+    (plan.prefix).mkdir(parents=True)
+    (plan.prefix / bc.MARKER).write_text("{}")
+    assert bc.cached(plan) is None  # no bin/python: the smoke test fails
