@@ -5,8 +5,9 @@ Products, both inside the `deep_gemm` package:
                            never sees Python headers, so one build serves every CPython;
                            `python setup.py build_runtime` builds it into
                            build/runtime/<hash>/ and every later wheel build reuses it.
-  _C<EXT_SUFFIX>           csrc/python/*.cpp (pybind11), compiled with the TARGET
-                           interpreter's headers and linked against the runtime.
+  _C<EXT_SUFFIX>           csrc/python/module.cpp (pybind11; one TU, no <torch/extension.h>),
+                           compiled with the TARGET interpreter's headers and linked
+                           against the runtime.
 
 Both compile against ONE torch, the pinned one (requirements/torch.txt): the torch of
 $DG_TORCH_SITE (a site-packages holding torch/ and nvidia/cu13/), or else the build
@@ -52,6 +53,14 @@ PYBIND11_ABI_FLAGS = [
     '-DPYBIND11_BUILD_ABI="_libstdcpp_gxx_abi_1xxx_use_cxx11_abi_1"',
 ]
 COMMON_FLAGS = ["-std=c++17", "-O2", "-fPIC", "-D_GLIBCXX_USE_CXX11_ABI=1", "-Wall"]
+# _C is built once per CPython and ships once per CPython in the fat wheel, so it is
+# built for size: -Os (after COMMON_FLAGS' -O2, so it wins; the binding only converts
+# arguments), every function in its own section for --gc-sections, and only PyInit__C
+# exported (exports.map; also keeps _C's copies of std:: templates from interposing).
+BINDING_FLAGS = ["-Os", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-ffunction-sections",
+                 "-fdata-sections"]
+BINDING_LINK_FLAGS = ["-Wl,--gc-sections", "-Wl,--strip-all", "-Wl,--as-needed",
+                      f"-Wl,--version-script={CSRC / 'python' / 'exports.map'}"]
 
 
 class BuildError(RuntimeError):
@@ -267,9 +276,7 @@ class BuildExt(build_ext):
         python_include = Path(sysconfig.get_paths()["include"])
         if not (python_include / "Python.h").is_file():
             raise BuildError(f"{sys.executable} has no Python.h in {python_include}: install its development headers")
-        flags = (COMMON_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags()
-                 + [f"-I{python_include}", "-fvisibility=hidden", "-DTORCH_API_INCLUDE_EXTENSION_H",
-                    "-DTORCH_EXTENSION_NAME=_C"])
+        flags = COMMON_FLAGS + BINDING_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags() + [f"-I{python_include}"]
         objects = cached_objects([ROOT / s for s in ext.sources], flags, Path(self.build_temp) / "deep_gemm_C",
                                  [CSRC / "python"] + [CSRC / d for d in RUNTIME_DIRS], torch, self._parallel)
         # libtorch_python.so is the one CPython-specific torch library we need, yet
@@ -282,8 +289,9 @@ class BuildExt(build_ext):
         link(
             objects,
             output,
-            [f"-L{self._runtime.parent}", "-ldeep_gemm_runtime",
-             "-Wl,-rpath,$ORIGIN:$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"]
+            BINDING_LINK_FLAGS
+            + [f"-L{self._runtime.parent}", "-ldeep_gemm_runtime",
+               "-Wl,-rpath,$ORIGIN:$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"]
             + torch.link_flags(["torch_python", "torch_cpu", "c10"]),
         )
 
