@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,37 @@ def test_runtime_is_python_free():
     assert "libpython" not in needed and "libtorch_python" not in needed
     assert "libcuda.so" not in needed  # the driver is reached through libcudart
     assert "$ORIGIN/../torch/lib" in needed
+
+
+def _dynamic_symbols(path: Path) -> list[tuple[str, str]]:
+    """(section index, name) of each dynamic symbol: 'UND' for an undefined one."""
+    out = subprocess.run(["readelf", "--dyn-syms", "-W", str(path)], capture_output=True, text=True, check=True).stdout
+    return [(f[6], f[7].split("@")[0]) for f in (line.split() for line in out.splitlines()) if len(f) >= 8 and f[0][:-1].isdigit()]
+
+
+def test_c_exports_only_its_init():
+    """setup.py links _C with csrc/python/exports.map: nothing but PyInit__C may leak out of it."""
+    defined = {name for index, name in _dynamic_symbols(next(PACKAGE.glob("_C.cpython-*.so"))) if index != "UND"}
+    assert defined == {"PyInit__C"}
+
+
+def test_tensor_caster_is_torchs():
+    """csrc/python/tensor_caster.hpp declares torch's type_caster<at::Tensor>: its load() must come
+    from libtorch_python (re-check the declaration if a torch pin change breaks this)."""
+    load = "_ZN8pybind116detail11type_casterIN2at6TensorEvE4loadENS_6handleEb"
+    assert ("UND", load) in _dynamic_symbols(next(PACKAGE.glob("_C.cpython-*.so")))
+    torch_python = Path(torch.__file__).resolve().parent / "lib" / "libtorch_python.so"
+    assert any(name == load and index != "UND" for index, name in _dynamic_symbols(torch_python))
+
+
+@pytest.mark.skipif(not sysconfig.get_config_var("Py_GIL_DISABLED"), reason="needs a free-threaded CPython")
+def test_import_keeps_the_gil_disabled():
+    """_C is declared GIL-free (py::mod_gil_not_used): importing it must not re-enable the GIL."""
+    run = subprocess.run([sys.executable, "-c", "import sys, torch; print(sys._is_gil_enabled()); "
+                          "import deep_gemm; print(sys._is_gil_enabled())"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    after_torch, after_deep_gemm = run.stdout.split()
+    if after_torch == "True":
+        pytest.skip("torch itself re-enabled the GIL")
+    assert after_deep_gemm == "False", run.stderr
