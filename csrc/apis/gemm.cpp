@@ -1,17 +1,23 @@
 #include "gemm.hpp"
 
+#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/util/Exception.h>
 
 #include <sstream>
 
-#include "../jit_kernels/fp8_gemm.hpp"
+#include "../jit_kernels/gemm.hpp"
 #include "device.hpp"
 
 namespace deep_gemm::api {
 namespace {
 
-constexpr int64_t kBlockK = 128;
+using kernels::GemmType;
+using kernels::InputType;
+
+constexpr int64_t kScaleBlock = 128;   // FP8 scales: 1x128 for A, 128x128 for B
+constexpr int64_t kBlockKBytes = 128;  // K-blocks are 128-byte rows of A and B
 constexpr int64_t kTmaAlignment = 16;  // bytes: TMA base addresses and row strides
+constexpr int64_t kContiguousAlignment = 128;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t align(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
@@ -22,7 +28,7 @@ std::string shape_of(const at::Tensor& t) {
     return out.str();
 }
 
-// Checks one tensor argument; `name` is how the user passed it (e.g. "a[0]").
+// Checks one tensor's dtype and rank; `name` is how the user passed it (e.g. "a[0]").
 void check_tensor(const char* op, const char* name, const at::Tensor& t, std::initializer_list<at::ScalarType> dtypes,
                   int64_t dim) {
     TORCH_CHECK_VALUE(t.defined(), op, ": ", name, " is an undefined tensor");
@@ -36,80 +42,210 @@ void check_tensor(const char* op, const char* name, const at::Tensor& t, std::in
     TORCH_CHECK_VALUE(t.dim() == dim, op, ": ", name, " must be ", dim, "-D, got shape ", shape_of(t));
 }
 
-void check_shape(const char* op, const char* name, const at::Tensor& t, std::initializer_list<int64_t> expected,
+void check_shape(const char* op, const char* name, const at::Tensor& t, std::vector<int64_t> expected,
                  const char* meaning) {
     TORCH_CHECK_VALUE(t.sizes() == at::IntArrayRef(expected), op, ": ", name, " must have shape ", meaning, " = ",
                       at::IntArrayRef(expected), ", got ", shape_of(t));
 }
 
-void check_aligned(const char* op, const char* name, const at::Tensor& t) {
-    TORCH_CHECK_VALUE(reinterpret_cast<uintptr_t>(t.data_ptr()) % kTmaAlignment == 0, op, ": ", name,
-                      " must start at a 16-byte aligned address (a fresh allocation or a view at a ",
-                      "16-byte multiple offset)");
+void check_contiguous(const char* op, const char* name, const at::Tensor& t) {
+    TORCH_CHECK_VALUE(t.is_contiguous(), op, ": ", name, " must be contiguous (row-major), got strides ",
+                      t.strides());
+}
+
+// A's FP8 scales, [(G,) M, K/128], MN-major with each K-block's column padded to 16 bytes.
+void check_sfa(const char* op, const at::Tensor& sfa, int64_t groups, int64_t m, int64_t k_blocks) {
+    const int64_t padded_m = align(m, kTmaAlignment / static_cast<int64_t>(sizeof(float)));
+    if (groups == 0) {
+        check_shape(op, "a[1]", sfa, {m, k_blocks}, "[M, K / 128]");
+    } else {
+        check_shape(op, "a[1]", sfa, {groups, m, k_blocks}, "[G, M, K / 128]");
+    }
+    const int64_t dim = sfa.dim();
+    const bool mn_major = sfa.stride(dim - 2) == 1 && (k_blocks == 1 || sfa.stride(dim - 1) == padded_m) &&
+                          (groups <= 1 || sfa.stride(0) == padded_m * k_blocks);
+    TORCH_CHECK_VALUE(mn_major, op, ": a[1] must be in the MN-major TMA-aligned layout, strides ",
+                      groups == 0 ? "" : "(" + std::to_string(padded_m * k_blocks) + ", ", "(1, ", padded_m,
+                      "), got strides ", sfa.strides(), "; convert it with deep_gemm.get_mn_major_tma_aligned_tensor");
+}
+
+struct Call {
+    const char* op;
+    InputType input;
+    GemmType type;
+    const at::Tensor& a;
+    const at::Tensor* sfa;  // FP8 only
+    const at::Tensor& b;
+    const at::Tensor* sfb;  // FP8 only
+    const at::Tensor& d;
+    const std::optional<at::Tensor>* c;
+    const at::Tensor* grouping;  // m_indices (contiguous) or masked_m (masked)
+    int expected_m;
+};
+
+bool capturing_cuda_graph() {
+    return c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None;
+}
+
+void gemm(const Call& call) {
+    const char* op = call.op;
+    const bool fp8 = call.input == InputType::FP8;
+    const bool masked = call.type == GemmType::GroupedMasked;
+    const bool grouped = call.type != GemmType::Dense;
+    const char* a_name = fp8 ? "a[0]" : "a";
+    const char* b_name = fp8 ? "b[0]" : "b";
+    const char* grouping_name = masked ? "masked_m" : "m_indices";
+    const at::ScalarType in_dtype = fp8 ? at::kFloat8_e4m3fn : at::kBFloat16;
+    const bool has_c = call.c != nullptr && call.c->has_value();
+
+    // Types and ranks.
+    check_tensor(op, a_name, call.a, {in_dtype}, masked ? 3 : 2);
+    check_tensor(op, b_name, call.b, {in_dtype}, grouped ? 3 : 2);
+    if (fp8) {
+        check_tensor(op, "a[1]", *call.sfa, {at::kFloat}, masked ? 3 : 2);
+        check_tensor(op, "b[1]", *call.sfb, {at::kFloat}, grouped ? 3 : 2);
+    }
+    check_tensor(op, "d", call.d, {at::kBFloat16, at::kFloat}, masked ? 3 : 2);
+    if (has_c) {
+        check_tensor(op, "c", **call.c, {at::kFloat}, 2);
+        TORCH_CHECK_TYPE(call.d.scalar_type() == at::kFloat, op, ": accumulating into c needs d to be torch.float32, got ",
+                         call.d.scalar_type());
+    }
+    if (grouped) check_tensor(op, grouping_name, *call.grouping, {at::kInt}, 1);
+
+    // Shapes.
+    const int64_t groups = grouped ? call.b.size(0) : 1;
+    const int64_t m = call.a.size(masked ? 1 : 0), k = call.a.size(-1), n = call.b.size(grouped ? 1 : 0);
+    TORCH_CHECK_VALUE(call.b.size(-1) == k, op, ": ", a_name, " has shape ", shape_of(call.a), " and ", b_name,
+                      " has shape ", shape_of(call.b), ": K differs");
+    const int64_t k_unit = fp8 ? kScaleBlock : kBlockKBytes / 2;
+    TORCH_CHECK_VALUE(k > 0 && k % k_unit == 0, op, ": K must be a positive multiple of ", k_unit,
+                      fp8 ? " (one scale block)" : " (one 128-byte K-block)", ", got K = ", k);
+    if (masked) {
+        TORCH_CHECK_VALUE(call.a.size(0) == groups, op, ": a has ", call.a.size(0), " groups but b has ", groups);
+        check_shape(op, "d", call.d, {groups, m, n}, "[G, M, N]");
+        check_shape(op, grouping_name, *call.grouping, {groups}, "[G]");
+        TORCH_CHECK_VALUE(call.expected_m > 0, op, ": expected_m must be positive, got ", call.expected_m);
+    } else {
+        check_shape(op, "d", call.d, {m, n}, "[M, N]");
+    }
+    if (call.type == GemmType::GroupedContiguous) {
+        TORCH_CHECK_VALUE(m % kContiguousAlignment == 0, op, ": the contiguous layout needs M (", m,
+                          ") to be a multiple of get_mk_alignment_for_contiguous_layout() = ", kContiguousAlignment);
+        check_shape(op, grouping_name, *call.grouping, {m}, "[M]");
+    }
+    if (has_c) check_shape(op, "c", **call.c, {m, n}, "[M, N]");
+
+    // Layouts.
+    check_contiguous(op, a_name, call.a);
+    check_contiguous(op, b_name, call.b);
+    check_contiguous(op, "d", call.d);
+    if (has_c) check_contiguous(op, "c", **call.c);
+    if (grouped) check_contiguous(op, grouping_name, *call.grouping);
+    const int64_t k_blocks = k / kScaleBlock;
+    if (fp8) {
+        check_sfa(op, *call.sfa, masked ? groups : 0, m, k_blocks);
+        if (grouped) {
+            check_shape(op, "b[1]", *call.sfb, {groups, ceil_div(n, kScaleBlock), k_blocks},
+                        "[G, ceil(N / 128), K / 128]");
+        } else {
+            check_shape(op, "b[1]", *call.sfb, {ceil_div(n, kScaleBlock), k_blocks}, "[ceil(N / 128), K / 128]");
+        }
+        check_contiguous(op, "b[1]", *call.sfb);
+    }
+
+    // Devices last, so that shape and layout errors are reported (and testable) on CPU tensors too.
+    std::vector<std::pair<const char*, const at::Tensor*>> tensors = {{a_name, &call.a}, {b_name, &call.b}, {"d", &call.d}};
+    if (fp8) tensors.insert(tensors.end(), {{"a[1]", call.sfa}, {"b[1]", call.sfb}});
+    if (has_c) tensors.emplace_back("c", &**call.c);
+    if (grouped) tensors.emplace_back(grouping_name, call.grouping);
+    for (const auto& [name, t] : tensors) {
+        TORCH_CHECK_VALUE(t->is_cuda(), op, ": ", name, " must be a CUDA tensor, got one on ", t->device());
+        TORCH_CHECK_VALUE(t->device() == call.d.device(), op, ": ", name, " is on ", t->device(), " but d is on ",
+                          call.d.device(), "; all tensors must be on one device");
+        TORCH_CHECK_VALUE(reinterpret_cast<uintptr_t>(t->data_ptr()) % kTmaAlignment == 0, op, ": ", name,
+                          " must start at a 16-byte aligned address (a fresh allocation or a view at a ",
+                          "16-byte multiple offset)");
+    }
+    require_sm90(call.d, op);
+
+    // GPU-resident indices: checked with one host sync, except under CUDA-graph
+    // capture (which forbids syncs); the kernel clamps them either way, so a bad
+    // value can only give wrong rows, never an out-of-bounds access.
+    if (grouped && call.grouping->numel() > 0 && !capturing_cuda_graph()) {
+        const at::Tensor& g = *call.grouping;
+        if (masked) {
+            TORCH_CHECK_VALUE(!g.lt(0).logical_or(g.gt(m)).any().item<bool>(), op,
+                              ": masked_m values must lie in [0, M = ", m, "]");
+        } else {
+            TORCH_CHECK_VALUE(!g.lt(-1).logical_or(g.ge(groups)).any().item<bool>(), op,
+                              ": m_indices values must be -1 (padding) or an expert index in [0, ", groups, ")");
+            const at::Tensor blocks = g.view({-1, kContiguousAlignment});
+            TORCH_CHECK_VALUE(!blocks.ne(blocks.select(1, 0).unsqueeze(1)).any().item<bool>(), op,
+                              ": each aligned block of ", kContiguousAlignment,
+                              " rows must belong to one expert (segments aligned to ",
+                              "get_mk_alignment_for_contiguous_layout())");
+        }
+    }
+
+    if (m == 0 || n == 0) return;
+    kernels::GemmProblem problem{call.input,
+                                 call.type,
+                                 call.a,
+                                 fp8 ? *call.sfa : at::Tensor(),
+                                 call.b,
+                                 fp8 ? *call.sfb : at::Tensor(),
+                                 call.d,
+                                 has_c ? *call.c : std::nullopt,
+                                 grouped ? *call.grouping : at::Tensor(),
+                                 static_cast<int>(m),
+                                 static_cast<int>(n),
+                                 static_cast<int>(k),
+                                 static_cast<int>(groups),
+                                 call.expected_m};
+    kernels::launch_gemm(problem, get_num_sms());
 }
 
 }  // namespace
 
+int get_mk_alignment_for_contiguous_layout() { return static_cast<int>(kContiguousAlignment); }
+
 void fp8_gemm_nt(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                  const std::optional<at::Tensor>& c) {
-    constexpr const char* op = "fp8_gemm_nt";
-    const at::Tensor& a_data = a.first;
-    const at::Tensor& sfa = a.second;
-    const at::Tensor& b_data = b.first;
-    const at::Tensor& sfb = b.second;
+    gemm({"fp8_gemm_nt", InputType::FP8, GemmType::Dense, a.first, &a.second, b.first, &b.second, d, &c, nullptr, 0});
+}
 
-    check_tensor(op, "a[0]", a_data, {at::kFloat8_e4m3fn}, 2);
-    check_tensor(op, "a[1]", sfa, {at::kFloat}, 2);
-    check_tensor(op, "b[0]", b_data, {at::kFloat8_e4m3fn}, 2);
-    check_tensor(op, "b[1]", sfb, {at::kFloat}, 2);
-    check_tensor(op, "d", d, {at::kBFloat16, at::kFloat}, 2);
-    if (c.has_value()) {
-        check_tensor(op, "c", *c, {at::kFloat}, 2);
-        TORCH_CHECK_TYPE(d.scalar_type() == at::kFloat, op, ": accumulating into c needs d to be torch.float32, got ",
-                         d.scalar_type());
-    }
+void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const std::optional<at::Tensor>& c) {
+    gemm({"bf16_gemm_nt", InputType::BF16, GemmType::Dense, a, nullptr, b, nullptr, d, &c, nullptr, 0});
+}
 
-    const int64_t m = a_data.size(0), k = a_data.size(1), n = b_data.size(0);
-    TORCH_CHECK_VALUE(b_data.size(1) == k, op, ": a[0] is [M, K] = ", shape_of(a_data), " and b[0] is [N, K] = ",
-                      shape_of(b_data), ": K differs");
-    TORCH_CHECK_VALUE(k > 0 && k % kBlockK == 0, op, ": K must be a positive multiple of 128 (one scale block), got K = ",
-                      k);
-    for (const auto& [name, t] : {std::pair{"a[0]", &a_data}, {"b[0]", &b_data}, {"b[1]", &sfb}, {"d", &d}})
-        TORCH_CHECK_VALUE(t->is_contiguous(), op, ": ", name, " must be contiguous (row-major), got strides ",
-                          t->strides());
-    check_shape(op, "d", d, {m, n}, "[M, N]");
-    if (c.has_value()) {
-        check_shape(op, "c", *c, {m, n}, "[M, N]");
-        TORCH_CHECK_VALUE(c->is_contiguous(), op, ": c must be contiguous (row-major), got strides ", c->strides());
-    }
+void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                                      const at::Tensor& m_indices) {
+    gemm({"m_grouped_fp8_gemm_nt_contiguous", InputType::FP8, GemmType::GroupedContiguous, a.first, &a.second,
+          b.first, &b.second, d, nullptr, &m_indices, 0});
+}
 
-    const int64_t k_blocks = k / kBlockK;
-    check_shape(op, "a[1]", sfa, {m, k_blocks}, "[M, K / 128]");
-    const int64_t padded_m = align(m, kTmaAlignment / static_cast<int64_t>(sizeof(float)));
-    TORCH_CHECK_VALUE(sfa.stride(0) == 1 && (k_blocks == 1 || sfa.stride(1) == padded_m), op,
-                      ": a[1] must be in the MN-major TMA-aligned layout, strides (1, ", padded_m,
-                      "), got strides ", sfa.strides(), "; convert it with deep_gemm.get_mn_major_tma_aligned_tensor");
-    check_shape(op, "b[1]", sfb, {ceil_div(n, kBlockK), k_blocks}, "[ceil(N / 128), K / 128]");
+void m_grouped_bf16_gemm_nt_contiguous(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+                                       const at::Tensor& m_indices) {
+    gemm({"m_grouped_bf16_gemm_nt_contiguous", InputType::BF16, GemmType::GroupedContiguous, a, nullptr, b, nullptr, d,
+          nullptr, &m_indices, 0});
+}
 
-    // Devices last, so that shape and layout errors are reported (and testable) on CPU tensors too.
-    std::vector<std::pair<const char*, const at::Tensor*>> tensors = {
-        {"a[0]", &a_data}, {"a[1]", &sfa}, {"b[0]", &b_data}, {"b[1]", &sfb}, {"d", &d}};
-    if (c.has_value()) tensors.emplace_back("c", &*c);
-    for (const auto& [name, t] : tensors) {
-        TORCH_CHECK_VALUE(t->is_cuda(), op, ": ", name, " must be a CUDA tensor, got one on ", t->device());
-        TORCH_CHECK_VALUE(t->device() == d.device(), op, ": ", name, " is on ", t->device(), " but d is on ",
-                          d.device(), "; all tensors must be on one device");
-        check_aligned(op, name, *t);
-    }
-    require_sm90(d, op);
+void m_grouped_fp8_gemm_nt_masked(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                                  const at::Tensor& masked_m, int expected_m) {
+    gemm({"m_grouped_fp8_gemm_nt_masked", InputType::FP8, GemmType::GroupedMasked, a.first, &a.second, b.first,
+          &b.second, d, nullptr, &masked_m, expected_m});
+}
 
-    if (m == 0 || n == 0) return;
-    kernels::launch_fp8_gemm_nt(a_data, sfa, b_data, sfb, d, c, get_num_sms());
+void m_grouped_bf16_gemm_nt_masked(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+                                   const at::Tensor& masked_m, int expected_m) {
+    gemm({"m_grouped_bf16_gemm_nt_masked", InputType::BF16, GemmType::GroupedMasked, a, nullptr, b, nullptr, d,
+          nullptr, &masked_m, expected_m});
 }
 
 std::vector<std::pair<std::string, std::string>> kernel_sources() {
     std::vector<std::pair<std::string, std::string>> sources;
-    for (const kernels::FP8GemmConfig& config : kernels::all_fp8_gemm_configs()) {
+    for (const kernels::GemmConfig& config : kernels::all_gemm_configs()) {
         jit::KernelSource source = config.source();
         sources.emplace_back(std::move(source.name), std::move(source.source));
     }

@@ -1,6 +1,11 @@
-// The GEMM entry points over at::Tensor, with DeepGEMM's names and argument
-// conventions. Every argument is validated here; a bad one raises a c10 error
+// The GEMM entry points over at::Tensor, with DeepGEMM's names, argument order
+// and layouts. Every argument is validated here; a bad one raises a c10 error
 // (TypeError / ValueError / RuntimeError in Python) naming it.
+//
+// FP8 operands are (e4m3 data, fp32 scales) pairs: A's scales [.., M, K/128] in the
+// MN-major TMA-aligned layout (get_mn_major_tma_aligned_tensor), B's scales
+// [.., ceil(N/128), K/128] contiguous. D is bf16 or fp32; C (fp32, may be D) needs
+// an fp32 D. Grouped B is [G, N, K].
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -14,12 +19,27 @@ namespace deep_gemm::api {
 
 using ScaledTensor = std::pair<at::Tensor, at::Tensor>;  // (fp8 data, fp32 scales)
 
-// D = A @ B^T (+ C). A: e4m3 [M, K] with scales [M, K/128] in the MN-major,
-// TMA-aligned layout (get_mn_major_tma_aligned_tensor); B: e4m3 [N, K] with
-// scales [ceil(N/128), K/128] contiguous; D: bf16 or fp32 [M, N]; C: fp32 [M, N]
-// (D must be fp32 then), may be D itself.
+// Rows of each expert's segment in the contiguous layout are a multiple of this.
+int get_mk_alignment_for_contiguous_layout();
+
+// D = A @ B^T (+ C); A [M, K], B [N, K], D [M, N].
 void fp8_gemm_nt(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                  const std::optional<at::Tensor>& c);
+void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const std::optional<at::Tensor>& c);
+
+// D[r] = A[r] @ B[m_indices[r]]^T; A [M, K], D [M, N], m_indices int32 [M] with
+// -1 for padding rows (their D rows are left untouched).
+void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                                      const at::Tensor& m_indices);
+void m_grouped_bf16_gemm_nt_contiguous(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+                                       const at::Tensor& m_indices);
+
+// D[g, :masked_m[g]] = A[g, :masked_m[g]] @ B[g]^T; A [G, M, K], D [G, M, N],
+// masked_m int32 [G] on the GPU; expected_m (typical rows per group) tunes tiles.
+void m_grouped_fp8_gemm_nt_masked(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                                  const at::Tensor& masked_m, int expected_m);
+void m_grouped_bf16_gemm_nt_masked(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+                                   const at::Tensor& masked_m, int expected_m);
 
 // (name, CUDA source) of every kernel instantiation the API can select.
 std::vector<std::pair<std::string, std::string>> kernel_sources();

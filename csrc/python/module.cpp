@@ -45,6 +45,26 @@ void bind_gemm(py::module_& m) {
           py::call_guard<py::gil_scoped_release>(),
           "D = A @ B.T (+ C) for e4m3 A [M, K] and B [N, K] with DeepGEMM's 1x128 / 128x128 block scales.\n"
           "a and b are (data, scales) pairs; d is bf16 or fp32 [M, N]; c (fp32) needs an fp32 d.");
+    m.def("bf16_gemm_nt", &bf16_gemm_nt, py::arg("a"), py::arg("b"), py::arg("d"), py::arg("c") = py::none(),
+          py::call_guard<py::gil_scoped_release>(),
+          "D = A @ B.T (+ C) for bf16 A [M, K] and B [N, K]; d is bf16 or fp32 [M, N]; c (fp32) needs an fp32 d.");
+    m.def("m_grouped_fp8_gemm_nt_contiguous", &m_grouped_fp8_gemm_nt_contiguous, py::arg("a"), py::arg("b"),
+          py::arg("d"), py::arg("m_indices"), py::call_guard<py::gil_scoped_release>(),
+          "MoE GEMM over experts' rows concatenated along M: D[r] = A[r] @ B[m_indices[r]].T.\n"
+          "a = (e4m3 [M, K], scales), b = (e4m3 [G, N, K], scales [G, ceil(N/128), K/128]), d [M, N];\n"
+          "m_indices int32 [M], -1 for padding rows (their D rows are left untouched).");
+    m.def("m_grouped_bf16_gemm_nt_contiguous", &m_grouped_bf16_gemm_nt_contiguous, py::arg("a"), py::arg("b"),
+          py::arg("d"), py::arg("m_indices"), py::call_guard<py::gil_scoped_release>(),
+          "bf16 version of m_grouped_fp8_gemm_nt_contiguous: a [M, K], b [G, N, K], d [M, N].");
+    m.def("m_grouped_fp8_gemm_nt_masked", &m_grouped_fp8_gemm_nt_masked, py::arg("a"), py::arg("b"), py::arg("d"),
+          py::arg("masked_m"), py::arg("expected_m"), py::call_guard<py::gil_scoped_release>(),
+          "MoE GEMM per group: D[g, :masked_m[g]] = A[g, :masked_m[g]] @ B[g].T. a = (e4m3 [G, M, K], scales),\n"
+          "b = (e4m3 [G, N, K], scales), d [G, M, N]; masked_m int32 [G] on the GPU (CUDA-graph capturable).");
+    m.def("m_grouped_bf16_gemm_nt_masked", &m_grouped_bf16_gemm_nt_masked, py::arg("a"), py::arg("b"), py::arg("d"),
+          py::arg("masked_m"), py::arg("expected_m"), py::call_guard<py::gil_scoped_release>(),
+          "bf16 version of m_grouped_fp8_gemm_nt_masked: a [G, M, K], b [G, N, K], d [G, M, N].");
+    m.def("get_mk_alignment_for_contiguous_layout", &get_mk_alignment_for_contiguous_layout,
+          "Rows of each expert's segment in the contiguous layout are a multiple of this.");
     m.def("get_num_sms", &get_num_sms, "SMs the kernels use on the current device.");
     m.def("set_num_sms", &set_num_sms, py::arg("num_sms"), "Limit the SMs the kernels use on the current device.");
     m.def("kernel_sources", &kernel_sources,

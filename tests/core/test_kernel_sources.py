@@ -9,9 +9,14 @@ SOURCES = _C.kernel_sources()
 def test_every_configuration_is_listed():
     names = [name for name, _ in SOURCES]
     assert len(names) == len(set(names)), "two configurations generate the same kernel name"
-    # Both output dtypes, one- and two-warpgroup tiles.
-    assert any("bf16" in n for n in names) and any("fp32" in n for n in names)
-    assert any(n.startswith("fp8_gemm_nt[64x") for n in names) and any(n.startswith("fp8_gemm_nt[128x") for n in names)
+    for op in ("fp8_gemm_nt", "bf16_gemm_nt"):
+        for variant in ("", " contiguous", " masked"):
+            for block_m in (64, 128):
+                for out in ("bf16", "fp32"):
+                    assert any(n.startswith(f"{op}[{block_m}x") and f" {out}{variant}" in n for n in names), (
+                        f"no {op} {block_m}-row {out}{variant} kernel")
+    assert any("tma-store" in n for n in names)
+    assert not any("masked tma-store" in n for n in names), "masked D must not be stored a whole tile at a time"
 
 
 @pytest.mark.parametrize("name, source", SOURCES, ids=[name for name, _ in SOURCES])

@@ -1,0 +1,222 @@
+#include "gemm.hpp"
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "tma.hpp"
+
+namespace deep_gemm::kernels {
+namespace {
+
+constexpr int kBlockKBytes = 128;  // one K-block: a 128-byte swizzled row of A and B
+constexpr int kScaleBlock = 128;
+// Largest dynamic shared memory a Hopper CTA may opt into (227 KiB).
+constexpr int kMaxSharedBytes = 232448;
+constexpr int kMaxStages = 8;
+// FP8: divisors of B's 128-column scale block (one B scale per tile; see gemm.cuh).
+// Measured on H100: 128 beats 160 and 192 on every DeepGEMM shape at M = 4096.
+const std::vector<int> kFP8BlockNs = {16, 32, 64, 128};
+// BF16 accumulates in place (no second accumulator set), so 256 columns fit in registers.
+const std::vector<int> kBF16BlockNs = {16, 32, 64, 128, 256};
+const std::vector<int> kBlockMs = {64, 128};
+
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
+
+// Mirrors GemmLayout in gemm.cuh: an optional bf16 staging tile for D, then per
+// stage A, B, (FP8) A's scales and two barriers.
+int stage_bytes(InputType input, int block_m, int block_n) {
+    return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) + 16;
+}
+int staging_bytes(int block_m, int block_n, bool tma_store) { return tma_store ? block_m * block_n * 2 : 0; }
+
+GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store) {
+    const int stages = std::min(kMaxStages, (kMaxSharedBytes - staging_bytes(block_m, block_n, tma_store)) /
+                                                stage_bytes(input, block_m, block_n));
+    return {input, type, block_m, block_n, stages, output, tma_store};
+}
+
+// The TMA store writes 64-column chunks of bf16 rows whose stride is a 16-byte
+// multiple; masked D must keep rows past each group's count untouched, which a
+// BLOCK_M-granular store would not.
+bool can_tma_store(GemmType type, int n, int block_n, OutputType output) {
+    return output == OutputType::BF16 && block_n % 64 == 0 && n % 8 == 0 && type != GemmType::GroupedMasked;
+}
+
+const std::vector<int>& block_ns(InputType input) { return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs; }
+
+}  // namespace
+
+int GemmConfig::threads() const { return 128 * (block_m / 64 + 1); }
+int GemmConfig::shared_bytes() const {
+    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(input, block_m, block_n);
+}
+
+jit::KernelSource GemmConfig::source() const {
+    static const char* kTypeNames[] = {"Dense", "GroupedContiguous", "GroupedMasked"};
+    static const char* kTypeTags[] = {"", " contiguous", " masked"};
+    const char* out_type = output == OutputType::BF16 ? "__nv_bfloat16" : "float";
+    const std::string op = input == InputType::FP8 ? "fp8_gemm_nt" : "bf16_gemm_nt";
+    const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + " s" + std::to_string(stages) +
+                            (output == OutputType::BF16 ? " bf16" : " fp32") + kTypeTags[static_cast<int>(type)] +
+                            (tma_store ? " tma-store" : "");
+    std::string code =
+        "#include <deep_gemm/gemm.cuh>\n"
+        "using namespace deep_gemm;\n"
+        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads()) + ", 1)\n"
+        "deep_gemm_kernel(const __grid_constant__ TensorMap a, const __grid_constant__ TensorMap b,\n"
+        "                 const __grid_constant__ TensorMap sfa, const __grid_constant__ TensorMap d_map,\n"
+        "                 const __grid_constant__ GemmArgs args) {\n"
+        "    gemm_nt<" + std::string(input == InputType::FP8 ? "true" : "false") + ", GemmType::" +
+        kTypeNames[static_cast<int>(type)] + ", " + std::to_string(block_m) + ", " + std::to_string(block_n) + ", " +
+        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", " + out_type +
+        ">(a, b, sfa, d_map, args);\n"
+        "}\n";
+    return {op + "[" + tag + "]", std::move(code)};
+}
+
+// Tile heuristic. BLOCK_M follows the rows a tile sees: 64 (one math warpgroup)
+// when they fit, else 128 (two warpgroups sharing each B tile); masked GEMMs use
+// the caller's expected rows per group. BLOCK_N minimises the modelled time:
+// (waves of tiles over the SMs) x (BLOCK_N + kTileOverheadN). A tile's MMA time
+// grows with BLOCK_N; the overhead term stands for what every tile pays whatever
+// its width (re-reading A's row panel, the promotion's scale work, the epilogue),
+// so narrow tiles win only when they fill idle SMs (small M, as in decoding), not
+// when they merely shave a partial wave. Measured on H100 at M = 4096: FP8
+// BLOCK_N 128 reaches 1200 TFLOPS where 16 (which pure wave-counting picks) falls
+// under 250. Ties go to the larger tile. Stages fill shared memory.
+constexpr int kTileOverheadN = 64;
+
+GemmConfig select_gemm_config(const GemmProblem& p, int num_sms) {
+    const bool masked = p.type == GemmType::GroupedMasked;
+    const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
+    const int block_m = rows <= 64 ? 64 : 128;
+    const OutputType output = p.d.scalar_type() == at::kBFloat16 ? OutputType::BF16 : OutputType::FP32;
+    const std::vector<int>& candidates = block_ns(p.input);
+
+    // Tuning override, read once: DG_GEMM_BLOCK_N=64 forces that BLOCK_N.
+    static const int forced_block_n = [] {
+        const char* env = std::getenv("DG_GEMM_BLOCK_N");
+        return env == nullptr ? 0 : std::atoi(env);
+    }();
+    int best_n = forced_block_n;
+    if (forced_block_n > 0) {
+        TORCH_CHECK_VALUE(std::find(candidates.begin(), candidates.end(), forced_block_n) != candidates.end(),
+                          "DG_GEMM_BLOCK_N=", forced_block_n, " is not a BLOCK_N this kernel supports");
+    } else {
+        long best_cost = -1;
+        for (int block_n : candidates) {
+            const long m_tiles = static_cast<long>(ceil_div(rows, block_m)) * (masked ? p.num_groups : 1);
+            const long tiles = m_tiles * ceil_div(p.n, block_n);
+            const long cost = (tiles + num_sms - 1) / num_sms * (block_n + kTileOverheadN);
+            if (best_cost < 0 || cost <= best_cost) {
+                best_cost = cost;
+                best_n = block_n;
+            }
+        }
+    }
+    return make_config(p.input, p.type, block_m, best_n, output, can_tma_store(p.type, p.n, best_n, output));
+}
+
+std::vector<GemmConfig> all_gemm_configs() {
+    std::vector<GemmConfig> configs;
+    for (InputType input : {InputType::FP8, InputType::BF16})
+        for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
+            for (OutputType output : {OutputType::BF16, OutputType::FP32})
+                for (int block_m : kBlockMs)
+                    for (int block_n : block_ns(input)) {
+                        configs.push_back(make_config(input, type, block_m, block_n, output, false));
+                        if (can_tma_store(type, 8, block_n, output))
+                            configs.push_back(make_config(input, type, block_m, block_n, output, true));
+                    }
+    return configs;
+}
+
+namespace {
+
+// Mirrors deep_gemm::GemmArgs (gemm.cuh), passed by value.
+struct KernelArgs {
+    const float* sfb;
+    void* d;
+    const float* c;
+    const int* grouping;
+    int m, n, k, num_groups;
+};
+
+// Source generation and the JIT lookup happen once per configuration and device.
+const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
+    static std::mutex mutex;
+    static std::map<std::tuple<int, InputType, GemmType, int, int, int, OutputType, bool>, const jit::Kernel*> kernels;
+    const auto key = std::make_tuple(device, config.input, config.type, config.block_m, config.block_n, config.stages,
+                                     config.output, config.tma_store);
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = kernels.find(key);
+    if (it == kernels.end()) it = kernels.emplace(key, &jit::get_kernel(config.source())).first;
+    return *it->second;
+}
+
+}  // namespace
+
+void launch_gemm(const GemmProblem& p, int num_sms) {
+    const GemmConfig config = select_gemm_config(p, num_sms);
+    const c10::cuda::CUDAGuard guard(p.d.device());
+    const jit::Kernel& kernel = kernel_for(config, p.d.get_device());
+
+    const bool masked = p.type == GemmType::GroupedMasked;
+    const int a_rows = masked ? p.num_groups * p.m : p.m;
+    const int b_rows = p.type == GemmType::Dense ? p.n : p.num_groups * p.n;
+    const int elem = element_bytes(p.input);
+    const CUtensorMapDataType dtype =
+        p.input == InputType::FP8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+    const int box_k = kBlockKBytes / elem;
+    CUtensorMap tmap_a = make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
+                                     config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem,
+                                     config.block_n, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tmap_sfa{};
+    if (p.input == InputType::FP8) {
+        // sfa is MN-major: row i holds the scales of K-block i (of group i / (K/128)
+        // when masked) for all M rows, rows padded to 16 bytes.
+        const int k_blocks = p.k / kScaleBlock;
+        const uint64_t row_bytes = static_cast<uint64_t>(ceil_div(p.m, 4)) * 4 * sizeof(float);
+        tmap_sfa = make_tma_2d(p.sfa.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, (masked ? p.num_groups : 1) * k_blocks,
+                               p.m, row_bytes, 1, config.block_m, CU_TENSOR_MAP_SWIZZLE_NONE);
+    }
+    // D's map: 64x64 boxes (one 128-byte swizzled chunk of a math warpgroup's rows).
+    CUtensorMap tmap_d{};
+    if (config.tma_store)
+        tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n,
+                             static_cast<uint64_t>(p.n) * sizeof(at::BFloat16), 64, 64, CU_TENSOR_MAP_SWIZZLE_128B);
+
+    KernelArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
+                    p.d.data_ptr(),
+                    p.c.has_value() ? p.c->data_ptr<float>() : nullptr,
+                    p.grouping.defined() ? p.grouping.data_ptr<int>() : nullptr,
+                    p.m,
+                    p.n,
+                    p.k,
+                    p.num_groups};
+    void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, &args};
+
+    // Persistent CTAs: at most one per SM, each looping over tiles (masked: the
+    // tile count depends on GPU-resident row counts, so bound it by the maximum).
+    const long max_tiles = static_cast<long>(ceil_div(p.m, config.block_m)) * (masked ? p.num_groups : 1) *
+                           ceil_div(p.n, config.block_n);
+    jit::LaunchConfig launch;
+    launch.grid = dim3(static_cast<unsigned>(std::max(1L, std::min<long>(num_sms, max_tiles))));
+    launch.block = dim3(config.threads());
+    launch.shared_bytes = config.shared_bytes();
+    launch.stream = c10::cuda::getCurrentCUDAStream(p.d.get_device()).stream();
+    kernel.launch(launch, kernel_args);
+}
+
+}  // namespace deep_gemm::kernels

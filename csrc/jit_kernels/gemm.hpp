@@ -1,0 +1,55 @@
+// Host side of the GEMM kernel (deep_gemm/include/deep_gemm/gemm.cuh): pick a
+// tile configuration for a problem, write the kernel's source for it, encode
+// the TMA descriptors, launch.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <optional>
+#include <vector>
+
+#include "../jit/runtime.hpp"
+
+namespace deep_gemm::kernels {
+
+enum class InputType { FP8, BF16 };
+enum class OutputType { BF16, FP32 };
+// Values match deep_gemm::GemmType in gemm.cuh.
+enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2 };
+
+struct GemmConfig {
+    InputType input;
+    GemmType type;
+    int block_m;
+    int block_n;
+    int stages;
+    OutputType output;
+    bool tma_store;  // bf16 D staged in shared memory and stored with TMA
+
+    int threads() const;
+    int shared_bytes() const;
+    jit::KernelSource source() const;
+};
+
+// One GEMM to run; tensors are already validated by the API layer.
+struct GemmProblem {
+    InputType input;
+    GemmType type;
+    at::Tensor a, sfa, b, sfb, d;  // sfa / sfb undefined for BF16
+    std::optional<at::Tensor> c;
+    at::Tensor grouping;  // contiguous: int32 expert per row; masked: int32 rows per group
+    int m;                // rows of A (masked: per group)
+    int n, k;
+    int num_groups;       // 1 for dense
+    int expected_m;       // masked: the typical rows per group, for the heuristic
+};
+
+// Heuristic choice of tile sizes for one problem (see the comment in the .cpp).
+GemmConfig select_gemm_config(const GemmProblem& problem, int num_sms);
+
+// Every configuration select_gemm_config can return: the CPU tests compile all of them.
+std::vector<GemmConfig> all_gemm_configs();
+
+void launch_gemm(const GemmProblem& problem, int num_sms);
+
+}  // namespace deep_gemm::kernels

@@ -1,0 +1,388 @@
+// The GEMM kernel, "NT" layout: D[M,N] = A[M,K] @ B[N,K]^T (+ C), for
+//   * FP8: e4m3 inputs with DeepGEMM's block scales, A per 1x128 (row, K-block),
+//     B per 128x128 block, accumulated in FP32 with per-K-block promotion;
+//   * BF16: plain bf16 inputs, FP32 accumulation;
+// each either dense, or grouped over experts (MoE):
+//   * contiguous: the experts' rows are concatenated along M in segments aligned
+//     to BLOCK_M; grouping[r] is the expert of row r (-1 for padding rows, whose
+//     tiles are skipped and whose D rows are left untouched); B is [G, N, K];
+//   * masked: A [G, M, K] and D [G, M, N]; only the first grouping[g] rows of
+//     group g are computed and written (grouping lives on the GPU, so the launch
+//     needs no host sync and can be captured in a CUDA graph).
+//
+// Persistent: one CTA per SM walks the tiles in the Scheduler's order, stepping
+// by the grid size.
+//   * The last warpgroup is the producer: one thread streams K-blocks of A, B
+//     (and A's FP8 scales) into a ring of shared-memory stages with TMA, running
+//     ahead into the next tile while the math warpgroups store the current one.
+//   * The other warpgroups (one per 64 rows) run WGMMAs over each K-block. FP8
+//     goes into a temporary accumulator that is folded into the FP32 result times
+//     the two block scales ("promotion"), so fp8 products never accumulate across
+//     blocks; BF16 accumulates in place and keeps one K-block of MMAs in flight.
+// Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
+// `empty` (every math warp is done reading). The ring position runs on across
+// tiles, so both sides derive stage and phase from one running K-block count.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <deep_gemm/ptx.cuh>
+#include <deep_gemm/wgmma.cuh>
+
+namespace deep_gemm {
+
+enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2 };
+
+constexpr int kScaleBlock = 128;  // FP8 scale granularity along K (and B's N)
+constexpr int kBlockKBytes = 128; // one K-block: one 128-byte swizzled row of A and B
+
+template <typename T>
+__device__ __forceinline__ T ceil_div(T a, T b) { return (a + b - 1) / b; }
+
+// std::conditional without <type_traits> (NVRTC has no C++ library).
+template <bool kFirst, typename A, typename B>
+struct Select { using type = A; };
+template <typename A, typename B>
+struct Select<false, A, B> { using type = B; };
+
+// Tile order inside a grid of m_tiles x n_tiles: groups of kGroupM tile-rows,
+// column by column, so the CTAs in flight share a few A and B panels in L2.
+__device__ __forceinline__ void tile_of_block(int block, int m_tiles, int n_tiles, int& m_tile, int& n_tile) {
+    constexpr int kGroupM = 8;
+    const int group_span = kGroupM * n_tiles;
+    const int first_m = (block / group_span) * kGroupM;
+    const int group_rows = min(kGroupM, m_tiles - first_m);
+    const int in_group = block % group_span;
+    m_tile = first_m + in_group % group_rows;
+    n_tile = in_group / group_rows;
+}
+
+struct Tile {
+    int group;   // expert (0 for dense)
+    int m_tile;  // tile-row inside the group's rows (dense / contiguous: of all rows)
+    int n_tile;
+    int rows;    // rows of this group that exist (masked: grouping[group]; else M)
+};
+
+// Hands out tiles; producer and consumers each run one and see the same sequence.
+template <GemmType kType, int kBlockM, int kBlockN>
+struct Scheduler {
+    int m, n, num_groups;
+    const int* grouping;
+    int n_tiles;
+    int next_index;
+    // Masked: the group the cursor is in, and the tile index where it starts.
+    int group = 0, group_first = 0;
+
+    __device__ Scheduler(int m_, int n_, int num_groups_, const int* grouping_)
+        : m(m_), n(n_), num_groups(num_groups_), grouping(grouping_), n_tiles(ceil_div(n_, kBlockN)),
+          next_index(blockIdx.x) {}
+
+    // Rows of group g that are computed; clamped, so bad values cannot reach past A.
+    __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
+
+    __device__ bool next(Tile& tile) {
+        for (;; next_index += gridDim.x) {
+            const int index = next_index;
+            if constexpr (kType == GemmType::GroupedMasked) {
+                // Tile indices rise monotonically, so the group cursor only moves forward.
+                while (group < num_groups) {
+                    const int tiles = ceil_div(masked_rows(group), kBlockM) * n_tiles;
+                    if (index < group_first + tiles) break;
+                    group_first += tiles;
+                    ++group;
+                }
+                if (group >= num_groups) return false;
+                const int rows = masked_rows(group);
+                tile_of_block(index - group_first, ceil_div(rows, kBlockM), n_tiles, tile.m_tile, tile.n_tile);
+                tile.group = group;
+                tile.rows = rows;
+            } else {
+                const int m_tiles = ceil_div(m, kBlockM);
+                if (index >= m_tiles * n_tiles) return false;
+                tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
+                tile.rows = m;
+                tile.group = 0;
+                if constexpr (kType == GemmType::GroupedContiguous) {
+                    // Segments are BLOCK_M-aligned: the tile's first row names its expert.
+                    tile.group = __ldg(grouping + tile.m_tile * kBlockM);
+                    if (tile.group < 0 || tile.group >= num_groups) continue;  // padding (or invalid): skip
+                }
+            }
+            next_index += gridDim.x;
+            return true;
+        }
+    }
+};
+
+__device__ __forceinline__ void store_pair(__nv_bfloat16* d, const float*, size_t offset, bool both, bool paired,
+                                           float v0, float v1) {
+    if (both && paired) {
+        *reinterpret_cast<__nv_bfloat162*>(d + offset) = __floats2bfloat162_rn(v0, v1);
+    } else {
+        d[offset] = __float2bfloat16_rn(v0);
+        if (both) d[offset + 1] = __float2bfloat16_rn(v1);
+    }
+}
+
+// FP32 output, optionally D = acc + C (C may alias D).
+__device__ __forceinline__ void store_pair(float* d, const float* c, size_t offset, bool both, bool paired,
+                                           float v0, float v1) {
+    if (c != nullptr) {
+        v0 += c[offset];
+        if (both) v1 += c[offset + 1];
+    }
+    if (both && paired) {
+        *reinterpret_cast<float2*>(d + offset) = make_float2(v0, v1);
+    } else {
+        d[offset] = v0;
+        if (both) d[offset + 1] = v1;
+    }
+}
+
+// The bf16 tile of one math warpgroup (64 rows) goes to shared memory in the
+// layout TMA's 128-byte swizzle expects (64-column chunks of 64 x 128 bytes, the
+// 16-byte units of row r permuted by r % 8, which also keeps the writes free of
+// bank conflicts), then one thread stores it with TMA, asynchronously.
+template <int kBlockN>
+__device__ __forceinline__ void stage_tile_bf16(unsigned char* stage, const float* accum, int warp, int lane) {
+#pragma unroll
+    for (int i = 0; i < kBlockN / 8; ++i) {
+        const int col = i * 8 + (lane % 4) * 2;
+        unsigned char* chunk = stage + (col / 64) * (64 * 128);
+        const int unit = (col % 64) / 8, within = (col % 8) * 2;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int row = warp * 16 + lane / 4 + half * 8;
+            *reinterpret_cast<__nv_bfloat162*>(chunk + row * 128 + ((unit ^ (row % 8)) * 16) + within) =
+                __floats2bfloat162_rn(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
+        }
+    }
+}
+
+template <bool kFP8, int kBlockM, int kBlockN, int kStages, bool kTmaStore>
+struct GemmLayout {
+    static constexpr int kMathWarpgroups = kBlockM / 64;
+    static constexpr int kMathWarps = kMathWarpgroups * 4;
+    static constexpr int kThreads = 128 * (kMathWarpgroups + 1);
+    static constexpr int kABytes = kBlockM * kBlockKBytes;
+    static constexpr int kBBytes = kBlockN * kBlockKBytes;
+    static constexpr int kSfaBytes = kFP8 ? kBlockM * static_cast<int>(sizeof(float)) : 0;
+    static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes;
+    // The bf16 output tile staged for the TMA store, in 64-column chunks.
+    static constexpr int kDBytes = kTmaStore ? kBlockM * kBlockN * 2 : 0;
+    // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
+    // A's scales, the full/empty barriers. csrc/jit_kernels/gemm.cpp mirrors this.
+    static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8;
+
+    static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is one or two math warpgroups");
+    static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
+    static_assert(!kTmaStore || kBlockN % 64 == 0, "the TMA store writes 64-column (128-byte) chunks");
+    // FP8: a tile then never straddles two of B's 128-column scale blocks, so one
+    // B scale serves a whole tile and K-block.
+    static_assert(!kFP8 || kScaleBlock % kBlockN == 0, "FP8 BLOCK_N must divide B's 128-column scale block");
+};
+
+// Kernel arguments beyond the tensor maps (grouped B is [G * N, K]; masked A is
+// [G * M, K], its scales [G * K/128, M] and D [G * M, N]).
+struct GemmArgs {
+    const float* sfb;      // FP8: B's scales [G, ceil(N / 128), K / 128]
+    void* d;
+    const float* c;        // FP32 D only: D = acc + C
+    const int* grouping;   // contiguous: expert per row; masked: rows per group
+    int m, n, k, num_groups;
+};
+
+template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
+__device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
+                                        const TensorMap& tmap_d, const GemmArgs& args) {
+    using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
+    using MMA = typename Select<kFP8, wgmma::FP8MMA<kBlockN>, wgmma::BF16MMA<kBlockN>>::type;
+    constexpr bool kMasked = kType == GemmType::GroupedMasked;
+    static_assert(!(kTmaStore && kMasked), "masked D rows past grouping[g] must stay untouched: no TMA store");
+
+    extern __shared__ __align__(1024) unsigned char smem[];
+    unsigned char* smem_d = smem;
+    unsigned char* smem_a = smem_d + Layout::kDBytes;
+    unsigned char* smem_b = smem_a + kStages * Layout::kABytes;
+    float* smem_sfa = reinterpret_cast<float*>(smem_b + kStages * Layout::kBBytes);
+    uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<unsigned char*>(smem_sfa) + kStages * Layout::kSfaBytes);
+    uint64_t* empty = full + kStages;
+
+    const int m = args.m, n = args.n;
+    const int warpgroup = threadIdx.x / 128;
+    const int k_blocks = args.k / (kFP8 ? kScaleBlock : kBlockKBytes / 2);
+
+    if (threadIdx.x == 0) {
+        ptx::tma_prefetch_descriptor(&tmap_a);
+        ptx::tma_prefetch_descriptor(&tmap_b);
+        if constexpr (kFP8) ptx::tma_prefetch_descriptor(&tmap_sfa);
+        if constexpr (kTmaStore) ptx::tma_prefetch_descriptor(&tmap_d);
+        for (int s = 0; s < kStages; ++s) {
+            ptx::mbarrier_init(&full[s], 1);
+            ptx::mbarrier_init(&empty[s], Layout::kMathWarps);
+        }
+        ptx::fence_barrier_init();
+    }
+    __syncthreads();
+
+    Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, args.grouping);
+    Tile tile;
+
+    if (warpgroup == Layout::kMathWarpgroups) {
+        // Producer: give registers to the math warpgroups; one thread issues TMA.
+        ptx::regs_dealloc<40>();
+        if (threadIdx.x == Layout::kMathWarpgroups * 128) {
+            int iter = 0;  // K-blocks issued so far, over all tiles
+            while (scheduler.next(tile)) {
+                const int a_row = (kMasked ? tile.group * m : 0) + tile.m_tile * kBlockM;
+                const int b_row = tile.group * n + tile.n_tile * kBlockN;
+                for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
+                    const int s = iter % kStages;
+                    // Parity trick: the first pass over the ring finds every slot free.
+                    ptx::mbarrier_wait(&empty[s], ((iter / kStages) & 1) ^ 1);
+                    ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
+                    const int k_col = kb * (kFP8 ? kScaleBlock : kBlockKBytes / 2);
+                    ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
+                    ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
+                    if constexpr (kFP8) {
+                        // sfa rows are K-blocks (per group when masked), columns are M.
+                        ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], tile.m_tile * kBlockM,
+                                         (kMasked ? tile.group * k_blocks : 0) + kb);
+                    }
+                }
+            }
+        }
+        return;
+    }
+
+    ptx::regs_alloc<232>();
+    const int lane = threadIdx.x % 32;
+    const int warp = (threadIdx.x / 32) % 4;
+    // wgmma m64nN accumulator layout: this thread owns rows r and r + 8 of its
+    // warpgroup's 64, and column pairs (8 * i + 2 * (lane % 4), +1) for each i.
+    const int row_in_tile = warpgroup * 64 + warp * 16 + lane / 4;
+    const bool paired = n % 2 == 0;  // row starts keep 2-element alignment
+    OutT* d = static_cast<OutT*>(args.d);
+
+    int iter = 0;
+    while (scheduler.next(tile)) {
+        const int n0 = tile.n_tile * kBlockN;
+        float accum[MMA::kAccumulators];
+
+        if constexpr (kFP8) {
+            // B's scale per K-block comes from global memory (L2); load it one K-block
+            // ahead so its latency hides behind a K-block of MMAs, not in the promotion.
+            const float* sfb_row =
+                args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks;
+            float next_sb = __ldg(sfb_row);
+            float partial[MMA::kAccumulators];
+#pragma unroll
+            for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
+
+            for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
+                const int s = iter % kStages;
+                const float sb = next_sb;
+                if (kb + 1 < k_blocks) next_sb = __ldg(sfb_row + kb + 1);
+
+                ptx::mbarrier_wait(&full[s], (iter / kStages) & 1);
+                const float s0 = smem_sfa[s * kBlockM + row_in_tile] * sb;
+                const float s1 = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
+
+                const uint64_t desc_a =
+                    ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockKBytes);
+                const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
+#pragma unroll
+                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
+                ptx::wgmma_fence();
+#pragma unroll
+                for (int kk = 0; kk < kBlockKBytes / 32; ++kk) {
+                    // Each MMA consumes 32 bytes of the swizzled row: +2 in 16-byte units.
+                    MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial, kk > 0);
+                }
+                ptx::wgmma_commit();
+                ptx::wgmma_wait<0>();
+#pragma unroll
+                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
+                // The MMAs and this warp's scale reads are done with the stage.
+                __syncwarp();
+                if (lane == 0) ptx::mbarrier_arrive(&empty[s]);
+
+#pragma unroll
+                for (int i = 0; i < kBlockN / 8; ++i) {
+                    accum[i * 4 + 0] += partial[i * 4 + 0] * s0;
+                    accum[i * 4 + 1] += partial[i * 4 + 1] * s0;
+                    accum[i * 4 + 2] += partial[i * 4 + 2] * s1;
+                    accum[i * 4 + 3] += partial[i * 4 + 3] * s1;
+                }
+            }
+        } else {
+            // BF16: MMAs accumulate in place; a stage is released once the next
+            // K-block's MMAs are issued and the previous group is known complete.
+#pragma unroll
+            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
+            for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
+                const int s = iter % kStages;
+                ptx::mbarrier_wait(&full[s], (iter / kStages) & 1);
+                const uint64_t desc_a =
+                    ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockKBytes);
+                const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
+                ptx::wgmma_fence();
+#pragma unroll
+                for (int kk = 0; kk < kBlockKBytes / 32; ++kk)
+                    MMA::run(desc_a + kk * 2, desc_b + kk * 2, accum, kb > 0 || kk > 0);
+                ptx::wgmma_commit();
+                ptx::wgmma_wait<1>();
+                if (kb > 0) {
+                    __syncwarp();
+                    if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
+                }
+            }
+            ptx::wgmma_wait<0>();
+#pragma unroll
+            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
+            __syncwarp();
+            if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
+        }
+
+        const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
+        if constexpr (kTmaStore) {
+            // Each math warpgroup stages and stores its own 64 rows; TMA clips M and N.
+            unsigned char* stage = smem_d + warpgroup * 64 * kBlockN * 2;
+            const bool issuer = threadIdx.x % 128 == 0;
+            if (issuer) ptx::tma_store_wait_read();  // the previous tile's store has left the stage
+            ptx::named_barrier(1 + warpgroup, 128);
+            stage_tile_bf16<kBlockN>(stage, accum, warp, lane);
+            ptx::fence_proxy_async();
+            ptx::named_barrier(1 + warpgroup, 128);
+            if (issuer) {
+#pragma unroll
+                for (int chunk = 0; chunk < kBlockN / 64; ++chunk)
+                    ptx::tma_store_2d(&tmap_d, stage + chunk * 64 * 128, n0 + chunk * 64, tile_row + warpgroup * 64);
+                ptx::tma_store_commit();
+            }
+        } else {
+            // Straight from registers; rows past the group's rows and columns >= N are skipped.
+            const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
+#pragma unroll
+            for (int i = 0; i < kBlockN / 8; ++i) {
+                const int col = n0 + i * 8 + (lane % 4) * 2;
+                if (col >= n) continue;
+#pragma unroll
+                for (int half = 0; half < 2; ++half) {
+                    const int row = tile_row + row_in_tile + half * 8;
+                    if (row >= tile.rows) continue;
+                    const size_t offset = (group_row0 + row) * n + col;
+                    store_pair(d, args.c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
+                               accum[i * 4 + half * 2 + 1]);
+                }
+            }
+        }
+    }
+    // Shared memory must outlive the last TMA store's reads.
+    if constexpr (kTmaStore) {
+        if (threadIdx.x % 128 == 0) ptx::tma_store_wait();
+    }
+}
+
+}  // namespace deep_gemm
