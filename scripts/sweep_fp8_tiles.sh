@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Tuning sweep: time fp8_gemm_nt for forced BLOCK_N values (DG_FP8_GEMM_BLOCK_N)
+# Tuning sweep: time fp8_gemm_nt for forced BLOCK_N values (DG_GEMM_BLOCK_N)
 # on a few shapes, one process per configuration. Run from the repo root on the GPU.
 #   bash scripts/sweep_fp8_tiles.sh "32 64 128" "4096x7168x16384 128x7168x2048"
 set -u
 tiles=$1; shapes=$2
 cd /tmp  # import the installed deep_gemm, not the source tree
 for tile in $tiles; do
-    DG_FP8_GEMM_BLOCK_N=$tile python3 - "$tile" $shapes <<'PY'
+    DG_GEMM_BLOCK_N=$tile python3 - "$tile" $shapes <<'PY'
 import sys, statistics, torch, deep_gemm
 from deep_gemm import get_mn_major_tma_aligned_tensor as mn, per_block_cast_to_fp8, per_token_cast_to_fp8
 flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")

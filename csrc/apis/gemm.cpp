@@ -180,11 +180,14 @@ void gemm(const Call& call) {
         } else {
             TORCH_CHECK_VALUE(!g.lt(-1).logical_or(g.ge(groups)).any().item<bool>(), op,
                               ": m_indices values must be -1 (padding) or an expert index in [0, ", groups, ")");
+            // A block's first row names its expert; its other rows are that expert's or padding.
             const at::Tensor blocks = g.view({-1, kContiguousAlignment});
-            TORCH_CHECK_VALUE(!blocks.ne(blocks.select(1, 0).unsqueeze(1)).any().item<bool>(), op,
-                              ": each aligned block of ", kContiguousAlignment,
-                              " rows must belong to one expert (segments aligned to ",
-                              "get_mk_alignment_for_contiguous_layout())");
+            const at::Tensor first = blocks.select(1, 0).unsqueeze(1);
+            const at::Tensor stray = blocks.ne(first).logical_and(blocks.ne(-1)).logical_or(
+                first.eq(-1).logical_and(blocks.ne(-1)));
+            TORCH_CHECK_VALUE(!stray.any().item<bool>(), op, ": each block of ", kContiguousAlignment,
+                              " rows must hold one expert's rows, padding (-1) only after them: expert segments ",
+                              "start at multiples of get_mk_alignment_for_contiguous_layout()");
         }
     }
 

@@ -28,7 +28,8 @@ void fp8_gemm_nt(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor&
 void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const std::optional<at::Tensor>& c);
 
 // D[r] = A[r] @ B[m_indices[r]]^T; A [M, K], D [M, N], m_indices int32 [M] with
-// -1 for padding rows (their D rows are left untouched).
+// -1 for padding rows (their D rows are left untouched). Each expert's segment
+// starts at a multiple of get_mk_alignment_for_contiguous_layout() rows.
 void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                                       const at::Tensor& m_indices);
 void m_grouped_bf16_gemm_nt_contiguous(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,

@@ -1,20 +1,24 @@
-// torch.Tensor <-> at::Tensor for pybind11, without <torch/extension.h>.
+// torch.Tensor -> at::Tensor without <torch/extension.h> or pybind11's module machinery.
 //
-// This is torch's own caster, not a copy: torch/csrc/utils/pybind.h declares
-// exactly this specialisation, and libtorch_python.so defines and exports its
-// load() (THPVariable_Check + THPVariable_Unpack) and cast() (THPVariable_Wrap).
-// Declaring it here instead of including that header keeps torch's Python layer
-// (Device.h, Dtype.h, python_variable.h, ...) out of every per-CPython compile:
-// only ATen/core/Tensor.h is needed for the `value` member. Nothing here depends
-// on the layout of torch's Python objects, so it holds for any CPython ABI.
+// This is torch's own pybind11 caster, not a copy: torch/csrc/utils/pybind.h declares
+// exactly this specialisation, and libtorch_python.so defines and exports its load()
+// (THPVariable_Check + THPVariable_Unpack) and cast() (THPVariable_Wrap). Calling it
+// keeps torch's Python object layout (which changes between torch releases) out of
+// deep_gemm, and declaring it here keeps torch's Python layer out of the compile.
+// load() touches no pybind11 state, so module.cpp can use it from plain C-API code.
 //
-// The declaration must match torch's (one definition rule): a class with the
-// single member `at::Tensor value` and out-of-line load/cast. Re-check it
-// against torch/csrc/utils/pybind.h on every torch pin change.
+// The declaration must match torch's (one definition rule): a class with the single
+// member `at::Tensor value` and out-of-line load/cast. Re-check it against
+// torch/csrc/utils/pybind.h on every torch pin change (tests/core/test_loader.py
+// checks that load() binds to libtorch_python's).
+//
+// <pybind11/cast.h> declares some inline functions that only <pybind11/pybind11.h>
+// defines; GCC warns about them unless torch's headers are system headers, which
+// setup.py makes them (-isystem) for this build.
 #pragma once
 
 #include <ATen/core/Tensor.h>
-#include <pybind11/pybind11.h>
+#include <pybind11/cast.h>
 #include <torch/csrc/Export.h>  // TORCH_PYTHON_API: default visibility, so the calls bind to libtorch_python
 
 namespace pybind11::detail {

@@ -4,8 +4,9 @@
 //   * BF16: plain bf16 inputs, FP32 accumulation;
 // each either dense, or grouped over experts (MoE):
 //   * contiguous: the experts' rows are concatenated along M in segments aligned
-//     to BLOCK_M; grouping[r] is the expert of row r (-1 for padding rows, whose
-//     tiles are skipped and whose D rows are left untouched); B is [G, N, K];
+//     to 128 rows; grouping[r] is the expert of row r, or -1 for a padding row
+//     (all-padding tiles are skipped; a padding row's D row is left untouched);
+//     B is [G, N, K];
 //   * masked: A [G, M, K] and D [G, M, N]; only the first grouping[g] rows of
 //     group g are computed and written (grouping lives on the GPU, so the launch
 //     needs no host sync and can be captured in a CUDA graph).
@@ -199,7 +200,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
     using MMA = typename Select<kFP8, wgmma::FP8MMA<kBlockN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
-    static_assert(!(kTmaStore && kMasked), "masked D rows past grouping[g] must stay untouched: no TMA store");
+    // Grouped D rows outside the computed ones (padding, past grouping[g]) must stay
+    // untouched, which a whole-tile TMA store cannot promise.
+    static_assert(!kTmaStore || kType == GemmType::Dense, "the TMA store is for dense D only");
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -362,7 +365,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::tma_store_commit();
             }
         } else {
-            // Straight from registers; rows past the group's rows and columns >= N are skipped.
+            // Straight from registers; rows past the group's rows, padding rows and
+            // columns >= N are skipped.
             const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
 #pragma unroll
             for (int i = 0; i < kBlockN / 8; ++i) {
@@ -372,6 +376,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 for (int half = 0; half < 2; ++half) {
                     const int row = tile_row + row_in_tile + half * 8;
                     if (row >= tile.rows) continue;
+                    if constexpr (kType == GemmType::GroupedContiguous) {
+                        if (__ldg(args.grouping + row) != tile.group) continue;
+                    }
                     const size_t offset = (group_row0 + row) * n + col;
                     store_pair(d, args.c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
                                accum[i * 4 + half * 2 + 1]);

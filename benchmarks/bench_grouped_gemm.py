@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""MoE grouped GEMMs and the BF16 GEMM beside torch references, in one process.
+
+- m_grouped_fp8_gemm_nt_contiguous vs a per-expert loop of torch._scaled_mm with
+  the same block scales (cuBLASLt), expected m per expert 256 and 4096;
+- m_grouped_fp8_gemm_nt_masked (vs the same loop over each group's valid rows);
+- bf16_gemm_nt vs torch.matmul at m = 4096.
+Median of --reps runs, each timed alone with CUDA events after flushing L2.
+TFLOPS count only the valid rows. Usage: python benchmarks/bench_grouped_gemm.py [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+import deep_gemm
+from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor as mn_major, per_token_cast_to_fp8
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
+from moe import cast_b, contiguous_rows, dequant_a, dequant_b, grouped_reference  # noqa: E402
+
+NK = [(4096, 7168), (7168, 2048), (6144, 7168), (7168, 3072)]
+flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+
+
+def median_ms(fn, reps):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        flush.zero_()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def scaled_mm(a_data, a_scales, b_data, b_scales, out):
+    # cuBLASLt's block scaling wants A's scales with stride (1, M) and B's as [K/128, N/128].
+    return torch._scaled_mm(a_data, b_data.t(), a_scales.t().contiguous().t(), b_scales.t(),
+                            out_dtype=torch.bfloat16, out=out)
+
+
+def bench_contiguous(groups, expected_m, n, k, reps):
+    counts, m_indices = contiguous_rows(groups, expected_m, torch.Generator().manual_seed(0))
+    m = m_indices.numel()
+    a = per_token_cast_to_fp8(torch.randn((m, k), device="cuda", dtype=torch.bfloat16))
+    b = cast_b(torch.randn((groups, n, k), device="cuda", dtype=torch.bfloat16))
+    d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
+    a_mn = (a[0], mn_major(a[1]))
+    ours = lambda: deep_gemm.m_grouped_fp8_gemm_nt_contiguous(a_mn, b, d, m_indices)
+    starts = [0]
+    for c in counts:
+        starts.append(starts[-1] + deep_gemm.align(c, 128))
+    outs = [torch.empty((c, n), device="cuda", dtype=torch.bfloat16) for c in counts]
+    # Each expert's rows, sliced once (a copy, so cuBLASLt sees aligned contiguous operands).
+    slices = [(a[0][s:s + c].contiguous(), a[1][s:s + c].contiguous()) for s, c in zip(starts, counts)]
+
+    def theirs():
+        for g, (xs, ss) in enumerate(slices):
+            scaled_mm(xs, ss, b[0][g], b[1][g], outs[g])
+
+    ours()
+    valid = m_indices >= 0
+    diff = calc_diff(d[valid], grouped_reference(dequant_a(*a), dequant_b(*b), m_indices)[valid])
+    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
+    flops = 2 * sum(counts) * n * k
+    bytes_moved = sum(counts) * k + groups * n * k + sum(counts) * n * 2
+    return f"contiguous {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
+
+
+def bench_masked(groups, expected_m, n, k, reps, max_m=4096):
+    masked_m = torch.full((groups,), expected_m, device="cuda", dtype=torch.int32)
+    x = torch.randn((groups, max_m, k), device="cuda", dtype=torch.bfloat16)
+    parts = [per_token_cast_to_fp8(x[i]) for i in range(groups)]
+    a = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
+    b = cast_b(torch.randn((groups, n, k), device="cuda", dtype=torch.bfloat16))
+    d = torch.empty((groups, max_m, n), device="cuda", dtype=torch.bfloat16)
+    a_mn = (a[0], mn_major(a[1]))
+    ours = lambda: deep_gemm.m_grouped_fp8_gemm_nt_masked(a_mn, b, d, masked_m, expected_m)
+    outs = [torch.empty((expected_m, n), device="cuda", dtype=torch.bfloat16) for _ in range(groups)]
+    slices = [(a[0][g, :expected_m].contiguous(), a[1][g, :expected_m].contiguous()) for g in range(groups)]
+
+    def theirs():
+        for g, (xs, ss) in enumerate(slices):
+            scaled_mm(xs, ss, b[0][g], b[1][g], outs[g])
+
+    ours()
+    a_deq, b_deq = dequant_a(*a), dequant_b(*b)
+    diff = max(calc_diff(d[g, :expected_m], a_deq[g, :expected_m] @ b_deq[g].T) for g in range(groups))
+    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
+    flops = 2 * groups * expected_m * n * k
+    bytes_moved = groups * (expected_m * k + n * k + expected_m * n * 2)
+    return f"masked     {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
+
+
+def bench_bf16(m, n, k, reps):
+    a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
+    b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16)
+    d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
+    ref = torch.empty_like(d)
+    ours = lambda: deep_gemm.bf16_gemm_nt(a, b, d)
+    theirs = lambda: torch.matmul(a, b.T, out=ref)
+    ours()
+    diff = calc_diff(d, a.float() @ b.float().T)
+    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
+    return f"bf16 dense {m:>8} {n:>5} {k:>5}", 2 * m * n * k, 2 * (m * k + n * k + m * n), t_ours, t_theirs, diff
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    rows = []
+    for n, k in NK:
+        for groups, expected_m in [(8, 256), (4, 4096)]:
+            rows.append(bench_contiguous(groups, expected_m, n, k, args.reps))
+    for n, k in NK[:2]:
+        for groups, expected_m in [(4, 64), (4, 128), (4, 256)]:
+            rows.append(bench_masked(groups, expected_m, n, k, args.reps))
+    for n, k in [(2112, 7168), (24576, 1536), (7168, 16384), (4096, 7168), (7168, 2048)]:
+        rows.append(bench_bf16(4096, n, k, args.reps))
+    lines = [f"{'case':<32} | {'TFLOPS':>7} {'GB/s':>6} | {'torch':>7} | {'speed-up':>8} | calc_diff"]
+    for name, flops, nbytes, t_ours, t_theirs, diff in rows:
+        lines.append(f"{name:<32} | {flops / t_ours / 1e9:7.0f} {nbytes / t_ours / 1e6:6.0f} | "
+                     f"{flops / t_theirs / 1e9:7.0f} | {t_theirs / t_ours:7.2f}x | {diff:.1e}")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(f"{torch.cuda.get_device_name()} torch {torch.__version__}\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()

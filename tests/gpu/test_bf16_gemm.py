@@ -1,0 +1,46 @@
+"""bf16_gemm_nt against an FP32 reference on the GPU."""
+import pytest
+import torch
+
+import deep_gemm
+from deep_gemm import calc_diff
+
+NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
+ODD = [(1, 16, 64), (65, 130, 192), (129, 1000, 512), (300, 4097, 1024), (4095, 2048, 640), (77, 256, 64)]
+
+
+def run(m, n, k, out_dtype=torch.bfloat16, with_c=False, seed=0):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    ref = a.float() @ b.float().T
+    d = torch.full((m, n), float("nan"), device="cuda", dtype=out_dtype)
+    c = None
+    if with_c:
+        c = torch.randn((m, n), device="cuda", generator=g)
+        ref = ref + c
+    deep_gemm.bf16_gemm_nt(a, b, d, c=c)
+    assert not d.isnan().any(), "some outputs were never written"
+    assert calc_diff(d, ref) < 1e-3
+
+
+@pytest.mark.parametrize("m", [1, 128, 4096])
+@pytest.mark.parametrize("n, k", NK)
+def test_deepgemm_shapes(m, n, k):
+    run(m, n, k)
+
+
+@pytest.mark.parametrize("m, n, k", ODD)
+def test_odd_shapes(m, n, k):
+    run(m, n, k, seed=m + n)
+
+
+def test_fp32_output_and_accumulate():
+    run(256, 512, 1024, out_dtype=torch.float32)
+    run(256, 512, 1024, out_dtype=torch.float32, with_c=True)
+
+
+def test_k_must_fill_a_128_byte_block():
+    a = torch.randn((64, 96), device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"K must be a positive multiple of 64 \(one 128-byte K-block\), got K = 96"):
+        deep_gemm.bf16_gemm_nt(a, a, torch.empty((64, 64), device="cuda", dtype=torch.bfloat16))
