@@ -59,9 +59,11 @@ def bench_contiguous(groups, expected_m, n, k, reps):
     starts = [0]
     for c in counts:
         starts.append(starts[-1] + deep_gemm.align(c, 128))
-    outs = [torch.empty((c, n), device="cuda", dtype=torch.bfloat16) for c in counts]
-    # Each expert's rows, sliced once (a copy, so cuBLASLt sees aligned contiguous operands).
-    slices = [(a[0][s:s + c].contiguous(), a[1][s:s + c].contiguous()) for s, c in zip(starts, counts)]
+    # Each expert's rows, sliced once (copies, so cuBLASLt sees aligned contiguous
+    # operands), rounded up to 16 rows: cuBLASLt's block scaling refuses other counts.
+    rounded = [deep_gemm.align(c, 16) for c in counts]
+    outs = [torch.empty((c, n), device="cuda", dtype=torch.bfloat16) for c in rounded]
+    slices = [(a[0][s:s + c].contiguous(), a[1][s:s + c].contiguous()) for s, c in zip(starts, rounded)]
 
     def theirs():
         for g, (xs, ss) in enumerate(slices):

@@ -10,7 +10,7 @@ out=${OUT:-/tmp/out}
 mkdir -p "$out"
 py=python3
 # Test-only packages travel as wheels in .whl/ (the machine has no network).
-$py -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+$py -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 $py -m pip install -q --no-deps --force-reinstall "$wheel" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 cd /tmp  # import the installed deep_gemm, not the source tree
