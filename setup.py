@@ -5,7 +5,7 @@ Products, both inside the `deep_gemm` package:
                            never sees Python headers, so one build serves every CPython;
                            `python setup.py build_runtime` builds it into
                            build/runtime/<hash>/ and every later wheel build reuses it.
-  _C<EXT_SUFFIX>           csrc/python/module.cpp (pybind11; one TU, no <torch/extension.h>),
+  _C<EXT_SUFFIX>           csrc/python/module.cpp (CPython's C API + torch's Tensor caster),
                            compiled with the TARGET interpreter's headers and linked
                            against the runtime.
 
@@ -46,17 +46,19 @@ RUNTIME_NAME = "libdeep_gemm_runtime.so"
 # libtorch_python.so carries ("__pybind11_internals_v11_system_libstdcpp_gxx_abi_1xxx_
 # use_cxx11_abi_1__", read from the torch==2.11.0 wheel) so pybind11 objects can be shared
 # with torch whatever compiler builds _C. Revisit on every torch pin change
-# (tests/core/test_loader.py checks the two ids match).
+# (tests/core/test_loader.py checks the two ids match). Today's _C is plain C API and
+# creates no pybind11 internals (it only calls torch's exported Tensor caster); the
+# flags stay so that any pybind11 state it ever creates is torch's.
 PYBIND11_ABI_FLAGS = [
     '-DPYBIND11_COMPILER_TYPE="_system"',
     '-DPYBIND11_STDLIB=""',
     '-DPYBIND11_BUILD_ABI="_libstdcpp_gxx_abi_1xxx_use_cxx11_abi_1"',
 ]
 COMMON_FLAGS = ["-std=c++17", "-O2", "-fPIC", "-D_GLIBCXX_USE_CXX11_ABI=1", "-Wall"]
-# _C is built once per CPython and ships once per CPython in the fat wheel, so it is
-# built for size: -Os (after COMMON_FLAGS' -O2, so it wins; the binding only converts
-# arguments), every function in its own section for --gc-sections, and only PyInit__C
-# exported (exports.map; also keeps _C's copies of std:: templates from interposing).
+# _C (csrc/python/module.cpp) is built once per CPython and ships once per CPython in
+# the fat wheel, so it is built for size: -Os (after COMMON_FLAGS' -O2, so it wins; it
+# only converts arguments), every function in its own section for --gc-sections, and
+# only PyInit__C exported (exports.map; also keeps its copies of std:: templates local).
 BINDING_FLAGS = ["-Os", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-ffunction-sections",
                  "-fdata-sections"]
 BINDING_LINK_FLAGS = ["-Wl,--gc-sections", "-Wl,--strip-all", "-Wl,--as-needed",
@@ -143,9 +145,10 @@ class Torch:
             f"{self.cuda_version} toolkit, or install nvidia-cuda-crt=={self.cuda_version}.* beside torch"
         )
 
-    def include_flags(self) -> list[str]:
+    def include_flags(self, system: bool = False) -> list[str]:
+        """-I flags, or -isystem ones (no warnings from torch's and CUDA's headers)."""
         dirs = [self.root / "include", self.root / "include" / "torch" / "csrc" / "api" / "include"]
-        return [f"-I{d}" for d in dirs + self.cuda_host_include]
+        return [f"{'-isystem' if system else '-I'}{d}" for d in dirs + self.cuda_host_include]
 
     def link_flags(self, libraries: list[str]) -> list[str]:
         # libstdc++ first: libtorch.so and libtorch_cpu.so export their own (static,
@@ -276,7 +279,8 @@ class BuildExt(build_ext):
         python_include = Path(sysconfig.get_paths()["include"])
         if not (python_include / "Python.h").is_file():
             raise BuildError(f"{sys.executable} has no Python.h in {python_include}: install its development headers")
-        flags = COMMON_FLAGS + BINDING_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags() + [f"-I{python_include}"]
+        flags = (COMMON_FLAGS + BINDING_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags(system=True)
+                 + [f"-I{python_include}"])
         objects = cached_objects([ROOT / s for s in ext.sources], flags, Path(self.build_temp) / "deep_gemm_C",
                                  [CSRC / "python"] + [CSRC / d for d in RUNTIME_DIRS], torch, self._parallel)
         # libtorch_python.so is the one CPython-specific torch library we need, yet

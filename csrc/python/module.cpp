@@ -19,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -202,43 +203,114 @@ bool load(PyObject* o, std::vector<uint64_t>& out) {
     return true;
 }
 
+bool load(PyObject* o, std::optional<at::Tensor>& out) {
+    if (o == Py_None) {
+        out.reset();
+        return true;
+    }
+    return load(o, out.emplace());
+}
+
+// How a TypeError names what an argument should have been.
+template <typename T>
+constexpr const char* expected() {
+    if constexpr (std::is_same_v<T, at::Tensor>) return "a torch.Tensor";
+    else if constexpr (std::is_same_v<T, std::optional<at::Tensor>>) return "a torch.Tensor or None";
+    else if constexpr (std::is_same_v<T, api::ScaledTensor>) return "a (torch.Tensor, torch.Tensor) pair";
+    else if constexpr (std::is_same_v<T, std::string>) return "a str";
+    else if constexpr (std::is_same_v<T, dim3>) return "a sequence of 3 non-negative ints";
+    else if constexpr (std::is_same_v<T, std::vector<uint64_t>>) return "a sequence of non-negative ints";
+    else if constexpr (std::is_signed_v<T>) return "an int";
+    else return "a non-negative int";
+}
+
 // load(), or a TypeError naming the function, the argument and the expected type.
 template <typename T>
-bool convert(const char* function, const char* argument, const char* expected, PyObject* o, T& out) {
+bool convert(const char* function, const char* argument, PyObject* o, T& out) {
     if (load(o, out)) return true;
     if (!PyErr_Occurred())
-        PyErr_Format(PyExc_TypeError, "%s(): argument '%s' must be %s, not %s", function, argument, expected,
+        PyErr_Format(PyExc_TypeError, "%s(): argument '%s' must be %s, not %s", function, argument, expected<T>(),
                      Py_TYPE(o)->tp_name);
     return false;
 }
 
-PyObject* new_str(const std::string& s) { return PyUnicode_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size())); }
+// Parses positional and keyword arguments named `names` (the first `required` of them
+// required) into `out...`; an omitted optional argument keeps its value in `out`.
+template <typename... T, size_t... I>
+bool parse(const char* function, PyObject* args, PyObject* kwargs, const char* const* names, size_t required,
+           std::index_sequence<I...>, T&... out) {
+    std::string format(required, 'O');
+    if (sizeof...(T) > required) format += '|' + std::string(sizeof...(T) - required, 'O');
+    format += ':';
+    format += function;
+    PyObject* objects[sizeof...(T) + 1] = {};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, format.c_str(), const_cast<char**>(names), &objects[I]...))
+        return false;
+    return ((objects[I] == nullptr || convert(function, names[I], objects[I], out)) && ...);
+}
 
-constexpr const char* kTensorPair = "a (torch.Tensor, torch.Tensor) pair";
-constexpr const char* kDim3 = "a sequence of 3 non-negative ints";
+template <typename... T>
+bool parse(const char* function, PyObject* args, PyObject* kwargs, const char* const* names, size_t required,
+           T&... out) {
+    return parse(function, args, kwargs, names, required, std::index_sequence_for<T...>{}, out...);
+}
 
-// ---- the module's functions -------------------------------------------------------
-
-PyObject* fp8_gemm_nt(PyObject*, PyObject* args, PyObject* kwargs) {
-    static const char* names[] = {"a", "b", "d", "c", nullptr};
-    PyObject *a, *b, *d, *c = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|O:fp8_gemm_nt", const_cast<char**>(names), &a, &b, &d, &c))
-        return nullptr;
+// A GEMM entry point of csrc/apis, `void fn(P...)`: arguments are converted with the
+// GIL held, fn runs without it (as pybind11's call_guard<gil_scoped_release> did).
+template <typename... P>
+PyObject* call_gemm(void (*fn)(P...), const char* function, const char* const* names, size_t required,
+                    PyObject* args, PyObject* kwargs) {
     return guarded([&]() -> PyObject* {
-        constexpr const char* fn = "fp8_gemm_nt";
-        api::ScaledTensor ta, tb;
-        at::Tensor td;
-        std::optional<at::Tensor> tc;
-        if (!convert(fn, "a", kTensorPair, a, ta) || !convert(fn, "b", kTensorPair, b, tb) ||
-            !convert(fn, "d", "a torch.Tensor", d, td) ||
-            (c != Py_None && !convert(fn, "c", "a torch.Tensor or None", c, tc.emplace())))
-            return nullptr;
+        std::tuple<std::decay_t<P>...> values;
+        const bool parsed = std::apply(
+            [&](auto&... value) { return parse(function, args, kwargs, names, required, value...); }, values);
+        if (!parsed) return nullptr;
         {
             GilRelease nogil;
-            api::fp8_gemm_nt(ta, tb, td, tc);
+            std::apply(fn, values);
         }
         Py_RETURN_NONE;
     });
+}
+
+PyObject* new_str(const std::string& s) { return PyUnicode_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size())); }
+
+// ---- the module's functions -------------------------------------------------------
+
+const char* const kDenseNames[] = {"a", "b", "d", "c", nullptr};
+const char* const kContiguousNames[] = {"a", "b", "d", "m_indices", nullptr};
+const char* const kMaskedNames[] = {"a", "b", "d", "masked_m", "expected_m", nullptr};
+
+PyObject* fp8_gemm_nt(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::fp8_gemm_nt, "fp8_gemm_nt", kDenseNames, 3, args, kwargs);
+}
+
+PyObject* bf16_gemm_nt(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::bf16_gemm_nt, "bf16_gemm_nt", kDenseNames, 3, args, kwargs);
+}
+
+PyObject* m_grouped_fp8_gemm_nt_contiguous(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::m_grouped_fp8_gemm_nt_contiguous, "m_grouped_fp8_gemm_nt_contiguous", kContiguousNames, 4,
+                     args, kwargs);
+}
+
+PyObject* m_grouped_bf16_gemm_nt_contiguous(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::m_grouped_bf16_gemm_nt_contiguous, "m_grouped_bf16_gemm_nt_contiguous", kContiguousNames,
+                     4, args, kwargs);
+}
+
+PyObject* m_grouped_fp8_gemm_nt_masked(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::m_grouped_fp8_gemm_nt_masked, "m_grouped_fp8_gemm_nt_masked", kMaskedNames, 5, args,
+                     kwargs);
+}
+
+PyObject* m_grouped_bf16_gemm_nt_masked(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::m_grouped_bf16_gemm_nt_masked, "m_grouped_bf16_gemm_nt_masked", kMaskedNames, 5, args,
+                     kwargs);
+}
+
+PyObject* get_mk_alignment_for_contiguous_layout(PyObject*, PyObject*) {
+    return guarded([] { return PyLong_FromLong(api::get_mk_alignment_for_contiguous_layout()); });
 }
 
 PyObject* get_num_sms(PyObject*, PyObject*) {
@@ -246,14 +318,11 @@ PyObject* get_num_sms(PyObject*, PyObject*) {
 }
 
 PyObject* set_num_sms(PyObject*, PyObject* args, PyObject* kwargs) {
-    static const char* names[] = {"num_sms", nullptr};
-    PyObject* num_sms;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:set_num_sms", const_cast<char**>(names), &num_sms))
-        return nullptr;
+    static const char* const names[] = {"num_sms", nullptr};
     return guarded([&]() -> PyObject* {
-        int value = 0;
-        if (!convert("set_num_sms", "num_sms", "an int", num_sms, value)) return nullptr;
-        api::set_num_sms(value);
+        int num_sms = 0;
+        if (!parse("set_num_sms", args, kwargs, names, 1, num_sms)) return nullptr;
+        api::set_num_sms(num_sms);
         Py_RETURN_NONE;
     });
 }
@@ -264,8 +333,9 @@ PyObject* kernel_sources(PyObject*, PyObject*) {
         Ref list(PyList_New(static_cast<Py_ssize_t>(sources.size())));
         if (list.ptr == nullptr) return nullptr;
         for (size_t i = 0; i < sources.size(); ++i) {
-            PyObject* pair = Py_BuildValue("(s#s#)", sources[i].first.data(), static_cast<Py_ssize_t>(sources[i].first.size()),
-                                           sources[i].second.data(), static_cast<Py_ssize_t>(sources[i].second.size()));
+            const auto& [name, source] = sources[i];
+            PyObject* pair = Py_BuildValue("(s#s#)", name.data(), static_cast<Py_ssize_t>(name.size()), source.data(),
+                                           static_cast<Py_ssize_t>(source.size()));
             if (pair == nullptr) return nullptr;
             PyList_SET_ITEM(list.ptr, static_cast<Py_ssize_t>(i), pair);  // steals `pair`
         }
@@ -274,34 +344,22 @@ PyObject* kernel_sources(PyObject*, PyObject*) {
 }
 
 PyObject* init(PyObject*, PyObject* args, PyObject* kwargs) {
-    static const char* names[] = {"include_dir", "nvrtc_lib", "cuda_home", "cuda_include", "cache_dir", nullptr};
-    PyObject* objects[5];
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO:init", const_cast<char**>(names), &objects[0], &objects[1],
-                                     &objects[2], &objects[3], &objects[4]))
-        return nullptr;
+    static const char* const names[] = {"include_dir", "nvrtc_lib", "cuda_home", "cuda_include", "cache_dir", nullptr};
     return guarded([&]() -> PyObject* {
         jit::Paths paths;
-        std::string* fields[] = {&paths.include_dir, &paths.nvrtc_lib, &paths.cuda_home, &paths.cuda_include,
-                                 &paths.cache_dir};
-        for (int i = 0; i < 5; ++i)
-            if (!convert("init", names[i], "a str", objects[i], *fields[i])) return nullptr;
+        if (!parse("init", args, kwargs, names, 5, paths.include_dir, paths.nvrtc_lib, paths.cuda_home,
+                   paths.cuda_include, paths.cache_dir))
+            return nullptr;
         jit::init(paths);
         Py_RETURN_NONE;
     });
 }
 
 PyObject* jit_compile(PyObject*, PyObject* args, PyObject* kwargs) {
-    static const char* names[] = {"name", "source", "entry", "arch", nullptr};
-    PyObject *name, *source, *entry = nullptr, *arch = nullptr;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OO:jit_compile", const_cast<char**>(names), &name, &source,
-                                     &entry, &arch))
-        return nullptr;
+    static const char* const names[] = {"name", "source", "entry", "arch", nullptr};
     return guarded([&]() -> PyObject* {
-        constexpr const char* fn = "jit_compile";
         jit::KernelSource kernel;  // entry and arch default to deep_gemm_kernel / sm_90a
-        if (!convert(fn, "name", "a str", name, kernel.name) || !convert(fn, "source", "a str", source, kernel.source) ||
-            (entry != nullptr && !convert(fn, "entry", "a str", entry, kernel.entry)) ||
-            (arch != nullptr && !convert(fn, "arch", "a str", arch, kernel.arch)))
+        if (!parse("jit_compile", args, kwargs, names, 2, kernel.name, kernel.source, kernel.entry, kernel.arch))
             return nullptr;
         std::shared_ptr<const jit::Cubin> cubin;
         {
@@ -316,28 +374,17 @@ PyObject* jit_compile(PyObject*, PyObject* args, PyObject* kwargs) {
 }
 
 PyObject* jit_launch(PyObject*, PyObject* args, PyObject* kwargs) {
-    static const char* names[] = {"name", "source", "grid", "block", "shared_bytes", "cluster_x",
-                                  "args", "stream", "entry", nullptr};
-    PyObject *name, *source, *grid, *block, *shared = nullptr, *cluster = nullptr, *values = nullptr,
-                                                    *stream = nullptr, *entry = nullptr;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|OOOOO:jit_launch", const_cast<char**>(names), &name, &source,
-                                     &grid, &block, &shared, &cluster, &values, &stream, &entry))
-        return nullptr;
+    static const char* const names[] = {"name", "source", "grid", "block", "shared_bytes", "cluster_x",
+                                        "args", "stream", "entry", nullptr};
     return guarded([&]() -> PyObject* {
-        constexpr const char* fn = "jit_launch";
         jit::KernelSource kernel;
-        jit::LaunchConfig config;
+        jit::LaunchConfig config;  // shared_bytes 0, cluster_x 1
         std::vector<uint64_t> params;
-        uintptr_t stream_handle = 0;
-        if (!convert(fn, "name", "a str", name, kernel.name) || !convert(fn, "source", "a str", source, kernel.source) ||
-            !convert(fn, "grid", kDim3, grid, config.grid) || !convert(fn, "block", kDim3, block, config.block) ||
-            (shared != nullptr && !convert(fn, "shared_bytes", "a non-negative int", shared, config.shared_bytes)) ||
-            (cluster != nullptr && !convert(fn, "cluster_x", "a non-negative int", cluster, config.cluster_x)) ||
-            (values != nullptr && !convert(fn, "args", "a sequence of non-negative ints", values, params)) ||
-            (stream != nullptr && !convert(fn, "stream", "a non-negative int", stream, stream_handle)) ||
-            (entry != nullptr && !convert(fn, "entry", "a str", entry, kernel.entry)))
+        uintptr_t stream = 0;
+        if (!parse("jit_launch", args, kwargs, names, 4, kernel.name, kernel.source, config.grid, config.block,
+                   config.shared_bytes, config.cluster_x, params, stream, kernel.entry))
             return nullptr;
-        config.stream = reinterpret_cast<cudaStream_t>(stream_handle);
+        config.stream = reinterpret_cast<cudaStream_t>(stream);
         {
             GilRelease nogil;
             const jit::Kernel& loaded = jit::get_kernel(kernel);
@@ -365,6 +412,33 @@ PyMethodDef methods[] = {
                 "torch.Tensor, c: torch.Tensor | None = None) -> None\n\n"
                 "D = A @ B.T (+ C) for e4m3 A [M, K] and B [N, K] with DeepGEMM's 1x128 / 128x128 block scales.\n"
                 "a and b are (data, scales) pairs; d is bf16 or fp32 [M, N]; c (fp32) needs an fp32 d.\n"),
+    DG_FUNCTION(bf16_gemm_nt, kKeywords,
+                "bf16_gemm_nt(a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, c: torch.Tensor | None = None) -> "
+                "None\n\n"
+                "D = A @ B.T (+ C) for bf16 A [M, K] and B [N, K]; d is bf16 or fp32 [M, N]; c (fp32) needs an fp32 "
+                "d.\n"),
+    DG_FUNCTION(m_grouped_fp8_gemm_nt_contiguous, kKeywords,
+                "m_grouped_fp8_gemm_nt_contiguous(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, "
+                "torch.Tensor], d: torch.Tensor, m_indices: torch.Tensor) -> None\n\n"
+                "MoE GEMM over experts' rows concatenated along M: D[r] = A[r] @ B[m_indices[r]].T.\n"
+                "a = (e4m3 [M, K], scales), b = (e4m3 [G, N, K], scales [G, ceil(N/128), K/128]), d [M, N];\n"
+                "m_indices int32 [M], -1 for padding rows (their D rows are left untouched).\n"),
+    DG_FUNCTION(m_grouped_bf16_gemm_nt_contiguous, kKeywords,
+                "m_grouped_bf16_gemm_nt_contiguous(a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, m_indices: "
+                "torch.Tensor) -> None\n\n"
+                "bf16 version of m_grouped_fp8_gemm_nt_contiguous: a [M, K], b [G, N, K], d [M, N].\n"),
+    DG_FUNCTION(m_grouped_fp8_gemm_nt_masked, kKeywords,
+                "m_grouped_fp8_gemm_nt_masked(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, "
+                "torch.Tensor], d: torch.Tensor, masked_m: torch.Tensor, expected_m: typing.SupportsInt) -> None\n\n"
+                "MoE GEMM per group: D[g, :masked_m[g]] = A[g, :masked_m[g]] @ B[g].T. a = (e4m3 [G, M, K], scales),\n"
+                "b = (e4m3 [G, N, K], scales), d [G, M, N]; masked_m int32 [G] on the GPU (CUDA-graph capturable).\n"),
+    DG_FUNCTION(m_grouped_bf16_gemm_nt_masked, kKeywords,
+                "m_grouped_bf16_gemm_nt_masked(a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, masked_m: "
+                "torch.Tensor, expected_m: typing.SupportsInt) -> None\n\n"
+                "bf16 version of m_grouped_fp8_gemm_nt_masked: a [G, M, K], b [G, N, K], d [G, M, N].\n"),
+    DG_FUNCTION(get_mk_alignment_for_contiguous_layout, METH_NOARGS,
+                "get_mk_alignment_for_contiguous_layout() -> int\n\n"
+                "Rows of each expert's segment in the contiguous layout are a multiple of this.\n"),
     DG_FUNCTION(get_num_sms, METH_NOARGS, "get_num_sms() -> int\n\nSMs the kernels use on the current device.\n"),
     DG_FUNCTION(set_num_sms, kKeywords,
                 "set_num_sms(num_sms: typing.SupportsInt) -> None\n\n"
