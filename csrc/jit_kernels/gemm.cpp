@@ -46,10 +46,10 @@ GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n,
 }
 
 // The TMA store writes 64-column chunks of bf16 rows whose stride is a 16-byte
-// multiple; grouped D must keep padding rows and rows past each group's count
-// untouched, which a whole-tile store would not.
+// multiple. Masked D must keep rows past each group's count untouched, which a
+// whole-tile store would not (contiguous tiles with padding fall back in-kernel).
 bool can_tma_store(GemmType type, int n, int block_n, OutputType output) {
-    return output == OutputType::BF16 && block_n % 64 == 0 && n % 8 == 0 && type == GemmType::Dense;
+    return output == OutputType::BF16 && block_n % 64 == 0 && n % 8 == 0 && type != GemmType::GroupedMasked;
 }
 
 const std::vector<int>& block_ns(InputType input) { return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs; }

@@ -200,9 +200,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
     using MMA = typename Select<kFP8, wgmma::FP8MMA<kBlockN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
-    // Grouped D rows outside the computed ones (padding, past grouping[g]) must stay
-    // untouched, which a whole-tile TMA store cannot promise.
-    static_assert(!kTmaStore || kType == GemmType::Dense, "the TMA store is for dense D only");
+    // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
+    // store cannot promise; contiguous tiles use it only when they hold no padding.
+    static_assert(!kTmaStore || !kMasked, "no TMA store for masked D");
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -349,7 +349,12 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         }
 
         const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
-        if constexpr (kTmaStore) {
+        // Contiguous: padding sits at the end of an expert's segment, so a tile whose
+        // last row is the expert's has none (the same answer for every thread).
+        bool whole_tile = kTmaStore;
+        if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
+            whole_tile = __ldg(args.grouping + tile_row + kBlockM - 1) == tile.group;
+        if (whole_tile) {
             // Each math warpgroup stages and stores its own 64 rows; TMA clips M and N.
             unsigned char* stage = smem_d + warpgroup * 64 * kBlockN * 2;
             const bool issuer = threadIdx.x % 128 == 0;
