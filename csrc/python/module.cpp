@@ -218,10 +218,11 @@ constexpr const char* expected() {
     else if constexpr (std::is_same_v<T, std::optional<at::Tensor>>) return "a torch.Tensor or None";
     else if constexpr (std::is_same_v<T, api::ScaledTensor>) return "a (torch.Tensor, torch.Tensor) pair";
     else if constexpr (std::is_same_v<T, std::string>) return "a str";
-    else if constexpr (std::is_same_v<T, dim3>) return "a sequence of 3 non-negative ints";
-    else if constexpr (std::is_same_v<T, std::vector<uint64_t>>) return "a sequence of non-negative ints";
-    else if constexpr (std::is_signed_v<T>) return "an int";
-    else return "a non-negative int";
+    else if constexpr (std::is_same_v<T, dim3>) return "a sequence of 3 ints in [0, 2**32)";
+    else if constexpr (std::is_same_v<T, std::vector<uint64_t>>) return "a sequence of ints in [0, 2**64)";
+    else if constexpr (std::is_signed_v<T>)
+        return sizeof(T) == 4 ? "an int in [-2**31, 2**31)" : "an int in [-2**63, 2**63)";
+    else return sizeof(T) == 4 ? "an int in [0, 2**32)" : "an int in [0, 2**64)";
 }
 
 // load(), or a TypeError naming the function, the argument and the expected type.
@@ -273,7 +274,9 @@ PyObject* call_gemm(void (*fn)(P...), const char* function, const char* const* n
     });
 }
 
-PyObject* new_str(const std::string& s) { return PyUnicode_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size())); }
+PyObject* new_str(const std::string& s) {
+    return PyUnicode_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+}
 
 // ---- the module's functions -------------------------------------------------------
 
@@ -404,7 +407,8 @@ PyObject* jit_cache_dir(PyObject*, PyObject*) {
 
 // The docstrings are the ones pybind11 generated for the previous binding, so that
 // help() reads as before.
-#define DG_FUNCTION(name, flags, doc) {#name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(name)), flags, doc}
+#define DG_FUNCTION(name, flags, doc) \
+    {#name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(name)), flags, doc}
 constexpr int kKeywords = METH_VARARGS | METH_KEYWORDS;
 PyMethodDef methods[] = {
     DG_FUNCTION(fp8_gemm_nt, kKeywords,

@@ -122,7 +122,8 @@ def test_runtime_is_python_free():
 def _dynamic_symbols(path: Path) -> list[tuple[str, str]]:
     """(section index, name) of each dynamic symbol: 'UND' for an undefined one."""
     out = subprocess.run(["readelf", "--dyn-syms", "-W", str(path)], capture_output=True, text=True, check=True).stdout
-    return [(f[6], f[7].split("@")[0]) for f in (line.split() for line in out.splitlines()) if len(f) >= 8 and f[0][:-1].isdigit()]
+    rows = (line.split() for line in out.splitlines())
+    return [(f[6], f[7].split("@")[0]) for f in rows if len(f) >= 8 and f[0][:-1].isdigit()]
 
 
 def test_c_exports_only_its_init():
@@ -151,3 +152,50 @@ def test_import_keeps_the_gil_disabled():
     if after_torch == "True":
         pytest.skip("torch itself re-enabled the GIL")
     assert after_deep_gemm == "False", run.stderr
+
+
+# _C converts arguments itself (csrc/python/module.cpp, CPython's C API): the rules of the
+# pybind11 binding it replaced, checked on CPU tensors (the runtime then refuses them).
+def _cpu_fp8_operands():
+    a = torch.zeros((64, 128), dtype=torch.float8_e4m3fn)
+    sfa = deep_gemm.get_mn_major_tma_aligned_tensor(torch.ones((64, 1)))
+    b = torch.zeros((128, 128), dtype=torch.float8_e4m3fn)
+    return (a, sfa), (b, torch.ones((1, 1))), torch.empty((64, 128), dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize("as_keywords", [False, True])
+@pytest.mark.parametrize("pair", [tuple, list])
+def test_arguments_reach_the_runtime(pair, as_keywords):
+    (a, sfa), (b, sfb), d = _cpu_fp8_operands()
+    args = {"a": pair((a, sfa)), "b": pair((b, sfb)), "d": d, "c": None}
+    with pytest.raises(ValueError, match=re.escape("a[0] must be a CUDA tensor")):
+        deep_gemm.fp8_gemm_nt(**args) if as_keywords else deep_gemm.fp8_gemm_nt(*args.values())
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a[0], b, d), "argument 'a' must be a (torch.Tensor, torch.Tensor) pair"),
+        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, (*b, b[0]), d), "argument 'b' must be a (torch.Tensor, "),
+        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b, d.tolist()), "argument 'd' must be a torch.Tensor, not list"),
+        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b, d, c=1.0), "argument 'c' must be a torch.Tensor or None"),
+        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b), "missing required argument 'd'"),
+        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b, d, e=None), "'e' is an invalid keyword argument"),
+        (lambda a, b, d: deep_gemm.set_num_sms(1.0), "argument 'num_sms' must be an int"),
+        (lambda a, b, d: deep_gemm.set_num_sms(2**31), "argument 'num_sms' must be an int in [-2**31, 2**31)"),
+        (lambda a, b, d: _loader._C.jit_compile(b"n", 1), "argument 'source' must be a str, not int"),
+        (lambda a, b, d: _loader._C.jit_launch("n", "s", (1, 1), (1, 1, 1)), "argument 'grid' must be a sequence of 3"),
+        (lambda a, b, d: _loader._C.jit_launch("n", "s", (1, 1, 1), (1, 1, 1), args=[-1]), "argument 'args' must be"),
+    ],
+)
+def test_unconvertible_arguments_are_type_errors(call, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        call(*_cpu_fp8_operands())
+
+
+def test_runtime_errors_keep_their_python_types():
+    with pytest.raises(ValueError, match="invalid arch 'sm_x'"):  # std::invalid_argument
+        _loader._C.jit_compile("n", "s", arch="sm_x")
+    with pytest.raises(TypeError, match="^fp8_gemm_nt: d must have dtype"):  # c10::TypeError, no backtrace
+        (a, sfa), b, d = _cpu_fp8_operands()
+        deep_gemm.fp8_gemm_nt((a, sfa), b, d.float().half())
