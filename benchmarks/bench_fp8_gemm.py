@@ -24,25 +24,9 @@ import torch
 
 import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+from timing import median_ms
 
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
-L2_FLUSH_BYTES = 256 << 20  # well above the H100's 50 MB L2
-
-
-def median_ms(fn, reps: int, flush: torch.Tensor) -> float:
-    fn()  # warm-up: JIT compile, cuBLASLt heuristics
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        flush.zero_()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
 
 def cublaslt_block_scaled(x_fp8, x_scales_mn, y_fp8, y_scales, out):
     """torch._scaled_mm with BlockWise1x128 (A) x BlockWise128x128 (B) scales.
@@ -63,7 +47,7 @@ def driver_version() -> str:
         return "unknown"
 
 
-def bench_shape(m: int, n: int, k: int, reps: int, flush: torch.Tensor) -> dict:
+def bench_shape(m: int, n: int, k: int, reps: int) -> dict:
     x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
     y = torch.randn((n, k), device="cuda", dtype=torch.bfloat16)
     x_fp8, x_scales = per_token_cast_to_fp8(x)
@@ -82,7 +66,7 @@ def bench_shape(m: int, n: int, k: int, reps: int, flush: torch.Tensor) -> dict:
         y_fp8.float() * y_scales.repeat_interleave(128, 0).repeat_interleave(128, 1)[:n]).T
     diff, diff_cublas = calc_diff(d, ref), calc_diff(d_ref, ref)
 
-    t_ours, t_theirs = median_ms(ours, reps, flush), median_ms(theirs, reps, flush)
+    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
     flops = 2 * m * n * k
     bytes_moved = m * k + n * k + m * n * 2 + x_scales.numel() * 4 + y_scales.numel() * 4
     return {
@@ -125,8 +109,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device="cuda")
-    rows = [bench_shape(m, n, k, args.reps, flush) for m in args.ms for n, k in NK]
+    rows = [bench_shape(m, n, k, args.reps) for m in args.ms for n, k in NK]
     lines = [f"{'m':>5} {'n':>6} {'k':>6} | {'TFLOPS':>7} {'GB/s':>7} | {'cuBLASLt':>8} | {'speed-up':>8} | calc_diff"]
     for r in rows:
         lines.append(f"{r['m']:>5} {r['n']:>6} {r['k']:>6} | {r['tflops']:7.0f} {r['gbps']:7.0f} | "

@@ -11,7 +11,6 @@ TFLOPS count only the valid rows. Usage: python benchmarks/bench_grouped_gemm.py
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -22,25 +21,9 @@ from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor as mn_major, pe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
 from moe import cast_b, contiguous_rows, dequant_a, dequant_b, grouped_reference  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 NK = [(4096, 7168), (7168, 2048), (6144, 7168), (7168, 3072)]
-flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
-
-
-def median_ms(fn, reps):
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        flush.zero_()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
 
 def scaled_mm(a_data, a_scales, b_data, b_scales, out):
     # cuBLASLt's block scaling wants A's scales with stride (1, M) and B's as [K/128, N/128].
