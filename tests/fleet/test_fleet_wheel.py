@@ -5,7 +5,8 @@
   then loads that CPython's _C and a call crosses into it (tools/fleet/smoke_wheel.py);
 - an interpreter below Requires-Python (3.9) is refused at install time by both;
 - vendored as host_pkg/third_party/deep_gemm (as vLLM does) it imports and works;
-- removing one CPython's _C from the wheel makes check-wheel fail, naming that CPython.
+- removing one CPython's _C from the wheel makes check-wheel fail, naming that CPython;
+- `twine check --strict` passes.
 
 torch 2.11 comes from uv's cache (or PyPI) into each venv; deep_gemm comes only from dist/.
 These skip, saying why, when dist/ has no wheel or the host lacks an interpreter.
@@ -173,6 +174,14 @@ def test_check_wheel_fails_without_one_c(tmp_path):
     bad = run([*fleet.wheel_tool("check-wheel"), broken], env=fleet.wheel_tool_env())
     assert bad.returncode != 0, f"check-wheel accepted a wheel without {victims}:\n{bad.stdout}"
     assert victim_py.abi in bad.stdout + bad.stderr
+
+
+def test_twine_check_passes():
+    """The merged wheel's metadata renders and is uploadable (what PyPI checks first)."""
+    wheel = merged_wheel()
+    result = run([sys.executable, "-m", "twine", "check", "--strict", wheel])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
 
 
 def test_smoke_script_is_importable():
