@@ -209,28 +209,66 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()[:16]
 
 
-def cached_objects(sources: list[Path], flags: list[str], objdir: Path, header_dirs: list[Path], torch: Torch,
-                   parallel: int) -> list[Path]:
-    """Compile `sources` into objdir/<stem>-<key>.o unless already there. The key covers
-    the source, every header in header_dirs (any may reach any TU), the flags, the
-    compiler version and torch's version, so editing one file recompiles only what it
-    can affect."""
+def object_plan(sources: list[Path], flags: list[str], objdir: Path, header_dirs: list[Path],
+                torch: Torch) -> dict[Path, Path]:
+    """Where each source's object goes: objdir/<stem>-<key>.o. The key covers the source,
+    every header in header_dirs (any may reach any TU), the flags, the compiler version
+    and torch's version, so editing one file recompiles only what it can affect."""
     headers = sorted(h for d in header_dirs for h in d.glob("*.h*"))
     base = digest(compiler_version(), torch.version, *flags,
                   *(f"{h.relative_to(CSRC)}\0" + h.read_text() for h in headers))
-    objects = {s: objdir / f"{s.stem}-{digest(base, s.read_text())}.o" for s in sources}
-    compile_objects([(s, o, flags) for s, o in objects.items() if not o.is_file()], parallel)
-    return list(objects.values())
+    return {s: objdir / f"{s.stem}-{digest(base, s.read_text())}.o" for s in sources}
 
 
-def build_runtime_library(parallel: int) -> Path:
-    """build/runtime/<hash>/libdeep_gemm_runtime.so, built unless present; the hash
-    covers its objects' keys (see cached_objects) and the link flags."""
-    torch = Torch()
+def missing(plan: dict[Path, Path], flags: list[str]) -> list[tuple[Path, Path, list[str]]]:
+    return [(s, o, flags) for s, o in plan.items() if not o.is_file()]
+
+
+def runtime_plan(torch: Torch) -> tuple[dict[Path, Path], list[str]]:
     dirs = [CSRC / d for d in RUNTIME_DIRS]
     sources = sorted(p for d in dirs for p in d.glob("*.cpp"))
-    objects = cached_objects(sources, COMMON_FLAGS + torch.include_flags(), ROOT / "build" / "runtime" / "obj",
-                             dirs, torch, parallel)
+    flags = COMMON_FLAGS + torch.include_flags()
+    return object_plan(sources, flags, ROOT / "build" / "runtime" / "obj", dirs, torch), flags
+
+
+def binding_plan(torch: Torch, python_include: Path) -> tuple[dict[Path, Path], list[str]]:
+    """_C's objects for the CPython whose headers are in python_include (the flags carry
+    that path, so each CPython gets its own keys in the one object directory)."""
+    flags = COMMON_FLAGS + BINDING_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags(system=True) + [f"-I{python_include}"]
+    sources = sorted((CSRC / "python").glob("*.cpp"))
+    return object_plan(sources, flags, ROOT / "build" / "binding" / "obj",
+                       [CSRC / "python"] + [CSRC / d for d in RUNTIME_DIRS], torch), flags
+
+
+def prebuild_pythons(requires_python: str | None) -> list[Path]:
+    """Include dirs of the interpreters named by $DG_PREBUILD_PYTHONS (paths or globs) that
+    Requires-Python admits. cibuildwheel builds one CPython after another; compiling every
+    _C object up front, in parallel with the runtime, keeps both cores busy (the fleet's
+    before-all does this), and each per-CPython build then only links."""
+    from packaging.specifiers import SpecifierSet  # a build requirement of every front-end
+
+    spec = SpecifierSet(requires_python or "")
+    includes = []
+    for pattern in shlex.split(os.environ.get("DG_PREBUILD_PYTHONS", "")):
+        for python in sorted(Path("/").glob(pattern.lstrip("/"))) if pattern.startswith("/") else [Path(pattern)]:
+            probe = subprocess.run([str(python), "-c", "import sys, sysconfig; print(sysconfig.get_paths()['include']);"
+                                    " print('%d.%d.%d' % sys.version_info[:3])"], capture_output=True, text=True)
+            if probe.returncode != 0:
+                raise BuildError(f"DG_PREBUILD_PYTHONS: cannot run {python}: {probe.stderr.strip()}")
+            include, version = probe.stdout.split()
+            if version in spec:
+                includes.append(Path(include))
+    return includes
+
+
+def build_runtime_library(parallel: int, also: list[tuple[Path, Path, list[str]]] = ()) -> Path:
+    """build/runtime/<hash>/libdeep_gemm_runtime.so, built unless present; the hash
+    covers its objects' keys (see object_plan) and the link flags. `also`: more compile
+    jobs to run in the same pool."""
+    torch = Torch()
+    plan, flags = runtime_plan(torch)
+    compile_objects(missing(plan, flags) + list(also), parallel)
+    objects = list(plan.values())
     link_flags = torch.link_flags(["torch_cpu", "torch_cuda", "c10", "c10_cuda", ":libcudart.so.13", "dl"])
     # --no-undefined proves the runtime Python-free; the RUNPATH finds torch's libs from
     # site-packages/deep_gemm/ (they are loaded already once torch is imported).
@@ -256,7 +294,12 @@ class BuildRuntime(Command):
         self.parallel = int(self.parallel) if self.parallel else default_jobs()
 
     def run(self) -> None:
-        build_runtime_library(self.parallel)
+        torch = Torch()
+        prebuilt = []
+        for include in prebuild_pythons(self.distribution.python_requires):
+            plan, flags = binding_plan(torch, include)
+            prebuilt += missing(plan, flags)
+        build_runtime_library(self.parallel, prebuilt)
 
 
 class BuildExt(build_ext):
@@ -279,10 +322,9 @@ class BuildExt(build_ext):
         python_include = Path(sysconfig.get_paths()["include"])
         if not (python_include / "Python.h").is_file():
             raise BuildError(f"{sys.executable} has no Python.h in {python_include}: install its development headers")
-        flags = (COMMON_FLAGS + BINDING_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags(system=True)
-                 + [f"-I{python_include}"])
-        objects = cached_objects([ROOT / s for s in ext.sources], flags, Path(self.build_temp) / "deep_gemm_C",
-                                 [CSRC / "python"] + [CSRC / d for d in RUNTIME_DIRS], torch, self._parallel)
+        plan, flags = binding_plan(torch, python_include)
+        compile_objects(missing(plan, flags), self._parallel)
+        objects = list(plan.values())
         # libtorch_python.so is the one CPython-specific torch library we need, yet
         # linking the pin's copy serves every CPython: its SONAME is the same in the
         # torch wheel of each CPython, and `import torch` (deep_gemm imports it first)
@@ -304,6 +346,7 @@ setup(
     packages=find_packages(include=["deep_gemm", "deep_gemm.*"]),
     package_data={"deep_gemm": ["include/**/*"]},
     install_requires=[torch_requirement()],
+    # The sources are listed for sdists; BuildExt compiles them through binding_plan.
     ext_modules=[Extension("deep_gemm._C", sources=sorted(str(p.relative_to(ROOT)) for p in (CSRC / "python").glob("*.cpp")))],
     cmdclass={"build_runtime": BuildRuntime, "build_ext": BuildExt},
     zip_safe=False,

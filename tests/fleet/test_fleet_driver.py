@@ -60,6 +60,8 @@ def test_cibuildwheel_env_local_image(tmp_path):
     )
     assert env["CONTAINERS_CONF"].endswith("tools/podman/containers.conf")
     assert env["SSL_CERT_FILE"]
+    # before-all prebuilds _C for exactly the CPythons being built
+    assert env["DG_PREBUILD_PYTHONS"] == "/opt/python/cp312-cp312/bin/python /opt/python/cp313-cp313/bin/python"
 
 
 def test_cibuildwheel_env_official_image_docker(tmp_path):

@@ -254,6 +254,8 @@ def cibuildwheel_env(opts: Options, site: Path | None, image: str | None, base: 
     env = build_image.podman_env(base)
     env["CIBW_BUILD"] = " ".join(py.identifier for py in opts.pythons)
     env["CIBW_ARCHS_LINUX"] = "x86_64"
+    # before-all compiles these CPythons' _C objects up front (setup.py build_runtime).
+    env["DG_PREBUILD_PYTHONS"] = " ".join(f"{py.opt_dir}/bin/python" for py in opts.pythons)
     if opts.official_image:
         env["CIBW_MANYLINUX_X86_64_IMAGE"] = OFFICIAL_IMAGE
     elif image:
