@@ -102,11 +102,8 @@ def podman_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def hashed_files(image_dir: Path = HERE) -> list[Path]:
