@@ -14,7 +14,7 @@ UV := $(BASE_PYTHON) -m uv
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: dev build wheels bench-fleet lint test lock clean
+.PHONY: dev build wheels bench-fleet lint test-deps test lock clean
 
 $(VENV)/.ready: requirements/dev.txt tools/wheelfuse/pyproject.toml
 	$(BASE_PYTHON) -m uv --version >/dev/null 2>&1 || $(BASE_PYTHON) -m pip install --quiet uv==$(UV_VERSION)
@@ -43,9 +43,17 @@ bench-fleet: dev
 lint: dev
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
+# What the tests need beyond the dev env, so a fresh machine skips nothing it could run:
+# a MinGW cross compiler (wheelfuse builds real win_amd64 .pyd files) and a free-threaded
+# CPython (tools/cpython builds 3.13t from Debian's source tarball once, then caches it).
+test-deps: dev
+	command -v x86_64-w64-mingw32-gcc >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64; }
+	$(PY) tools/cpython/build_cpython.py --version 3.13 --free-threaded --print-prefix
+
 # The tests exercise the real artefacts: the in-place _C and the merged wheel in dist/.
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
-test: build wheels
+test: build wheels test-deps
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) tests || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
