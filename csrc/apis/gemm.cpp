@@ -13,9 +13,9 @@ namespace {
 
 using kernels::GemmType;
 using kernels::InputType;
+using kernels::kBlockKBytes;
+using kernels::kScaleBlock;
 
-constexpr int64_t kScaleBlock = 128;   // FP8 scales: 1x128 for A, 128x128 for B
-constexpr int64_t kBlockKBytes = 128;  // K-blocks are 128-byte rows of A and B
 constexpr int64_t kTmaAlignment = 16;  // bytes: TMA base addresses and row strides
 constexpr int64_t kContiguousAlignment = 128;
 
@@ -118,7 +118,7 @@ void gemm(const Call& call) {
     const int64_t m = call.a.size(masked ? 1 : 0), k = call.a.size(-1), n = call.b.size(grouped ? 1 : 0);
     TORCH_CHECK_VALUE(call.b.size(-1) == k, op, ": ", a_name, " has shape ", shape_of(call.a), " and ", b_name,
                       " has shape ", shape_of(call.b), ": K differs");
-    const int64_t k_unit = fp8 ? kScaleBlock : kBlockKBytes / 2;
+    const int64_t k_unit = fp8 ? kScaleBlock : kBlockKBytes / 2;  // elements
     TORCH_CHECK_VALUE(k > 0 && k % k_unit == 0, op, ": K must be a positive multiple of ", k_unit,
                       fp8 ? " (one scale block)" : " (one 128-byte K-block)", ", got K = ", k);
     if (masked) {
@@ -146,10 +146,10 @@ void gemm(const Call& call) {
     if (fp8) {
         check_sfa(op, *call.sfa, masked ? groups : 0, m, k_blocks);
         if (grouped) {
-            check_shape(op, "b[1]", *call.sfb, {groups, ceil_div(n, kScaleBlock), k_blocks},
+            check_shape(op, "b[1]", *call.sfb, {groups, ceil_div(n, int64_t{kScaleBlock}), k_blocks},
                         "[G, ceil(N / 128), K / 128]");
         } else {
-            check_shape(op, "b[1]", *call.sfb, {ceil_div(n, kScaleBlock), k_blocks}, "[ceil(N / 128), K / 128]");
+            check_shape(op, "b[1]", *call.sfb, {ceil_div(n, int64_t{kScaleBlock}), k_blocks}, "[ceil(N / 128), K / 128]");
         }
         check_contiguous(op, "b[1]", *call.sfb);
     }

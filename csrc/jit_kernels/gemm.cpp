@@ -16,8 +16,6 @@
 namespace deep_gemm::kernels {
 namespace {
 
-constexpr int kBlockKBytes = 128;  // one K-block: a 128-byte swizzled row of A and B
-constexpr int kScaleBlock = 128;
 // Largest dynamic shared memory a Hopper CTA may opt into (227 KiB).
 constexpr int kMaxSharedBytes = 232448;
 constexpr int kMaxStages = 8;

@@ -12,6 +12,11 @@
 
 namespace deep_gemm::kernels {
 
+// Mirrors gemm.cuh: K advances in 128-byte rows of A and B; FP8 scales cover 128
+// elements along K (and, for B, along N).
+constexpr int kBlockKBytes = 128;
+constexpr int kScaleBlock = 128;
+
 enum class InputType { FP8, BF16 };
 enum class OutputType { BF16, FP32 };
 // Values match deep_gemm::GemmType in gemm.cuh.
