@@ -63,6 +63,7 @@ struct Tile {
     int m_tile;  // tile-row inside the group's rows (dense / contiguous: of all rows)
     int n_tile;
     int rows;    // rows of this group that exist (masked: grouping[group]; else M)
+    bool skip;   // contiguous: padding rows only (or an invalid expert), nothing to compute
 };
 
 // Hands out tiles; producer and consumers each run one and see the same sequence.
@@ -82,37 +83,39 @@ struct Scheduler {
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
 
+    // The next tile, or false when done. Contiguous tiles of padding come back
+    // flagged `skip` rather than being skipped here: a loop in this function
+    // keeps nvcc from unrolling the epilogue (accumulators spill to local memory).
     __device__ bool next(Tile& tile) {
-        for (;; next_index += gridDim.x) {
-            const int index = next_index;
-            if constexpr (kType == GemmType::GroupedMasked) {
-                // Tile indices rise monotonically, so the group cursor only moves forward.
-                while (group < num_groups) {
-                    const int tiles = ceil_div(masked_rows(group), kBlockM) * n_tiles;
-                    if (index < group_first + tiles) break;
-                    group_first += tiles;
-                    ++group;
-                }
-                if (group >= num_groups) return false;
-                const int rows = masked_rows(group);
-                tile_of_block(index - group_first, ceil_div(rows, kBlockM), n_tiles, tile.m_tile, tile.n_tile);
-                tile.group = group;
-                tile.rows = rows;
-            } else {
-                const int m_tiles = ceil_div(m, kBlockM);
-                if (index >= m_tiles * n_tiles) return false;
-                tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
-                tile.rows = m;
-                tile.group = 0;
-                if constexpr (kType == GemmType::GroupedContiguous) {
-                    // Segments are BLOCK_M-aligned: the tile's first row names its expert.
-                    tile.group = __ldg(grouping + tile.m_tile * kBlockM);
-                    if (tile.group < 0 || tile.group >= num_groups) continue;  // padding (or invalid): skip
-                }
+        const int index = next_index;
+        next_index += gridDim.x;
+        tile.skip = false;
+        if constexpr (kType == GemmType::GroupedMasked) {
+            // Tile indices rise monotonically, so the group cursor only moves forward.
+            while (group < num_groups) {
+                const int tiles = ceil_div(masked_rows(group), kBlockM) * n_tiles;
+                if (index < group_first + tiles) break;
+                group_first += tiles;
+                ++group;
             }
-            next_index += gridDim.x;
-            return true;
+            if (group >= num_groups) return false;
+            const int rows = masked_rows(group);
+            tile_of_block(index - group_first, ceil_div(rows, kBlockM), n_tiles, tile.m_tile, tile.n_tile);
+            tile.group = group;
+            tile.rows = rows;
+        } else {
+            const int m_tiles = ceil_div(m, kBlockM);
+            if (index >= m_tiles * n_tiles) return false;
+            tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
+            tile.rows = m;
+            tile.group = 0;
+            if constexpr (kType == GemmType::GroupedContiguous) {
+                // Segments are BLOCK_M-aligned: the tile's first row names its expert.
+                tile.group = __ldg(grouping + tile.m_tile * kBlockM);
+                tile.skip = tile.group < 0 || tile.group >= num_groups;
+            }
         }
+        return true;
     }
 };
 
@@ -238,6 +241,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         if (threadIdx.x == Layout::kMathWarpgroups * 128) {
             int iter = 0;  // K-blocks issued so far, over all tiles
             while (scheduler.next(tile)) {
+                if (tile.skip) continue;
                 const int a_row = (kMasked ? tile.group * m : 0) + tile.m_tile * kBlockM;
                 const int b_row = tile.group * n + tile.n_tile * kBlockN;
                 for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
@@ -270,55 +274,87 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 
     int iter = 0;
     while (scheduler.next(tile)) {
+        if (tile.skip) continue;
         const int n0 = tile.n_tile * kBlockN;
         float accum[MMA::kAccumulators];
 
         if constexpr (kFP8) {
+            // Two temporary accumulators take turns: the MMAs of K-block kb + 1 run on
+            // the tensor cores while this warpgroup promotes K-block kb's products, so
+            // the promotion's FFMAs no longer leave the tensor cores idle.
             // B's scale per K-block comes from global memory (L2); load it one K-block
-            // ahead so its latency hides behind a K-block of MMAs, not in the promotion.
+            // ahead so its latency hides behind a K-block of MMAs.
             const float* sfb_row =
                 args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks;
             float next_sb = __ldg(sfb_row);
-            float partial[MMA::kAccumulators];
+            float partial[2][MMA::kAccumulators];
+            float scale[2][2];  // per buffer: (row r, row r + 8) scales of its K-block
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
 
-            for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
-                const int s = iter % kStages;
+            // Waits for K-block kb's stage, reads its scales, issues its MMAs into
+            // partial[buf] (buf is a compile-time index so the arrays stay in registers).
+            auto issue = [&](int kb, int buf) {
+                const int s = (iter + kb) % kStages;
                 const float sb = next_sb;
                 if (kb + 1 < k_blocks) next_sb = __ldg(sfb_row + kb + 1);
-
-                ptx::mbarrier_wait(&full[s], (iter / kStages) & 1);
-                const float s0 = smem_sfa[s * kBlockM + row_in_tile] * sb;
-                const float s1 = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
-
+                ptx::mbarrier_wait(&full[s], ((iter + kb) / kStages) & 1);
+                scale[buf][0] = smem_sfa[s * kBlockM + row_in_tile] * sb;
+                scale[buf][1] = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
                 const uint64_t desc_a =
                     ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockKBytes);
                 const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
 #pragma unroll
-                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
+                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
                 ptx::wgmma_fence();
 #pragma unroll
                 for (int kk = 0; kk < kBlockKBytes / 32; ++kk) {
                     // Each MMA consumes 32 bytes of the swizzled row: +2 in 16-byte units.
-                    MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial, kk > 0);
+                    MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial[buf], kk > 0);
                 }
                 ptx::wgmma_commit();
-                ptx::wgmma_wait<0>();
+            };
+            // Once K-block kb's MMAs are complete (the caller waited): release its
+            // stage and fold partial[buf] into the result.
+            auto promote = [&](int kb, int buf) {
 #pragma unroll
-                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[i]);
+                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
                 // The MMAs and this warp's scale reads are done with the stage.
                 __syncwarp();
-                if (lane == 0) ptx::mbarrier_arrive(&empty[s]);
-
+                if (lane == 0) ptx::mbarrier_arrive(&empty[(iter + kb) % kStages]);
 #pragma unroll
                 for (int i = 0; i < kBlockN / 8; ++i) {
-                    accum[i * 4 + 0] += partial[i * 4 + 0] * s0;
-                    accum[i * 4 + 1] += partial[i * 4 + 1] * s0;
-                    accum[i * 4 + 2] += partial[i * 4 + 2] * s1;
-                    accum[i * 4 + 3] += partial[i * 4 + 3] * s1;
+                    accum[i * 4 + 0] += partial[buf][i * 4 + 0] * scale[buf][0];
+                    accum[i * 4 + 1] += partial[buf][i * 4 + 1] * scale[buf][0];
+                    accum[i * 4 + 2] += partial[buf][i * 4 + 2] * scale[buf][1];
+                    accum[i * 4 + 3] += partial[buf][i * 4 + 3] * scale[buf][1];
                 }
+            };
+
+            // The pipeline with its tail peeled off, so the loop body has one fixed shape:
+            // with the wait_group 1 / 0 choice inside the loop, ptxas cannot tell which
+            // buffer is retired and serialises the MMAs (its note C7514).
+            issue(0, 0);
+            int kb = 0;
+            for (; kb + 2 < k_blocks; kb += 2) {
+                issue(kb + 1, 1);
+                ptx::wgmma_wait<1>();
+                promote(kb, 0);
+                issue(kb + 2, 0);
+                ptx::wgmma_wait<1>();
+                promote(kb + 1, 1);
             }
+            if (kb + 1 < k_blocks) {
+                issue(kb + 1, 1);
+                ptx::wgmma_wait<1>();
+                promote(kb, 0);
+                ptx::wgmma_wait<0>();
+                promote(kb + 1, 1);
+            } else {
+                ptx::wgmma_wait<0>();
+                promote(kb, 0);
+            }
+            iter += k_blocks;
         } else {
             // BF16: MMAs accumulate in place; a stage is released once the next
             // K-block's MMAs are issued and the previous group is known complete.
@@ -373,20 +409,25 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // Straight from registers; rows past the group's rows, padding rows and
             // columns >= N are skipped.
             const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
+            bool row_ok[2];  // this thread's two rows
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int row = tile_row + row_in_tile + half * 8;
+                row_ok[half] = row < tile.rows;
+                if constexpr (kType == GemmType::GroupedContiguous)
+                    row_ok[half] = row_ok[half] && __ldg(args.grouping + row) == tile.group;
+            }
 #pragma unroll
             for (int i = 0; i < kBlockN / 8; ++i) {
                 const int col = n0 + i * 8 + (lane % 4) * 2;
-                if (col >= n) continue;
 #pragma unroll
                 for (int half = 0; half < 2; ++half) {
-                    const int row = tile_row + row_in_tile + half * 8;
-                    if (row >= tile.rows) continue;
-                    if constexpr (kType == GemmType::GroupedContiguous) {
-                        if (__ldg(args.grouping + row) != tile.group) continue;
+                    if (row_ok[half] && col < n) {
+                        const int row = tile_row + row_in_tile + half * 8;
+                        const size_t offset = (group_row0 + row) * n + col;
+                        store_pair(d, args.c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
+                                   accum[i * 4 + half * 2 + 1]);
                     }
-                    const size_t offset = (group_row0 + row) * n + col;
-                    store_pair(d, args.c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
-                               accum[i * 4 + half * 2 + 1]);
                 }
             }
         }

@@ -1,0 +1,55 @@
+"""ptxas keeps the GEMM kernels' warpgroup MMAs asynchronous and their accumulators in registers.
+
+When device code touches MMA accumulator registers while MMAs may still be in
+flight, ptxas does not fail: it serialises the MMAs or injects waits and says so
+with an informational message (C7514 / C7517), and the kernel silently loses the
+overlap its pipeline was written for. Likewise a loop nvcc does not unroll moves
+the accumulators to local memory (a stack frame). NVRTC does not return ptxas's
+messages, so this compiles the widest tile of each kernel family with nvcc.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import deep_gemm
+from deep_gemm import _C, _loader
+
+NVCC = shutil.which("nvcc") or (
+    str(Path(_loader.jit_paths()["cuda_home"], "bin", "nvcc")) if _loader.jit_paths()["cuda_home"] else None)
+INCLUDE = Path(deep_gemm.__file__).parent / "include"
+# ptxas's notes about MMAs made synchronous behind the source's back.
+SERIALISED = re.compile(r"C7514|C7517|C7515|C7520|serialized|is injected")
+
+
+def largest_tiles() -> list[tuple[str, str]]:
+    """Per (input, GEMM type, BLOCK_M, output): the widest BLOCK_N's source, the most register-hungry."""
+    widest: dict[str, tuple[int, str, str]] = {}
+    for name, source in _C.kernel_sources():
+        match = re.fullmatch(r"(\w+_gemm_nt)\[(\d+)x(\d+) s\d+ (.*)\]", name)
+        if not match:
+            continue  # not a GEMM (the grouping checks hold no MMAs)
+        op, block_m, block_n, rest = match.groups()
+        family = f"{op} {block_m} {rest}"
+        if family not in widest or int(block_n) > widest[family][0]:
+            widest[family] = (int(block_n), name, source)
+    return [(name, source) for _, name, source in widest.values()]
+
+
+@pytest.mark.skipif(NVCC is None or not Path(NVCC).exists(), reason="needs nvcc (CUDA toolkit) for ptxas's messages")
+@pytest.mark.parametrize("name, source", largest_tiles(), ids=lambda v: v if "[" in v else "")
+def test_mmas_stay_asynchronous(name, source, tmp_path):
+    (tmp_path / "kernel.cu").write_text(source)
+    result = subprocess.run(
+        [NVCC, "-std=c++17", "-arch=sm_90a", "-cubin", "-Xptxas", "-v", "-I", str(INCLUDE), "-o", str(tmp_path / "kernel.cubin"),
+         str(tmp_path / "kernel.cu")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if SERIALISED.search(line)]
+    assert not notes, f"{name}: ptxas made warpgroup MMAs synchronous:\n" + "\n".join(notes)
+    frames = [int(v) for v in re.findall(r"(\d+) bytes stack frame", result.stderr)]
+    assert frames and not any(frames), f"{name}: uses local memory (stack frame):\n{result.stderr}"
