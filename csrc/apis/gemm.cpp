@@ -6,18 +6,20 @@
 #include <sstream>
 
 #include "../jit_kernels/gemm.hpp"
+#include "../jit_kernels/grouping_check.hpp"
 #include "device.hpp"
 
 namespace deep_gemm::api {
 namespace {
 
 using kernels::GemmType;
+using kernels::GroupingViolation;
 using kernels::InputType;
 using kernels::kBlockKBytes;
+using kernels::kContiguousAlignment;
 using kernels::kScaleBlock;
 
 constexpr int64_t kTmaAlignment = 16;  // bytes: TMA base addresses and row strides
-constexpr int64_t kContiguousAlignment = 128;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t align(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
@@ -85,6 +87,38 @@ struct Call {
 
 bool capturing_cuda_graph() {
     return c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None;
+}
+
+// GPU-resident indices (masked_m [G] or m_indices [M], valid in every other respect):
+// one check kernel and one host sync, raising for the first offending position.
+void check_grouping_values(const char* op, GemmType type, const at::Tensor& grouping, int64_t m, int64_t groups) {
+    const bool masked = type == GemmType::GroupedMasked;
+    const kernels::GroupingReport report =
+        kernels::check_grouping(type, grouping, static_cast<int>(masked ? m : groups));
+    if (report.violation == GroupingViolation::None) return;
+    const int row = report.position, value = report.value;
+    if (masked) {
+        TORCH_CHECK_VALUE(value >= 0, op, ": masked_m[", row, "] = ", value,
+                          " is negative (values must lie in [0, M = ", m, "])");
+        TORCH_CHECK_VALUE(false, op, ": masked_m[", row, "] = ", value, " exceeds M = ", m,
+                          " (values must lie in [0, M])");
+    }
+    TORCH_CHECK_VALUE(report.violation != GroupingViolation::OutOfRange, op, ": m_indices[", row, "] = ", value,
+                      ", but values must be -1 (padding) or an expert index in [0, ", groups, ")");
+    const int block_start = row - row % kContiguousAlignment;
+    std::ostringstream why;
+    if (report.violation == GroupingViolation::OtherExpert) {
+        why << " but row " << block_start << " starts its " << kContiguousAlignment << "-row block with expert "
+            << report.block_expert;
+    } else if (report.violation == GroupingViolation::ExpertInPaddingBlock) {
+        why << " but row " << block_start << " starts its " << kContiguousAlignment << "-row block with padding (-1)";
+    } else {
+        why << " follows padding (m_indices[" << row - 1 << "] = -1) in the " << kContiguousAlignment
+            << "-row block from row " << block_start;
+    }
+    TORCH_CHECK_VALUE(false, op, ": m_indices[", row, "] = ", value, why.str(), "; each block of ",
+                      kContiguousAlignment, " rows must hold one expert's rows, padding (-1) only after them: ",
+                      "expert segments start at multiples of get_mk_alignment_for_contiguous_layout()");
 }
 
 void gemm(const Call& call) {
@@ -169,27 +203,11 @@ void gemm(const Call& call) {
     }
     require_sm90(call.d, op);
 
-    // GPU-resident indices: checked with one host sync, except under CUDA-graph
-    // capture (which forbids syncs); the kernel clamps them either way, so a bad
-    // value can only give wrong rows, never an out-of-bounds access.
-    if (grouped && call.grouping->numel() > 0 && !capturing_cuda_graph()) {
-        const at::Tensor& g = *call.grouping;
-        if (masked) {
-            TORCH_CHECK_VALUE(!g.lt(0).logical_or(g.gt(m)).any().item<bool>(), op,
-                              ": masked_m values must lie in [0, M = ", m, "]");
-        } else {
-            TORCH_CHECK_VALUE(!g.lt(-1).logical_or(g.ge(groups)).any().item<bool>(), op,
-                              ": m_indices values must be -1 (padding) or an expert index in [0, ", groups, ")");
-            // A block's first row names its expert; its other rows are that expert's or padding.
-            const at::Tensor blocks = g.view({-1, kContiguousAlignment});
-            const at::Tensor first = blocks.select(1, 0).unsqueeze(1);
-            const at::Tensor stray = blocks.ne(first).logical_and(blocks.ne(-1)).logical_or(
-                first.eq(-1).logical_and(blocks.ne(-1)));
-            TORCH_CHECK_VALUE(!stray.any().item<bool>(), op, ": each block of ", kContiguousAlignment,
-                              " rows must hold one expert's rows, padding (-1) only after them: expert segments ",
-                              "start at multiples of get_mk_alignment_for_contiguous_layout()");
-        }
-    }
+    // GPU-resident indices: checked except under CUDA-graph capture (which forbids
+    // the sync); the kernel clamps them either way, so a bad value can only give
+    // wrong rows, never an out-of-bounds access.
+    if (grouped && call.grouping->numel() > 0 && !capturing_cuda_graph())
+        check_grouping_values(op, call.type, *call.grouping, m, groups);
 
     if (m == 0 || n == 0) return;
     kernels::GemmProblem problem{call.input,
@@ -211,7 +229,7 @@ void gemm(const Call& call) {
 
 }  // namespace
 
-int get_mk_alignment_for_contiguous_layout() { return static_cast<int>(kContiguousAlignment); }
+int get_mk_alignment_for_contiguous_layout() { return kContiguousAlignment; }
 
 void fp8_gemm_nt(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                  const std::optional<at::Tensor>& c) {
@@ -250,6 +268,10 @@ std::vector<std::pair<std::string, std::string>> kernel_sources() {
     std::vector<std::pair<std::string, std::string>> sources;
     for (const kernels::GemmConfig& config : kernels::all_gemm_configs()) {
         jit::KernelSource source = config.source();
+        sources.emplace_back(std::move(source.name), std::move(source.source));
+    }
+    for (GemmType type : {GemmType::GroupedContiguous, GemmType::GroupedMasked}) {
+        jit::KernelSource source = kernels::grouping_check_source(type);
         sources.emplace_back(std::move(source.name), std::move(source.source));
     }
     return sources;

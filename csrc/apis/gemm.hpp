@@ -42,7 +42,8 @@ void m_grouped_fp8_gemm_nt_masked(const ScaledTensor& a, const ScaledTensor& b, 
 void m_grouped_bf16_gemm_nt_masked(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
                                    const at::Tensor& masked_m, int expected_m);
 
-// (name, CUDA source) of every kernel instantiation the API can select.
+// (name, CUDA source) of every kernel the API can launch: each GEMM instantiation it
+// can select and the grouping checks of m_indices / masked_m.
 std::vector<std::pair<std::string, std::string>> kernel_sources();
 
 }  // namespace deep_gemm::api

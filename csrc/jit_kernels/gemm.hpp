@@ -16,6 +16,9 @@ namespace deep_gemm::kernels {
 // elements along K (and, for B, along N).
 constexpr int kBlockKBytes = 128;
 constexpr int kScaleBlock = 128;
+// Contiguous grouped layout: expert segments start at multiples of this many rows
+// (a multiple of every BLOCK_M, so a tile's first row names its expert).
+constexpr int kContiguousAlignment = 128;
 
 enum class InputType { FP8, BF16 };
 enum class OutputType { BF16, FP32 };

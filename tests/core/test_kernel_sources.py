@@ -1,4 +1,4 @@
-"""Every kernel instantiation the API can select compiles for sm_90a, without a GPU."""
+"""Every kernel the API can launch (GEMM instantiations, grouping checks) compiles for sm_90a, without a GPU."""
 import pytest
 
 from deep_gemm import _C
@@ -18,6 +18,12 @@ def test_every_configuration_is_listed():
     assert any("tma-store" in n for n in names)
     assert not any("masked" in n and "tma-store" in n for n in names), (
         "masked D must not be stored a whole tile at a time")
+
+
+def test_grouping_checks_are_listed():
+    """The one-pass checks of m_indices and masked_m are compiled below with the GEMMs."""
+    names = [name for name, _ in SOURCES]
+    assert "grouping_check[contiguous]" in names and "grouping_check[masked]" in names
 
 
 @pytest.mark.parametrize("name, source", SOURCES, ids=[name for name, _ in SOURCES])

@@ -1,4 +1,6 @@
 """MoE grouped GEMMs (contiguous and masked, FP8 and BF16) against FP32 references on the GPU."""
+import re
+
 import pytest
 import torch
 
@@ -90,19 +92,97 @@ def test_masked_under_cuda_graph():
         assert d[i, rows:].isnan().all()
 
 
-def test_bad_indices_raise():
-    num_groups, n, k = 2, 256, 128
-    x = torch.randn((256, k), device="cuda", dtype=torch.bfloat16)
+def contiguous_operands(m, num_groups=2, n=256, k=128):
+    x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
     y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16)
-    d = torch.empty((256, n), device="cuda", dtype=torch.bfloat16)
-    bad = torch.full((256,), 2, device="cuda", dtype=torch.int32)
-    with pytest.raises(ValueError, match=r"m_indices values must be -1 \(padding\) or an expert index in \[0, 2\)"):
-        deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, bad)
-    mixed = torch.zeros(256, device="cuda", dtype=torch.int32)
-    mixed[5] = 1
-    with pytest.raises(ValueError, match="must hold one expert's rows"):
-        deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, mixed)
-    xm = torch.randn((num_groups, 64, k), device="cuda", dtype=torch.bfloat16)
-    dm = torch.empty((num_groups, 64, n), device="cuda", dtype=torch.bfloat16)
-    with pytest.raises(ValueError, match=r"masked_m values must lie in \[0, M = 64\]"):
-        deep_gemm.m_grouped_bf16_gemm_nt_masked(xm, y, dm, torch.tensor([65, 1], device="cuda", dtype=torch.int32), 64)
+    return x, y, torch.full((m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+
+
+def indices(*runs):
+    """m_indices from (value, rows) runs."""
+    return torch.tensor([v for v, rows in runs for _ in range(rows)], device="cuda", dtype=torch.int32)
+
+
+@pytest.mark.parametrize("runs, message", [
+    (((0, 130), (2, 1), (1, 125)),
+     "m_indices[130] = 2, but values must be -1 (padding) or an expert index in [0, 2)"),
+    (((0, 7), (-2, 1), (0, 248)),
+     "m_indices[7] = -2, but values must be -1 (padding) or an expert index in [0, 2)"),
+    (((0, 5), (1, 1), (0, 250)),
+     "m_indices[5] = 1 but row 0 starts its 128-row block with expert 0; each block of 128 rows must hold one "
+     "expert's rows, padding (-1) only after them: expert segments start at multiples of "
+     "get_mk_alignment_for_contiguous_layout()"),
+    (((0, 100), (1, 156)),  # expert 1's segment starts mid-block
+     "m_indices[100] = 1 but row 0 starts its 128-row block with expert 0;"),
+    (((0, 128), (-1, 2), (1, 126)),
+     "m_indices[130] = 1 but row 128 starts its 128-row block with padding (-1);"),
+    (((0, 100), (-1, 20), (0, 8), (1, 128)),
+     "m_indices[120] = 0 follows padding (m_indices[119] = -1) in the 128-row block from row 0;"),
+])
+def test_bad_m_indices_name_the_first_offending_row(runs, message):
+    m_indices = indices(*runs)
+    x, y, d = contiguous_operands(m_indices.numel())
+    with pytest.raises(ValueError, match=re.escape("m_grouped_bf16_gemm_nt_contiguous: " + message)):
+        deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)
+    assert d.isnan().all(), "a rejected call wrote d"
+
+
+def test_first_of_many_bad_rows_is_named():
+    """Many rows per thread of the check: the smallest offending row wins, wherever it lies."""
+    m = 128 * 40
+    x, y, d = contiguous_operands(m, num_groups=8)
+    m_indices = torch.arange(m, device="cuda", dtype=torch.int32) // 128 % 8
+    m_indices[[4000, 2100, 1100 + 1024, 1100]] = torch.tensor([9, 9, 9, -5], device="cuda", dtype=torch.int32)
+    with pytest.raises(ValueError, match=re.escape("m_indices[1100] = -5, but")):
+        deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)
+    m_indices[1100] = m_indices[1099]
+    with pytest.raises(ValueError, match=re.escape("m_indices[2100] = 9, but")):
+        deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)
+
+
+def test_valid_padding_passes():
+    m_indices = indices((0, 100), (-1, 28), (-1, 128), (1, 128), (0, 1), (-1, 127))
+    x, y, d = contiguous_operands(m_indices.numel())
+    deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)
+    valid = m_indices >= 0
+    assert d[~valid].isnan().all() and not d[valid].isnan().any()
+
+
+@pytest.mark.parametrize("masked_m, message", [
+    ([65, 1], "masked_m[0] = 65 exceeds M = 64 (values must lie in [0, M])"),
+    ([64, -1], "masked_m[1] = -1 is negative (values must lie in [0, M = 64])"),
+])
+def test_bad_masked_m_names_the_group(masked_m, message):
+    num_groups, n, k = 2, 256, 128
+    x = torch.randn((num_groups, 64, k), device="cuda", dtype=torch.bfloat16)
+    y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16)
+    d = torch.empty((num_groups, 64, n), device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=re.escape("m_grouped_bf16_gemm_nt_masked: " + message)):
+        deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, torch.tensor(masked_m, device="cuda", dtype=torch.int32), 64)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "masked"])
+@pytest.mark.filterwarnings("ignore:Synchronization debug mode is a prototype")
+def test_index_check_syncs_once(layout, capfd):
+    """The check of m_indices / masked_m costs one host sync, and the GEMM none."""
+    num_groups, n, k = 4, 256, 128
+    y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16)
+    if layout == "contiguous":
+        _, m_indices = contiguous_rows(num_groups, 200, torch.Generator().manual_seed(0))
+        x, _, d = contiguous_operands(m_indices.numel(), num_groups, n, k)
+        call = lambda: deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)  # noqa: E731
+    else:
+        x = torch.randn((num_groups, 256, k), device="cuda", dtype=torch.bfloat16)
+        d = torch.empty((num_groups, 256, n), device="cuda", dtype=torch.bfloat16)
+        masked_m = torch.tensor([0, 1, 255, 256], device="cuda", dtype=torch.int32)
+        call = lambda: deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, masked_m, 128)  # noqa: E731
+    call()  # compile and load outside the count
+    torch.cuda.synchronize()
+    capfd.readouterr()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        call()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    # c10 warns on each sync; raised inside the runtime, the warning goes to stderr.
+    assert capfd.readouterr().err.count("called a synchronizing CUDA operation") == 1
