@@ -35,7 +35,6 @@ Driver load_driver() {
     resolve(d.cuModuleGetFunction, "cuModuleGetFunction");
     resolve(d.cuFuncSetAttribute, "cuFuncSetAttribute");
     resolve(d.cuLaunchKernelEx, "cuLaunchKernelEx");
-    resolve(d.cuOccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters");
     resolve(d.cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
     return d;
 }

@@ -76,6 +76,11 @@ void require_dir(const std::string& path, const char* what, bool may_be_empty) {
                                     "' is not a directory");
 }
 
+bool verbose() {
+    static const bool on = env("DG_JIT_DEBUG") == "1";
+    return on;
+}
+
 // get_kernel()'s memo: views into the owned KernelSource, so a lookup copies nothing.
 struct LoadedKernel {
     KernelSource source;
@@ -213,15 +218,7 @@ const Kernel& get_kernel(const KernelSource& kernel) {
     return kernels.emplace(key, std::move(loaded)).first->second->kernel;
 }
 
-bool verbose() {
-    static const bool on = env("DG_JIT_DEBUG") == "1";
-    return on;
-}
-
-namespace {
-
-// Fills a driver launch configuration; `cluster` must outlive it.
-CUlaunchConfig driver_config(const LaunchConfig& config, CUfunction function, CUlaunchAttribute& cluster) {
+void Kernel::launch(const LaunchConfig& config, void** args) const {
     if (config.cluster_x == 0 || config.grid.x % config.cluster_x != 0)
         throw std::invalid_argument("deep_gemm launch: grid.x (" + std::to_string(config.grid.x) +
                                     ") must be a positive multiple of cluster_x (" +
@@ -229,7 +226,7 @@ CUlaunchConfig driver_config(const LaunchConfig& config, CUfunction function, CU
     const Driver& d = driver();
     // Above the 48 KiB default, dynamic shared memory needs an explicit opt-in.
     if (config.shared_bytes > 48 * 1024)
-        check_driver(d.cuFuncSetAttribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        check_driver(d.cuFuncSetAttribute(function_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                           static_cast<int>(config.shared_bytes)),
                      "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
     CUlaunchConfig launch{};
@@ -241,6 +238,7 @@ CUlaunchConfig driver_config(const LaunchConfig& config, CUfunction function, CU
     launch.blockDimZ = config.block.z;
     launch.sharedMemBytes = config.shared_bytes;
     launch.hStream = reinterpret_cast<CUstream>(config.stream);
+    CUlaunchAttribute cluster{};
     if (config.cluster_x > 1) {
         cluster.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
         cluster.value.clusterDim.x = config.cluster_x;
@@ -249,24 +247,7 @@ CUlaunchConfig driver_config(const LaunchConfig& config, CUfunction function, CU
         launch.attrs = &cluster;
         launch.numAttrs = 1;
     }
-    return launch;
-}
-
-}  // namespace
-
-void Kernel::launch(const LaunchConfig& config, void** args) const {
-    CUlaunchAttribute cluster{};
-    const CUlaunchConfig launch = driver_config(config, function_, cluster);
-    check_driver(driver().cuLaunchKernelEx(&launch, function_, args, nullptr), "cuLaunchKernelEx");
-}
-
-int Kernel::max_active_clusters(const LaunchConfig& config) const {
-    CUlaunchAttribute cluster{};
-    const CUlaunchConfig launch = driver_config(config, function_, cluster);
-    int clusters = 0;
-    check_driver(driver().cuOccupancyMaxActiveClusters(&clusters, function_, &launch),
-                 "cuOccupancyMaxActiveClusters");
-    return clusters;
+    check_driver(d.cuLaunchKernelEx(&launch, function_, args, nullptr), "cuLaunchKernelEx");
 }
 
 }  // namespace deep_gemm::jit

@@ -22,8 +22,6 @@ struct Paths {
     std::string cache_dir;    // $DG_JIT_CACHE_DIR or ~/.cache/deep_gemm
 };
 void init(const Paths& paths);
-// DG_JIT_DEBUG=1: log compiles, cache hits and kernel loads to stderr.
-bool verbose();
 const Paths& paths();
 
 // One kernel to build. `source` is a complete translation unit that #includes the
@@ -59,10 +57,6 @@ class Kernel {
 public:
     // `args` follows cuLaunchKernelEx: one pointer per kernel parameter.
     void launch(const LaunchConfig& config, void** args) const;
-    // How many clusters of config.cluster_x CTAs (block and shared memory as in
-    // `config`) the device runs at once: GPCs place a cluster's CTAs together, so
-    // this can be less than SMs / cluster_x.
-    int max_active_clusters(const LaunchConfig& config) const;
     CUfunction function() const { return function_; }
     explicit Kernel(CUfunction function) : function_(function) {}
 private:
@@ -81,7 +75,6 @@ struct Driver {
     decltype(&::cuModuleGetFunction) cuModuleGetFunction;
     decltype(&::cuFuncSetAttribute) cuFuncSetAttribute;
     decltype(&::cuLaunchKernelEx) cuLaunchKernelEx;
-    decltype(&::cuOccupancyMaxActiveClusters) cuOccupancyMaxActiveClusters;
     decltype(&::cuTensorMapEncodeTiled) cuTensorMapEncodeTiled;
 };
 const Driver& driver();

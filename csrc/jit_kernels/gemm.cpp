@@ -5,7 +5,6 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -40,11 +39,10 @@ int stage_bytes(InputType input, int block_m, int block_n) {
 }
 int staging_bytes(int block_m, int block_n, bool tma_store) { return tma_store ? block_m * block_n * 2 : 0; }
 
-GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store,
-                       Multicast multicast) {
+GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store) {
     const int stages = std::min(kMaxStages, (kMaxSharedBytes - staging_bytes(block_m, block_n, tma_store)) /
                                                 stage_bytes(input, block_m, block_n));
-    return {input, type, block_m, block_n, stages, output, tma_store, multicast};
+    return {input, type, block_m, block_n, stages, output, tma_store};
 }
 
 // The TMA store writes 64-column chunks of bf16 rows whose stride is a 16-byte
@@ -56,29 +54,6 @@ bool can_tma_store(GemmType type, int n, int block_n, OutputType output) {
 
 const std::vector<int>& block_ns(InputType input) { return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs; }
 
-// Multicast is compiled for the big tiles only (BLOCK_M 128, BLOCK_N >= 64): the
-// ones whose operand traffic it is for. B pairs tiles along M, which only dense
-// GEMMs can do (a grouped pair could span two experts).
-bool can_multicast(GemmType type, int block_m, int block_n, Multicast multicast) {
-    if (multicast == Multicast::None) return true;
-    return block_m == 128 && block_n >= 64 && (multicast == Multicast::A || type == GemmType::Dense);
-}
-
-// TMA multicast heuristic. A 128 x 128 FP8 tile reads (128 + 128) x 128 bytes
-// from L2 per K-block: at 1300 TFLOPS that is ~9 TB/s over the 132 SMs, more than
-// H100's L2 serves, so the MMAs wait on loads. Two CTAs computing adjacent tiles
-// that share A (or B) load it once for both, a quarter less traffic. Used when
-// there are at least two waves of big tiles (fewer tiles leave no L2 pressure to
-// relieve, and pairs make the last wave coarser) and the pairing dimension has an
-// even number of tiles. Prefers B (pairs along M) for dense GEMMs.
-Multicast select_multicast(GemmType type, long m_tiles, long n_tiles, long tiles, int block_m, int block_n,
-                           int num_sms) {
-    if (block_m != 128 || block_n < 64 || num_sms < 2 || tiles < 2L * num_sms) return Multicast::None;
-    if (can_multicast(type, block_m, block_n, Multicast::B) && m_tiles % 2 == 0) return Multicast::B;
-    if (n_tiles % 2 == 0) return Multicast::A;
-    return Multicast::None;
-}
-
 }  // namespace
 
 int GemmConfig::threads() const { return 128 * (block_m / 64 + 1); }
@@ -89,13 +64,11 @@ int GemmConfig::shared_bytes() const {
 jit::KernelSource GemmConfig::source() const {
     static const char* kTypeNames[] = {"Dense", "GroupedContiguous", "GroupedMasked"};
     static const char* kTypeTags[] = {"", " contiguous", " masked"};
-    static const char* kMulticastNames[] = {"None", "A", "B"};
-    static const char* kMulticastTags[] = {"", " multicast-a", " multicast-b"};
     const char* out_type = output == OutputType::BF16 ? "__nv_bfloat16" : "float";
     const std::string op = input == InputType::FP8 ? "fp8_gemm_nt" : "bf16_gemm_nt";
     const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + " s" + std::to_string(stages) +
                             (output == OutputType::BF16 ? " bf16" : " fp32") + kTypeTags[static_cast<int>(type)] +
-                            (tma_store ? " tma-store" : "") + kMulticastTags[static_cast<int>(multicast)];
+                            (tma_store ? " tma-store" : "");
     std::string code =
         "#include <deep_gemm/gemm.cuh>\n"
         "using namespace deep_gemm;\n"
@@ -105,8 +78,7 @@ jit::KernelSource GemmConfig::source() const {
         "                 const __grid_constant__ GemmArgs args) {\n"
         "    gemm_nt<" + std::string(input == InputType::FP8 ? "true" : "false") + ", GemmType::" +
         kTypeNames[static_cast<int>(type)] + ", " + std::to_string(block_m) + ", " + std::to_string(block_n) + ", " +
-        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", Multicast::" +
-        kMulticastNames[static_cast<int>(multicast)] + ", " + out_type +
+        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", " + out_type +
         ">(a, b, sfa, d_map, args);\n"
         "}\n";
     return {op + "[" + tag + "]", std::move(code)};
@@ -152,27 +124,7 @@ GemmConfig select_gemm_config(const GemmProblem& p, int num_sms) {
             }
         }
     }
-    const long m_tiles = ceil_div(rows, block_m), n_tiles = ceil_div(p.n, best_n);
-    const long tiles = m_tiles * n_tiles * (masked ? p.num_groups : 1);
-
-    // Tuning override, read once: DG_GEMM_MULTICAST=none|a|b.
-    static const std::string forced_multicast = [] {
-        const char* env = std::getenv("DG_GEMM_MULTICAST");
-        return std::string(env == nullptr ? "" : env);
-    }();
-    Multicast multicast = select_multicast(p.type, m_tiles, n_tiles, tiles, block_m, best_n, num_sms);
-    if (!forced_multicast.empty()) {
-        TORCH_CHECK_VALUE(forced_multicast == "none" || forced_multicast == "a" || forced_multicast == "b",
-                          "DG_GEMM_MULTICAST must be none, a or b, got '", forced_multicast, "'");
-        multicast = forced_multicast == "a" ? Multicast::A : forced_multicast == "b" ? Multicast::B : Multicast::None;
-        const long pairs_of = multicast == Multicast::A ? n_tiles : m_tiles;
-        TORCH_CHECK_VALUE(multicast == Multicast::None || (can_multicast(p.type, block_m, best_n, multicast) &&
-                                                           pairs_of % 2 == 0 && num_sms >= 2),
-                          "DG_GEMM_MULTICAST=", forced_multicast, " does not fit this problem (", block_m, "x",
-                          best_n, " tiles, ", m_tiles, " x ", n_tiles, " of them)");
-    }
-    return make_config(p.input, p.type, block_m, best_n, output, can_tma_store(p.type, p.n, best_n, output),
-                       multicast);
+    return make_config(p.input, p.type, block_m, best_n, output, can_tma_store(p.type, p.n, best_n, output));
 }
 
 std::vector<GemmConfig> all_gemm_configs() {
@@ -181,13 +133,11 @@ std::vector<GemmConfig> all_gemm_configs() {
         for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
             for (OutputType output : {OutputType::BF16, OutputType::FP32})
                 for (int block_m : kBlockMs)
-                    for (int block_n : block_ns(input))
-                        for (Multicast multicast : {Multicast::None, Multicast::A, Multicast::B}) {
-                            if (!can_multicast(type, block_m, block_n, multicast)) continue;
-                            configs.push_back(make_config(input, type, block_m, block_n, output, false, multicast));
-                            if (can_tma_store(type, 8, block_n, output))
-                                configs.push_back(make_config(input, type, block_m, block_n, output, true, multicast));
-                        }
+                    for (int block_n : block_ns(input)) {
+                        configs.push_back(make_config(input, type, block_m, block_n, output, false));
+                        if (can_tma_store(type, 8, block_n, output))
+                            configs.push_back(make_config(input, type, block_m, block_n, output, true));
+                    }
     return configs;
 }
 
@@ -202,37 +152,16 @@ struct KernelArgs {
     int m, n, k, num_groups;
 };
 
-struct LoadedGemm {
-    const jit::Kernel* kernel;
-    int max_clusters;  // clusters of config.cluster_size() CTAs the device runs at once
-};
-
-// Source generation, the JIT lookup and the occupancy query happen once per
-// configuration and device.
-const LoadedGemm& kernel_for(const GemmConfig& config, int device) {
+// Source generation and the JIT lookup happen once per configuration and device.
+const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
     static std::mutex mutex;
-    static std::map<std::tuple<int, InputType, GemmType, int, int, int, OutputType, bool, Multicast>, LoadedGemm>
-        kernels;
+    static std::map<std::tuple<int, InputType, GemmType, int, int, int, OutputType, bool>, const jit::Kernel*> kernels;
     const auto key = std::make_tuple(device, config.input, config.type, config.block_m, config.block_n, config.stages,
-                                     config.output, config.tma_store, config.multicast);
+                                     config.output, config.tma_store);
     std::lock_guard<std::mutex> lock(mutex);
     auto it = kernels.find(key);
-    if (it == kernels.end()) {
-        const jit::Kernel& kernel = jit::get_kernel(config.source());
-        jit::LaunchConfig launch;
-        launch.cluster_x = config.cluster_size();
-        launch.grid = dim3(launch.cluster_x);
-        launch.block = dim3(config.threads());
-        launch.shared_bytes = config.shared_bytes();
-        const int max_clusters = launch.cluster_x > 1 ? kernel.max_active_clusters(launch) : 0;
-        TORCH_CHECK(launch.cluster_x == 1 || max_clusters > 0, "deep_gemm: the device cannot run a cluster of ",
-                    launch.cluster_x, " CTAs of ", config.source().name);
-        if (jit::verbose() && launch.cluster_x > 1)
-            std::fprintf(stderr, "[deep_gemm] %s: %d clusters of %d CTAs fit on device %d at once\n",
-                         config.source().name.c_str(), max_clusters, launch.cluster_x, device);
-        it = kernels.emplace(key, LoadedGemm{&kernel, max_clusters}).first;
-    }
-    return it->second;
+    if (it == kernels.end()) it = kernels.emplace(key, &jit::get_kernel(config.source())).first;
+    return *it->second;
 }
 
 }  // namespace
@@ -240,7 +169,7 @@ const LoadedGemm& kernel_for(const GemmConfig& config, int device) {
 void launch_gemm(const GemmProblem& p, int num_sms) {
     const GemmConfig config = select_gemm_config(p, num_sms);
     const c10::cuda::CUDAGuard guard(p.d.device());
-    const LoadedGemm& loaded = kernel_for(config, p.d.get_device());
+    const jit::Kernel& kernel = kernel_for(config, p.d.get_device());
 
     const bool masked = p.type == GemmType::GroupedMasked;
     const int a_rows = masked ? p.num_groups * p.m : p.m;
@@ -249,13 +178,10 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     const CUtensorMapDataType dtype =
         p.input == InputType::FP8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
     const int box_k = kBlockKBytes / elem;
-    // A multicast operand is loaded half a tile per CTA.
-    const int box_a = config.multicast == Multicast::A ? config.block_m / 2 : config.block_m;
-    const int box_b = config.multicast == Multicast::B ? config.block_n / 2 : config.block_n;
-    CUtensorMap tmap_a = make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem, box_a,
-                                     box_k, CU_TENSOR_MAP_SWIZZLE_128B);
-    CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem, box_b,
-                                     box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tmap_a = make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
+                                     config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem,
+                                     config.block_n, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_sfa{};
     if (p.input == InputType::FP8) {
         // sfa is MN-major: row i holds the scales of K-block i (of group i / (K/128)
@@ -283,20 +209,14 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
 
     // Persistent CTAs: at most one per SM, each looping over tiles (masked: the
     // tile count depends on GPU-resident row counts, so bound it by the maximum).
-    // Clusters: as many as run at once (a second, late wave of clusters would
-    // double the time), each looping over pairs of tiles.
     const long max_tiles = static_cast<long>(ceil_div(p.m, config.block_m)) * (masked ? p.num_groups : 1) *
                            ceil_div(p.n, config.block_n);
-    const int cluster = config.cluster_size();
-    long ctas = std::min<long>(num_sms, max_tiles);
-    if (cluster > 1) ctas = std::min<long>({num_sms / cluster, loaded.max_clusters, max_tiles / cluster}) * cluster;
     jit::LaunchConfig launch;
-    launch.grid = dim3(static_cast<unsigned>(std::max<long>(cluster, ctas)));
-    launch.cluster_x = cluster;
+    launch.grid = dim3(static_cast<unsigned>(std::max(1L, std::min<long>(num_sms, max_tiles))));
     launch.block = dim3(config.threads());
     launch.shared_bytes = config.shared_bytes();
     launch.stream = c10::cuda::getCurrentCUDAStream(p.d.get_device()).stream();
-    loaded.kernel->launch(launch, kernel_args);
+    kernel.launch(launch, kernel_args);
 }
 
 }  // namespace deep_gemm::kernels

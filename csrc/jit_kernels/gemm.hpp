@@ -24,8 +24,6 @@ enum class InputType { FP8, BF16 };
 enum class OutputType { BF16, FP32 };
 // Values match deep_gemm::GemmType in gemm.cuh.
 enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2 };
-// Values match deep_gemm::Multicast in gemm.cuh: which operand a 2-CTA cluster shares.
-enum class Multicast { None = 0, A = 1, B = 2 };
 
 struct GemmConfig {
     InputType input;
@@ -35,9 +33,7 @@ struct GemmConfig {
     int stages;
     OutputType output;
     bool tma_store;  // bf16 D staged in shared memory and stored with TMA
-    Multicast multicast;
 
-    int cluster_size() const { return multicast == Multicast::None ? 1 : 2; }
     int threads() const;
     int shared_bytes() const;
     jit::KernelSource source() const;

@@ -34,13 +34,6 @@ namespace deep_gemm {
 
 enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2 };
 
-// TMA multicast over a cluster of two CTAs, which then compute two adjacent tiles
-// that share an operand tile: each CTA loads half of the shared tile for both, so
-// the pair reads it from L2 once. A: tiles side by side along N share A's rows;
-// B: tiles one above the other along M share B's (dense only: the two tiles of a
-// contiguous or masked pair could belong to different experts).
-enum class Multicast { None = 0, A = 1, B = 2 };
-
 constexpr int kScaleBlock = 128;  // FP8 scale granularity along K (and B's N)
 constexpr int kBlockKBytes = 128; // one K-block: one 128-byte swizzled row of A and B
 
@@ -74,34 +67,18 @@ struct Tile {
 };
 
 // Hands out tiles; producer and consumers each run one and see the same sequence.
-// With multicast it walks pairs of tiles, one pair per cluster, and this CTA takes
-// the member named by its rank in the cluster (the host makes the pairing
-// dimension's tile count even).
-template <GemmType kType, int kBlockM, int kBlockN, Multicast kMulticast>
+template <GemmType kType, int kBlockM, int kBlockN>
 struct Scheduler {
-    static constexpr int kPairM = kMulticast == Multicast::B ? 2 : 1;
-    static constexpr int kPairN = kMulticast == Multicast::A ? 2 : 1;
-    static constexpr int kCluster = kPairM * kPairN;
-    static_assert(kMulticast != Multicast::B || kType == GemmType::Dense, "B multicast pairs tiles along M");
-
     int m, n, num_groups;
     const int* grouping;
-    int n_units;  // tiles (pairs of tiles with A multicast) along N
-    int rank;     // this CTA's place in its cluster
+    int n_tiles;
     int next_index;
     // Masked: the group the cursor is in, and the tile index where it starts.
     int group = 0, group_first = 0;
 
     __device__ Scheduler(int m_, int n_, int num_groups_, const int* grouping_)
-        : m(m_), n(n_), num_groups(num_groups_), grouping(grouping_), n_units(ceil_div(n_, kBlockN) / kPairN),
-          rank(kCluster > 1 ? static_cast<int>(ptx::cluster_rank()) : 0), next_index(blockIdx.x / kCluster) {}
-
-    // Tile (or pair) `index` inside a grid of m_units x n_units, then this CTA's member.
-    __device__ void place(int index, int m_units, Tile& tile) const {
-        tile_of_block(index, m_units, n_units, tile.m_tile, tile.n_tile);
-        if constexpr (kPairM > 1) tile.m_tile = tile.m_tile * kPairM + rank;
-        if constexpr (kPairN > 1) tile.n_tile = tile.n_tile * kPairN + rank;
-    }
+        : m(m_), n(n_), num_groups(num_groups_), grouping(grouping_), n_tiles(ceil_div(n_, kBlockN)),
+          next_index(blockIdx.x) {}
 
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
@@ -111,25 +88,25 @@ struct Scheduler {
     // keeps nvcc from unrolling the epilogue (accumulators spill to local memory).
     __device__ bool next(Tile& tile) {
         const int index = next_index;
-        next_index += gridDim.x / kCluster;
+        next_index += gridDim.x;
         tile.skip = false;
         if constexpr (kType == GemmType::GroupedMasked) {
             // Tile indices rise monotonically, so the group cursor only moves forward.
             while (group < num_groups) {
-                const int tiles = ceil_div(masked_rows(group), kBlockM) * n_units;
+                const int tiles = ceil_div(masked_rows(group), kBlockM) * n_tiles;
                 if (index < group_first + tiles) break;
                 group_first += tiles;
                 ++group;
             }
             if (group >= num_groups) return false;
             const int rows = masked_rows(group);
-            place(index - group_first, ceil_div(rows, kBlockM), tile);
+            tile_of_block(index - group_first, ceil_div(rows, kBlockM), n_tiles, tile.m_tile, tile.n_tile);
             tile.group = group;
             tile.rows = rows;
         } else {
-            const int m_units = ceil_div(m, kBlockM) / kPairM;
-            if (index >= m_units * n_units) return false;
-            place(index, m_units, tile);
+            const int m_tiles = ceil_div(m, kBlockM);
+            if (index >= m_tiles * n_tiles) return false;
+            tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
             tile.rows = m;
             tile.group = 0;
             if constexpr (kType == GemmType::GroupedContiguous) {
@@ -220,8 +197,7 @@ struct GemmArgs {
     int m, n, k, num_groups;
 };
 
-template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, Multicast kMulticast,
-          typename OutT>
+template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
                                         const TensorMap& tmap_d, const GemmArgs& args) {
     using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
@@ -230,8 +206,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
     // store cannot promise; contiguous tiles use it only when they hold no padding.
     static_assert(!kTmaStore || !kMasked, "no TMA store for masked D");
-    using TileScheduler = Scheduler<kType, kBlockM, kBlockN, kMulticast>;
-    constexpr int kCluster = TileScheduler::kCluster;
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -252,36 +226,19 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         if constexpr (kTmaStore) ptx::tma_prefetch_descriptor(&tmap_d);
         for (int s = 0; s < kStages; ++s) {
             ptx::mbarrier_init(&full[s], 1);
-            // With multicast, the peer CTA's warps must also be done with a stage
-            // before this CTA's producer refills it (its loads land in both CTAs).
-            ptx::mbarrier_init(&empty[s], Layout::kMathWarps * kCluster);
+            ptx::mbarrier_init(&empty[s], Layout::kMathWarps);
         }
         ptx::fence_barrier_init();
     }
-    // With multicast, also: the peer's barriers exist before anything reaches them.
-    if constexpr (kCluster > 1) {
-        ptx::cluster_sync();
-    } else {
-        __syncthreads();
-    }
+    __syncthreads();
 
-    TileScheduler scheduler(m, n, args.num_groups, args.grouping);
+    Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, args.grouping);
     Tile tile;
-    // A math warp is done with stage s: tell the producer of every CTA that loads into it.
-    auto release = [&](int s) {
-        if constexpr (kCluster > 1) {
-#pragma unroll
-            for (int cta = 0; cta < kCluster; ++cta) ptx::mbarrier_arrive_cluster(&empty[s], cta);
-        } else {
-            ptx::mbarrier_arrive(&empty[s]);
-        }
-    };
 
     if (warpgroup == Layout::kMathWarpgroups) {
         // Producer: give registers to the math warpgroups; one thread issues TMA.
         ptx::regs_dealloc<40>();
         if (threadIdx.x == Layout::kMathWarpgroups * 128) {
-            const int rank = scheduler.rank;
             int iter = 0;  // K-blocks issued so far, over all tiles
             while (scheduler.next(tile)) {
                 if (tile.skip) continue;
@@ -291,22 +248,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     const int s = iter % kStages;
                     // Parity trick: the first pass over the ring finds every slot free.
                     ptx::mbarrier_wait(&empty[s], ((iter / kStages) & 1) ^ 1);
-                    // Every byte of the stage lands here, whichever CTA loaded it.
                     ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
                     const int k_col = kb * (kFP8 ? kScaleBlock : kBlockKBytes / 2);
-                    // A shared tile: this CTA loads its half (the host sized the box) for both.
-                    if constexpr (kMulticast == Multicast::A) {
-                        ptx::tma_load_2d_multicast(smem_a + s * Layout::kABytes + rank * Layout::kABytes / 2, &tmap_a,
-                                                   &full[s], k_col, a_row + rank * kBlockM / 2, 0b11);
-                    } else {
-                        ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
-                    }
-                    if constexpr (kMulticast == Multicast::B) {
-                        ptx::tma_load_2d_multicast(smem_b + s * Layout::kBBytes + rank * Layout::kBBytes / 2, &tmap_b,
-                                                   &full[s], k_col, b_row + rank * kBlockN / 2, 0b11);
-                    } else {
-                        ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
-                    }
+                    ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
+                    ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
                     if constexpr (kFP8) {
                         // sfa rows are K-blocks (per group when masked), columns are M.
                         ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], tile.m_tile * kBlockM,
@@ -315,8 +260,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 }
             }
         }
-        // The peer may still arrive on this CTA's barriers: stay until it is done.
-        if constexpr (kCluster > 1) ptx::cluster_sync();
         return;
     }
 
@@ -378,7 +321,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
                 // The MMAs and this warp's scale reads are done with the stage.
                 __syncwarp();
-                if (lane == 0) release((iter + kb) % kStages);
+                if (lane == 0) ptx::mbarrier_arrive(&empty[(iter + kb) % kStages]);
 #pragma unroll
                 for (int i = 0; i < kBlockN / 8; ++i) {
                     accum[i * 4 + 0] += partial[buf][i * 4 + 0] * scale[buf][0];
@@ -431,14 +374,14 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::wgmma_wait<1>();
                 if (kb > 0) {
                     __syncwarp();
-                    if (lane == 0) release((iter - 1) % kStages);
+                    if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
                 }
             }
             ptx::wgmma_wait<0>();
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
             __syncwarp();
-            if (lane == 0) release((iter - 1) % kStages);
+            if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
         }
 
         const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
@@ -493,9 +436,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     if constexpr (kTmaStore) {
         if (threadIdx.x % 128 == 0) ptx::tma_store_wait();
     }
-    // Matches the producer's: neither CTA of a pair leaves while the other may
-    // still multicast into it or arrive on its barriers.
-    if constexpr (kCluster > 1) ptx::cluster_sync();
 }
 
 }  // namespace deep_gemm

@@ -30,21 +30,6 @@ __device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_
                  : "memory");
 }
 
-// Arrives on the barrier at the same shared-memory offset in cluster CTA `cta`
-// (which may be this one). Default (CTA-scope) semantics, as CUTLASS's cluster
-// barriers use: a cluster-scope release would wait for this thread's outstanding
-// global loads on every arrival.
-__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta) {
-    asm volatile(
-        "{\n"
-        ".reg .b32 remote;\n"
-        "mapa.shared::cluster.u32 remote, %0, %1;\n"
-        "mbarrier.arrive.shared::cluster.b64 _, [remote];\n"
-        "}\n" ::"r"(smem_addr(bar)),
-        "r"(cta)
-        : "memory");
-}
-
 // Waits until the barrier phase with the given parity has completed.
 __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
     asm volatile(
@@ -56,20 +41,6 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
         "}\n" ::"r"(smem_addr(bar)),
         "r"(parity)
         : "memory");
-}
-
-// ---- clusters ---------------------------------------------------------------
-
-__device__ __forceinline__ uint32_t cluster_rank() {
-    uint32_t rank;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
-    return rank;
-}
-
-// Every thread of every CTA in the cluster: a __syncthreads over the cluster,
-// which also orders shared-memory accesses (barrier init, remote arrivals) around it.
-__device__ __forceinline__ void cluster_sync() {
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
 
 // ---- TMA ------------------------------------------------------------------
@@ -84,17 +55,6 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const TensorMap* map, uin
         "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];" ::
             "r"(smem_addr(dst)),
         "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer)
-        : "memory");
-}
-
-// As tma_load_2d, but the tile lands at the same shared-memory offset in every
-// cluster CTA named in `cta_mask`, each signalled on its own barrier at `bar`'s offset.
-__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TensorMap* map, uint64_t* bar, int inner,
-                                                      int outer, unsigned short cta_mask) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
-        " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_addr(dst)),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer), "h"(cta_mask)
         : "memory");
 }
 
