@@ -263,8 +263,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         return;
     }
 
-    // Two math warpgroups share what the producer gave up; a single one can take more.
-    ptx::regs_alloc<Layout::kMathWarpgroups == 1 ? 248 : 232>();
+    ptx::regs_alloc<232>();
     const int lane = threadIdx.x % 32;
     const int warp = (threadIdx.x / 32) % 4;
     // wgmma m64nN accumulator layout: this thread owns rows r and r + 8 of its
@@ -273,169 +272,90 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     const bool paired = n % 2 == 0;  // row starts keep 2-element alignment
     OutT* d = static_cast<OutT*>(args.d);
 
-    float accum[MMA::kAccumulators];  // the tile's FP32 result
-    // Writes the finished tile `done` (its result in accum) to D.
-    auto store_tile = [&](const Tile& done) {
-        const int n0 = done.n_tile * kBlockN;
-        const int tile_row = done.m_tile * kBlockM;  // inside the group's rows when masked
-        // Contiguous: padding sits at the end of an expert's segment, so a tile whose
-        // last row is the expert's has none (the same answer for every thread).
-        bool whole_tile = kTmaStore;
-        if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
-            whole_tile = __ldg(args.grouping + tile_row + kBlockM - 1) == done.group;
-        if (whole_tile) {
-            // Each math warpgroup stages and stores its own 64 rows; TMA clips M and N.
-            unsigned char* stage = smem_d + warpgroup * 64 * kBlockN * 2;
-            const bool issuer = threadIdx.x % 128 == 0;
-            if (issuer) ptx::tma_store_wait_read();  // the previous tile's store has left the stage
-            ptx::named_barrier(1 + warpgroup, 128);
-            stage_tile_bf16<kBlockN>(stage, accum, warp, lane);
-            ptx::fence_proxy_async();
-            ptx::named_barrier(1 + warpgroup, 128);
-            if (issuer) {
+    int iter = 0;
+    while (scheduler.next(tile)) {
+        if (tile.skip) continue;
+        const int n0 = tile.n_tile * kBlockN;
+        float accum[MMA::kAccumulators];
+
+        if constexpr (kFP8) {
+            // Two temporary accumulators take turns: the MMAs of K-block kb + 1 run on
+            // the tensor cores while this warpgroup promotes K-block kb's products, so
+            // the promotion's FFMAs no longer leave the tensor cores idle.
+            // B's scale per K-block comes from global memory (L2); load it one K-block
+            // ahead so its latency hides behind a K-block of MMAs.
+            const float* sfb_row =
+                args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks;
+            float next_sb = __ldg(sfb_row);
+            float partial[2][MMA::kAccumulators];
+            float scale[2][2];  // per buffer: (row r, row r + 8) scales of its K-block
 #pragma unroll
-                for (int chunk = 0; chunk < kBlockN / 64; ++chunk)
-                    ptx::tma_store_2d(&tmap_d, stage + chunk * 64 * 128, n0 + chunk * 64, tile_row + warpgroup * 64);
-                ptx::tma_store_commit();
+            for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
+
+            // Waits for K-block kb's stage, reads its scales, issues its MMAs into
+            // partial[buf] (buf is a compile-time index so the arrays stay in registers).
+            auto issue = [&](int kb, int buf) {
+                const int s = (iter + kb) % kStages;
+                const float sb = next_sb;
+                if (kb + 1 < k_blocks) next_sb = __ldg(sfb_row + kb + 1);
+                ptx::mbarrier_wait(&full[s], ((iter + kb) / kStages) & 1);
+                scale[buf][0] = smem_sfa[s * kBlockM + row_in_tile] * sb;
+                scale[buf][1] = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
+                const uint64_t desc_a =
+                    ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockKBytes);
+                const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
+#pragma unroll
+                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
+                ptx::wgmma_fence();
+#pragma unroll
+                for (int kk = 0; kk < kBlockKBytes / 32; ++kk) {
+                    // Each MMA consumes 32 bytes of the swizzled row: +2 in 16-byte units.
+                    MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial[buf], kk > 0);
+                }
+                ptx::wgmma_commit();
+            };
+            // Once K-block kb's MMAs are complete (the caller waited): release its
+            // stage and fold partial[buf] into the result.
+            auto promote = [&](int kb, int buf) {
+#pragma unroll
+                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
+                // The MMAs and this warp's scale reads are done with the stage.
+                __syncwarp();
+                if (lane == 0) ptx::mbarrier_arrive(&empty[(iter + kb) % kStages]);
+#pragma unroll
+                for (int i = 0; i < kBlockN / 8; ++i) {
+                    accum[i * 4 + 0] += partial[buf][i * 4 + 0] * scale[buf][0];
+                    accum[i * 4 + 1] += partial[buf][i * 4 + 1] * scale[buf][0];
+                    accum[i * 4 + 2] += partial[buf][i * 4 + 2] * scale[buf][1];
+                    accum[i * 4 + 3] += partial[buf][i * 4 + 3] * scale[buf][1];
+                }
+            };
+
+            // The pipeline with its tail peeled off, so the loop body has one fixed shape:
+            // with the wait_group 1 / 0 choice inside the loop, ptxas cannot tell which
+            // buffer is retired and serialises the MMAs (its note C7514).
+            issue(0, 0);
+            int kb = 0;
+            for (; kb + 2 < k_blocks; kb += 2) {
+                issue(kb + 1, 1);
+                ptx::wgmma_wait<1>();
+                promote(kb, 0);
+                issue(kb + 2, 0);
+                ptx::wgmma_wait<1>();
+                promote(kb + 1, 1);
             }
+            if (kb + 1 < k_blocks) {
+                issue(kb + 1, 1);
+                ptx::wgmma_wait<1>();
+                promote(kb, 0);
+                ptx::wgmma_wait<0>();
+                promote(kb + 1, 1);
+            } else {
+                ptx::wgmma_wait<0>();
+                promote(kb, 0);
+            }
+            iter += k_blocks;
         } else {
-            // Straight from registers; rows past the group's rows, padding rows and
-            // columns >= N are skipped.
-            const size_t group_row0 = kMasked ? static_cast<size_t>(done.group) * m : 0;
-            bool row_ok[2];  // this thread's two rows
-#pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int row = tile_row + row_in_tile + half * 8;
-                row_ok[half] = row < done.rows;
-                if constexpr (kType == GemmType::GroupedContiguous)
-                    row_ok[half] = row_ok[half] && __ldg(args.grouping + row) == done.group;
-            }
-#pragma unroll
-            for (int i = 0; i < kBlockN / 8; ++i) {
-                const int col = n0 + i * 8 + (lane % 4) * 2;
-#pragma unroll
-                for (int half = 0; half < 2; ++half) {
-                    if (row_ok[half] && col < n) {
-                        const int row = tile_row + row_in_tile + half * 8;
-                        const size_t offset = (group_row0 + row) * n + col;
-                        store_pair(d, args.c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
-                                   accum[i * 4 + half * 2 + 1]);
-                    }
-                }
-            }
-        }
-    };
-
-    if constexpr (kFP8) {
-        // One stream of steps, (tile, K-block) pairs in schedule order, across tiles.
-        // Two temporary accumulators take turns: step j + 1's MMAs run on the tensor
-        // cores while this warpgroup promotes step j's products into accum (times the
-        // two block scales), so the promotion's FFMAs do not leave the tensor cores
-        // idle; and at a tile's end, the next tile's first MMAs run while this one's
-        // result is written out.
-        float partial[2][MMA::kAccumulators];
-        float scale[2][2];     // per buffer: (row r, row r + 8) scales of its K-block
-        Tile step_tile[2];     // per buffer: the tile of its step,
-        bool step_last[2];     // and whether the step is that tile's last K-block
-        int issue_kb = 0, issue_iter = 0, promote_iter = 0;  // iter: K-blocks over all tiles
-        // B's scale per K-block comes from global memory (L2); it is loaded one step
-        // ahead so its latency hides behind a K-block of MMAs.
-        const float* sfb_row = nullptr;
-        float next_sb = 0.0f;
-        // Moves the issue cursor to the next tile with work; false when none is left.
-        auto next_tile = [&]() {
-            while (scheduler.next(tile)) {
-                if (tile.skip) continue;
-                sfb_row = args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) +
-                                      tile.n_tile * kBlockN / kScaleBlock) * k_blocks;
-                next_sb = __ldg(sfb_row);
-                return true;
-            }
-            return false;
-        };
-        // Waits for the next step's stage, reads its scales and issues its MMAs into
-        // partial[buf] (buf is a compile-time index, so the arrays stay in registers).
-        // Returns whether another step follows.
-        auto issue = [&](int buf) {
-            const int s = issue_iter % kStages;
-            const float sb = next_sb;
-            if (issue_kb + 1 < k_blocks) next_sb = __ldg(sfb_row + issue_kb + 1);
-            ptx::mbarrier_wait(&full[s], (issue_iter / kStages) & 1);
-            scale[buf][0] = smem_sfa[s * kBlockM + row_in_tile] * sb;
-            scale[buf][1] = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
-            const uint64_t desc_a =
-                ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockKBytes);
-            const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
-#pragma unroll
-            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
-            ptx::wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < kBlockKBytes / 32; ++kk) {
-                // Each MMA consumes 32 bytes of the swizzled row: +2 in 16-byte units.
-                MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial[buf], kk > 0);
-            }
-            ptx::wgmma_commit();
-            step_tile[buf] = tile;
-            step_last[buf] = issue_kb + 1 == k_blocks;
-            ++issue_iter;
-            if (++issue_kb < k_blocks) return true;
-            issue_kb = 0;
-            return next_tile();
-        };
-        // Once the oldest step's MMAs are complete (the caller waited): release its
-        // stage, fold partial[buf] into accum, and write the tile out after its last step.
-        auto promote = [&](int buf) {
-#pragma unroll
-            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
-            // The MMAs and this warp's scale reads are done with the stage.
-            __syncwarp();
-            if (lane == 0) ptx::mbarrier_arrive(&empty[promote_iter % kStages]);
-            ++promote_iter;
-#pragma unroll
-            for (int i = 0; i < kBlockN / 8; ++i) {
-                accum[i * 4 + 0] += partial[buf][i * 4 + 0] * scale[buf][0];
-                accum[i * 4 + 1] += partial[buf][i * 4 + 1] * scale[buf][0];
-                accum[i * 4 + 2] += partial[buf][i * 4 + 2] * scale[buf][1];
-                accum[i * 4 + 3] += partial[buf][i * 4 + 3] * scale[buf][1];
-            }
-            if (step_last[buf]) {
-                store_tile(step_tile[buf]);
-#pragma unroll
-                for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
-            }
-        };
-
-#pragma unroll
-        for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
-        // Unrolled by two so each buffer index is a constant. Every exit waits for
-        // all MMAs and promotes in its own branch: with a wait_group 1 / 0 choice
-        // merging into one promotion, ptxas cannot tell which buffer is retired and
-        // serialises the MMAs (its note C7514).
-        if (next_tile()) {
-            bool more = issue(0);
-            for (;;) {
-                if (!more) {
-                    ptx::wgmma_wait<0>();
-                    promote(0);
-                    break;
-                }
-                more = issue(1);
-                ptx::wgmma_wait<1>();
-                promote(0);
-                if (!more) {
-                    ptx::wgmma_wait<0>();
-                    promote(1);
-                    break;
-                }
-                more = issue(0);
-                ptx::wgmma_wait<1>();
-                promote(1);
-            }
-        }
-    } else {
-        int iter = 0;
-        while (scheduler.next(tile)) {
-            if (tile.skip) continue;
             // BF16: MMAs accumulate in place; a stage is released once the next
             // K-block's MMAs are issued and the previous group is known complete.
 #pragma unroll
@@ -462,7 +382,54 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
             __syncwarp();
             if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
-            store_tile(tile);
+        }
+
+        const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
+        // Contiguous: padding sits at the end of an expert's segment, so a tile whose
+        // last row is the expert's has none (the same answer for every thread).
+        bool whole_tile = kTmaStore;
+        if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
+            whole_tile = __ldg(args.grouping + tile_row + kBlockM - 1) == tile.group;
+        if (whole_tile) {
+            // Each math warpgroup stages and stores its own 64 rows; TMA clips M and N.
+            unsigned char* stage = smem_d + warpgroup * 64 * kBlockN * 2;
+            const bool issuer = threadIdx.x % 128 == 0;
+            if (issuer) ptx::tma_store_wait_read();  // the previous tile's store has left the stage
+            ptx::named_barrier(1 + warpgroup, 128);
+            stage_tile_bf16<kBlockN>(stage, accum, warp, lane);
+            ptx::fence_proxy_async();
+            ptx::named_barrier(1 + warpgroup, 128);
+            if (issuer) {
+#pragma unroll
+                for (int chunk = 0; chunk < kBlockN / 64; ++chunk)
+                    ptx::tma_store_2d(&tmap_d, stage + chunk * 64 * 128, n0 + chunk * 64, tile_row + warpgroup * 64);
+                ptx::tma_store_commit();
+            }
+        } else {
+            // Straight from registers; rows past the group's rows, padding rows and
+            // columns >= N are skipped.
+            const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
+            bool row_ok[2];  // this thread's two rows
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int row = tile_row + row_in_tile + half * 8;
+                row_ok[half] = row < tile.rows;
+                if constexpr (kType == GemmType::GroupedContiguous)
+                    row_ok[half] = row_ok[half] && __ldg(args.grouping + row) == tile.group;
+            }
+#pragma unroll
+            for (int i = 0; i < kBlockN / 8; ++i) {
+                const int col = n0 + i * 8 + (lane % 4) * 2;
+#pragma unroll
+                for (int half = 0; half < 2; ++half) {
+                    if (row_ok[half] && col < n) {
+                        const int row = tile_row + row_in_tile + half * 8;
+                        const size_t offset = (group_row0 + row) * n + col;
+                        store_pair(d, args.c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
+                                   accum[i * 4 + half * 2 + 1]);
+                    }
+                }
+            }
         }
     }
     // Shared memory must outlive the last TMA store's reads.
