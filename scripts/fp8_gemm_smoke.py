@@ -11,7 +11,9 @@ import torch
 import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 
-SHAPES = [(1, 2112, 512), (65, 200, 256), (128, 7168, 1024), (300, 4097, 384)]
+# The last two give every CTA several tiles, down to one K-block per tile, so the
+# kernel's cross-tile pipeline (next tile's MMAs during this one's stores) runs too.
+SHAPES = [(1, 2112, 512), (65, 200, 256), (128, 7168, 1024), (300, 4097, 384), (1024, 4096, 128), (2048, 1536, 256)]
 
 
 def main() -> int:
