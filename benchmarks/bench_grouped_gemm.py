@@ -6,11 +6,16 @@
 - m_grouped_fp8_gemm_nt_masked (vs the same loop over each group's valid rows);
 - bf16_gemm_nt vs torch.matmul at m = 4096.
 Median of --reps runs, each timed alone with CUDA events after flushing L2.
-TFLOPS count only the valid rows. Usage: python benchmarks/bench_grouped_gemm.py [--out FILE]
+TFLOPS count only the valid rows. With --graph, each side is captured in a CUDA graph
+and its replays are timed: GPU time only, free of the host launch overhead that makes
+the per-expert loop's eager figures swing between runs (deep_gemm's one-sync check of
+m_indices / masked_m is skipped under capture, as in a captured model).
+Usage: python benchmarks/bench_grouped_gemm.py [--graph] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -31,7 +36,7 @@ def scaled_mm(a_data, a_scales, b_data, b_scales, out):
                             out_dtype=torch.bfloat16, out=out)
 
 
-def bench_contiguous(groups, expected_m, n, k, reps):
+def bench_contiguous(groups, expected_m, n, k, timer):
     counts, m_indices = contiguous_rows(groups, expected_m, torch.Generator().manual_seed(0))
     m = m_indices.numel()
     a = per_token_cast_to_fp8(torch.randn((m, k), device="cuda", dtype=torch.bfloat16))
@@ -55,13 +60,13 @@ def bench_contiguous(groups, expected_m, n, k, reps):
     ours()
     valid = m_indices >= 0
     diff = calc_diff(d[valid], grouped_reference(dequant_a(*a), dequant_b(*b), m_indices)[valid])
-    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
+    t_ours, t_theirs = timer(ours), timer(theirs)
     flops = 2 * sum(counts) * n * k
     bytes_moved = sum(counts) * k + groups * n * k + sum(counts) * n * 2
     return f"contiguous {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
 
 
-def bench_masked(groups, expected_m, n, k, reps, max_m=4096):
+def bench_masked(groups, expected_m, n, k, timer, max_m=4096):
     masked_m = torch.full((groups,), expected_m, device="cuda", dtype=torch.int32)
     x = torch.randn((groups, max_m, k), device="cuda", dtype=torch.bfloat16)
     parts = [per_token_cast_to_fp8(x[i]) for i in range(groups)]
@@ -80,13 +85,13 @@ def bench_masked(groups, expected_m, n, k, reps, max_m=4096):
     ours()
     a_deq, b_deq = dequant_a(*a), dequant_b(*b)
     diff = max(calc_diff(d[g, :expected_m], a_deq[g, :expected_m] @ b_deq[g].T) for g in range(groups))
-    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
+    t_ours, t_theirs = timer(ours), timer(theirs)
     flops = 2 * groups * expected_m * n * k
     bytes_moved = groups * (expected_m * k + n * k + expected_m * n * 2)
     return f"masked     {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
 
 
-def bench_bf16(m, n, k, reps):
+def bench_bf16(m, n, k, timer):
     a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
     b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16)
     d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
@@ -95,29 +100,32 @@ def bench_bf16(m, n, k, reps):
     theirs = lambda: torch.matmul(a, b.T, out=ref)
     ours()
     diff = calc_diff(d, a.float() @ b.float().T)
-    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
+    t_ours, t_theirs = timer(ours), timer(theirs)
     return f"bf16 dense {m:>8} {n:>5} {k:>5}", 2 * m * n * k, 2 * (m * k + n * k + m * n), t_ours, t_theirs, diff
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--graph", action="store_true", help="time CUDA-graph replays (GPU time only)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    timer = functools.partial(median_ms, reps=args.reps, graph=args.graph)
     rows = []
     for n, k in NK:
         for groups, expected_m in [(8, 256), (4, 4096)]:
-            rows.append(bench_contiguous(groups, expected_m, n, k, args.reps))
+            rows.append(bench_contiguous(groups, expected_m, n, k, timer))
     for n, k in NK[:2]:
         for groups, expected_m in [(4, 64), (4, 128), (4, 256)]:
-            rows.append(bench_masked(groups, expected_m, n, k, args.reps))
+            rows.append(bench_masked(groups, expected_m, n, k, timer))
     for n, k in [(2112, 7168), (24576, 1536), (7168, 16384), (4096, 7168), (7168, 2048)]:
-        rows.append(bench_bf16(4096, n, k, args.reps))
+        rows.append(bench_bf16(4096, n, k, timer))
     lines = [f"{'case':<32} | {'TFLOPS':>7} {'GB/s':>6} | {'torch':>7} | {'speed-up':>8} | calc_diff"]
     for name, flops, nbytes, t_ours, t_theirs, diff in rows:
         lines.append(f"{name:<32} | {flops / t_ours / 1e9:7.0f} {nbytes / t_ours / 1e6:6.0f} | "
                      f"{flops / t_theirs / 1e9:7.0f} | {t_theirs / t_ours:7.2f}x | {diff:.1e}")
-    text = "\n".join(lines)
+    mode = "CUDA-graph replays" if args.graph else "eager calls"
+    text = f"timing: {mode}, median of {args.reps}, L2 flushed\n" + "\n".join(lines)
     print(text)
     if args.out:
         args.out.write_text(f"{torch.cuda.get_device_name()} torch {torch.__version__}\n{text}\n")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call's worth of GPU work on the H100 machine (Python 3.12, torch
 # 2.11.0+cu130, no network): install the merged wheel as users get it, run the
-# GPU tests, compute-sanitizer and the benchmark. Results land in $OUT.
+# GPU tests, compute-sanitizer and the benchmarks. Results land in $OUT.
 #   bash scripts/h100_session.sh dist/deep_gemm-*.whl [--no-bench]
 set -uo pipefail
 wheel=$1; shift
@@ -27,6 +27,7 @@ for tool in memcheck racecheck synccheck; do
 done
 
 if [[ "${1:-}" != "--no-bench" ]]; then
-    echo "== benchmark"
+    echo "== benchmarks"
     $py "$repo/benchmarks/bench_fp8_gemm.py" --out "$out/bench" 2>&1 | tee "$out/bench.log"
+    $py "$repo/benchmarks/bench_grouped_gemm.py" --out "$out/grouped_gemm.txt" 2>&1 | tail -20
 fi
