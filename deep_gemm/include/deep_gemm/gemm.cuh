@@ -19,7 +19,9 @@
 //   * The other warpgroups (one per 64 rows) run WGMMAs over each K-block. FP8
 //     goes into a temporary accumulator that is folded into the FP32 result times
 //     the two block scales ("promotion"), so fp8 products never accumulate across
-//     blocks; BF16 accumulates in place and keeps one K-block of MMAs in flight.
+//     blocks; two temporaries take turns, so one K-block's MMAs run while the
+//     previous one is promoted. BF16 accumulates in place and keeps one K-block of
+//     MMAs in flight.
 // Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
 // `empty` (every math warp is done reading). The ring position runs on across
 // tiles, so both sides derive stage and phase from one running K-block count.
