@@ -22,7 +22,7 @@ $py -m pytest -q -p no:cacheprovider "$repo/tests/gpu" 2>&1 | tee "$out/gpu-test
 
 echo "== compute-sanitizer"
 for tool in memcheck racecheck synccheck; do
-    compute-sanitizer --tool $tool --print-limit 20 $py "$repo/scripts/fp8_gemm_smoke.py" >"$out/sanitizer-$tool.log" 2>&1
+    compute-sanitizer --tool $tool --print-limit 20 $py "$repo/scripts/gemm_smoke.py" >"$out/sanitizer-$tool.log" 2>&1
     echo "$tool: exit $? :: $(tail -1 "$out/sanitizer-$tool.log")"
 done
 

@@ -32,12 +32,15 @@ int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 
-// Mirrors GemmLayout in gemm.cuh: an optional bf16 staging tile for D, then per
-// stage A, B, (FP8) A's scales and two barriers.
+// Mirrors GemmLayout in gemm.cuh: optional bf16 staging for D, then per stage A,
+// B, (FP8) A's scales and two barriers.
 int stage_bytes(InputType input, int block_m, int block_n) {
     return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) + 16;
 }
-int staging_bytes(int block_m, int block_n, bool tma_store) { return tma_store ? block_m * block_n * 2 : 0; }
+// Per math warpgroup (64 rows), a ring of up to two 64-column bf16 chunks.
+int staging_bytes(int block_m, int block_n, bool tma_store) {
+    return tma_store ? block_m * std::min(block_n, 128) * 2 : 0;
+}
 
 GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store) {
     const int stages = std::min(kMaxStages, (kMaxSharedBytes - staging_bytes(block_m, block_n, tma_store)) /

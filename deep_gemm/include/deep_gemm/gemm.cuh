@@ -42,6 +42,18 @@ constexpr int kBlockKBytes = 128; // one K-block: one 128-byte swizzled row of A
 template <typename T>
 __device__ __forceinline__ T ceil_div(T a, T b) { return (a + b - 1) / b; }
 
+// Calls f(Constant<0>{}) ... f(Constant<N - 1>{}): a loop whose index is a
+// compile-time constant (a template argument) in the body.
+template <int V>
+struct Constant { static constexpr int value = V; };
+template <int N, int I = 0, typename F>
+__device__ __forceinline__ void constexpr_for(F&& f) {
+    if constexpr (I < N) {
+        f(Constant<I>{});
+        constexpr_for<N, I + 1>(f);
+    }
+}
+
 // std::conditional without <type_traits> (NVRTC has no C++ library).
 template <bool kFirst, typename A, typename B>
 struct Select { using type = A; };
@@ -146,21 +158,19 @@ __device__ __forceinline__ void store_pair(float* d, const float* c, size_t offs
     }
 }
 
-// The bf16 tile of one math warpgroup (64 rows) goes to shared memory in the
-// layout TMA's 128-byte swizzle expects (64-column chunks of 64 x 128 bytes, the
-// 16-byte units of row r permuted by r % 8, which also keeps the writes free of
-// bank conflicts), then one thread stores it with TMA, asynchronously.
-template <int kBlockN>
-__device__ __forceinline__ void stage_tile_bf16(unsigned char* stage, const float* accum, int warp, int lane) {
+// One 64-column chunk of a math warpgroup's bf16 tile (64 rows) goes to shared
+// memory in the layout TMA's 128-byte swizzle expects (64 x 128 bytes, the 16-byte
+// units of row r permuted by r % 8, which also keeps the writes free of bank
+// conflicts), then one thread stores it with TMA, asynchronously.
+template <int kChunk>
+__device__ __forceinline__ void stage_chunk_bf16(unsigned char* buffer, const float* accum, int warp, int lane) {
 #pragma unroll
-    for (int i = 0; i < kBlockN / 8; ++i) {
-        const int col = i * 8 + (lane % 4) * 2;
-        unsigned char* chunk = stage + (col / 64) * (64 * 128);
-        const int unit = (col % 64) / 8, within = (col % 8) * 2;
+    for (int i = kChunk * 8; i < kChunk * 8 + 8; ++i) {
+        const int unit = i % 8, within = (lane % 4) * 4;  // 16-byte unit of the 128-byte row, byte in it
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
             const int row = warp * 16 + lane / 4 + half * 8;
-            *reinterpret_cast<__nv_bfloat162*>(chunk + row * 128 + ((unit ^ (row % 8)) * 16) + within) =
+            *reinterpret_cast<__nv_bfloat162*>(buffer + row * 128 + ((unit ^ (row % 8)) * 16) + within) =
                 __floats2bfloat162_rn(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
         }
     }
@@ -175,8 +185,10 @@ struct GemmLayout {
     static constexpr int kBBytes = kBlockN * kBlockKBytes;
     static constexpr int kSfaBytes = kFP8 ? kBlockM * static_cast<int>(sizeof(float)) : 0;
     static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes;
-    // The bf16 output tile staged for the TMA store, in 64-column chunks.
-    static constexpr int kDBytes = kTmaStore ? kBlockM * kBlockN * 2 : 0;
+    // The bf16 output staged for the TMA store: per math warpgroup a ring of (up
+    // to) two 64-column chunk buffers, so a wide tile does not cost a pipeline stage.
+    static constexpr int kDChunks = kBlockN / 64 < 2 ? kBlockN / 64 : 2;
+    static constexpr int kDBytes = kTmaStore ? kMathWarpgroups * kDChunks * 64 * 128 : 0;
     // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
     // A's scales, the full/empty barriers. csrc/jit_kernels/gemm.cpp mirrors this.
     static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8;
@@ -393,20 +405,24 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
             whole_tile = __ldg(args.grouping + tile_row + kBlockM - 1) == tile.group;
         if (whole_tile) {
-            // Each math warpgroup stages and stores its own 64 rows; TMA clips M and N.
-            unsigned char* stage = smem_d + warpgroup * 64 * kBlockN * 2;
+            // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
+            // through its buffer ring (one store group per chunk); TMA clips M and N.
+            unsigned char* ring = smem_d + warpgroup * Layout::kDChunks * 64 * 128;
             const bool issuer = threadIdx.x % 128 == 0;
-            if (issuer) ptx::tma_store_wait_read();  // the previous tile's store has left the stage
-            ptx::named_barrier(1 + warpgroup, 128);
-            stage_tile_bf16<kBlockN>(stage, accum, warp, lane);
-            ptx::fence_proxy_async();
-            ptx::named_barrier(1 + warpgroup, 128);
-            if (issuer) {
-#pragma unroll
-                for (int chunk = 0; chunk < kBlockN / 64; ++chunk)
-                    ptx::tma_store_2d(&tmap_d, stage + chunk * 64 * 128, n0 + chunk * 64, tile_row + warpgroup * 64);
-                ptx::tma_store_commit();
-            }
+            constexpr_for<kBlockN / 64>([&](auto chunk) {
+                unsigned char* buffer = ring + (chunk.value % Layout::kDChunks) * 64 * 128;
+                // The store that last read this buffer (kDChunks chunks ago, maybe in
+                // the previous tile) is done with it.
+                if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
+                ptx::named_barrier(1 + warpgroup, 128);
+                stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
+                ptx::fence_proxy_async();
+                ptx::named_barrier(1 + warpgroup, 128);
+                if (issuer) {
+                    ptx::tma_store_2d(&tmap_d, buffer, n0 + chunk.value * 64, tile_row + warpgroup * 64);
+                    ptx::tma_store_commit();
+                }
+            });
         } else {
             // Straight from registers; rows past the group's rows, padding rows and
             // columns >= N are skipped.

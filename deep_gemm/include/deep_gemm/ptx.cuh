@@ -66,9 +66,11 @@ __device__ __forceinline__ void tma_store_2d(const TensorMap* map, const void* s
                  : "memory");
 }
 __device__ __forceinline__ void tma_store_commit() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
-// Waits until this thread's committed stores have finished reading shared memory.
+// Waits until at most `Pending` of this thread's most recent committed store groups
+// are still reading shared memory.
+template <int Pending>
 __device__ __forceinline__ void tma_store_wait_read() {
-    asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+    asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(Pending) : "memory");
 }
 // Waits until this thread's committed stores are complete.
 __device__ __forceinline__ void tma_store_wait() { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
