@@ -37,24 +37,15 @@ int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 int stage_bytes(InputType input, int block_m, int block_n) {
     return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) + 16;
 }
-// Per math warpgroup (64 rows), a ring of `buffers` 64-column bf16 chunks.
-int staging_bytes(int block_m, int buffers) { return block_m * buffers * 128; }
-
-int stages_for(InputType input, int block_m, int block_n, int store_buffers) {
-    return std::min(kMaxStages,
-                    (kMaxSharedBytes - staging_bytes(block_m, store_buffers)) / stage_bytes(input, block_m, block_n));
+// Per math warpgroup (64 rows), a ring of up to two 64-column bf16 chunks.
+int staging_bytes(int block_m, int block_n, bool tma_store) {
+    return tma_store ? block_m * std::min(block_n, 128) * 2 : 0;
 }
 
-// With a TMA store, two chunk buffers (stores overlap the next chunk's staging)
-// unless one buffer makes room for another pipeline stage: FP8 128x128 has 6
-// stages with one, 5 with two.
 GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store) {
-    int buffers = 0;
-    if (tma_store) {
-        buffers = std::min(2, block_n / 64);
-        if (stages_for(input, block_m, block_n, 1) > stages_for(input, block_m, block_n, buffers)) buffers = 1;
-    }
-    return {input, type, block_m, block_n, stages_for(input, block_m, block_n, buffers), output, buffers};
+    const int stages = std::min(kMaxStages, (kMaxSharedBytes - staging_bytes(block_m, block_n, tma_store)) /
+                                                stage_bytes(input, block_m, block_n));
+    return {input, type, block_m, block_n, stages, output, tma_store};
 }
 
 // The TMA store writes 64-column chunks of bf16 rows whose stride is a 16-byte
@@ -70,7 +61,7 @@ const std::vector<int>& block_ns(InputType input) { return input == InputType::F
 
 int GemmConfig::threads() const { return 128 * (block_m / 64 + 1); }
 int GemmConfig::shared_bytes() const {
-    return staging_bytes(block_m, store_buffers) + stages * stage_bytes(input, block_m, block_n);
+    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(input, block_m, block_n);
 }
 
 jit::KernelSource GemmConfig::source() const {
@@ -80,7 +71,7 @@ jit::KernelSource GemmConfig::source() const {
     const std::string op = input == InputType::FP8 ? "fp8_gemm_nt" : "bf16_gemm_nt";
     const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + " s" + std::to_string(stages) +
                             (output == OutputType::BF16 ? " bf16" : " fp32") + kTypeTags[static_cast<int>(type)] +
-                            (store_buffers > 0 ? " tma-store" : "");
+                            (tma_store ? " tma-store" : "");
     std::string code =
         "#include <deep_gemm/gemm.cuh>\n"
         "using namespace deep_gemm;\n"
@@ -90,7 +81,7 @@ jit::KernelSource GemmConfig::source() const {
         "                 const __grid_constant__ GemmArgs args) {\n"
         "    gemm_nt<" + std::string(input == InputType::FP8 ? "true" : "false") + ", GemmType::" +
         kTypeNames[static_cast<int>(type)] + ", " + std::to_string(block_m) + ", " + std::to_string(block_n) + ", " +
-        std::to_string(stages) + ", " + std::to_string(store_buffers) + ", " + out_type +
+        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", " + out_type +
         ">(a, b, sfa, d_map, args);\n"
         "}\n";
     return {op + "[" + tag + "]", std::move(code)};
@@ -173,9 +164,9 @@ struct KernelArgs {
 // Source generation and the JIT lookup happen once per configuration and device.
 const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
     static std::mutex mutex;
-    static std::map<std::tuple<int, InputType, GemmType, int, int, int, OutputType, int>, const jit::Kernel*> kernels;
+    static std::map<std::tuple<int, InputType, GemmType, int, int, int, OutputType, bool>, const jit::Kernel*> kernels;
     const auto key = std::make_tuple(device, config.input, config.type, config.block_m, config.block_n, config.stages,
-                                     config.output, config.store_buffers);
+                                     config.output, config.tma_store);
     std::lock_guard<std::mutex> lock(mutex);
     auto it = kernels.find(key);
     if (it == kernels.end()) it = kernels.emplace(key, &jit::get_kernel(config.source())).first;
@@ -211,7 +202,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     }
     // D's map: 64x64 boxes (one 128-byte swizzled chunk of a math warpgroup's rows).
     CUtensorMap tmap_d{};
-    if (config.store_buffers > 0)
+    if (config.tma_store)
         tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n,
                              static_cast<uint64_t>(p.n) * sizeof(at::BFloat16), 64, 64, CU_TENSOR_MAP_SWIZZLE_128B);
 

@@ -32,8 +32,7 @@ struct GemmConfig {
     int block_n;
     int stages;
     OutputType output;
-    int store_buffers;  // 0: D stored from registers; else bf16 D goes out by TMA store
-                        // through this many 64-column staging buffers per 64 rows
+    bool tma_store;  // bf16 D staged in shared memory and stored with TMA
 
     int threads() const;
     int shared_bytes() const;

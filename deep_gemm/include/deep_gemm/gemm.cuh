@@ -176,12 +176,8 @@ __device__ __forceinline__ void stage_chunk_bf16(unsigned char* buffer, const fl
     }
 }
 
-// kStoreBuffers: 0 = D stored from registers; else bf16 D staged for TMA stores
-// through a ring of that many 64-column chunk buffers per math warpgroup (the host
-// picks 1 or 2, whichever leaves room for more pipeline stages).
-template <bool kFP8, int kBlockM, int kBlockN, int kStages, int kStoreBuffers>
+template <bool kFP8, int kBlockM, int kBlockN, int kStages, bool kTmaStore>
 struct GemmLayout {
-    static constexpr bool kTmaStore = kStoreBuffers > 0;
     static constexpr int kMathWarpgroups = kBlockM / 64;
     static constexpr int kMathWarps = kMathWarpgroups * 4;
     static constexpr int kThreads = 128 * (kMathWarpgroups + 1);
@@ -189,9 +185,10 @@ struct GemmLayout {
     static constexpr int kBBytes = kBlockN * kBlockKBytes;
     static constexpr int kSfaBytes = kFP8 ? kBlockM * static_cast<int>(sizeof(float)) : 0;
     static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes;
-    // The bf16 output staged for the TMA store, chunk by chunk: a wide tile does
-    // not cost pipeline stages.
-    static constexpr int kDBytes = kMathWarpgroups * kStoreBuffers * 64 * 128;
+    // The bf16 output staged for the TMA store: per math warpgroup a ring of (up
+    // to) two 64-column chunk buffers, so a wide tile does not cost a pipeline stage.
+    static constexpr int kDChunks = kBlockN / 64 < 2 ? kBlockN / 64 : 2;
+    static constexpr int kDBytes = kTmaStore ? kMathWarpgroups * kDChunks * 64 * 128 : 0;
     // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
     // A's scales, the full/empty barriers. csrc/jit_kernels/gemm.cpp mirrors this.
     static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8;
@@ -199,7 +196,6 @@ struct GemmLayout {
     static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is one or two math warpgroups");
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
     static_assert(!kTmaStore || kBlockN % 64 == 0, "the TMA store writes 64-column (128-byte) chunks");
-    static_assert(kStoreBuffers <= 2 && kStoreBuffers <= kBlockN / 64, "one or two chunk buffers");
     // FP8: a tile then never straddles two of B's 128-column scale blocks, so one
     // B scale serves a whole tile and K-block.
     static_assert(!kFP8 || kScaleBlock % kBlockN == 0, "FP8 BLOCK_N must divide B's 128-column scale block");
@@ -215,11 +211,10 @@ struct GemmArgs {
     int m, n, k, num_groups;
 };
 
-template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, int kStoreBuffers, typename OutT>
+template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
                                         const TensorMap& tmap_d, const GemmArgs& args) {
-    using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kStoreBuffers>;
-    constexpr bool kTmaStore = Layout::kTmaStore;
+    using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
     using MMA = typename Select<kFP8, wgmma::FP8MMA<kBlockN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
@@ -412,13 +407,13 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         if (whole_tile) {
             // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
             // through its buffer ring (one store group per chunk); TMA clips M and N.
-            unsigned char* ring = smem_d + warpgroup * kStoreBuffers * 64 * 128;
+            unsigned char* ring = smem_d + warpgroup * Layout::kDChunks * 64 * 128;
             const bool issuer = threadIdx.x % 128 == 0;
             constexpr_for<kBlockN / 64>([&](auto chunk) {
-                unsigned char* buffer = ring + (chunk.value % kStoreBuffers) * 64 * 128;
-                // The store that last read this buffer (kStoreBuffers chunks ago, maybe
-                // in the previous tile) is done with it.
-                if (issuer) ptx::tma_store_wait_read<kStoreBuffers - 1>();
+                unsigned char* buffer = ring + (chunk.value % Layout::kDChunks) * 64 * 128;
+                // The store that last read this buffer (kDChunks chunks ago, maybe in
+                // the previous tile) is done with it.
+                if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
                 ptx::named_barrier(1 + warpgroup, 128);
                 stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
                 ptx::fence_proxy_async();
