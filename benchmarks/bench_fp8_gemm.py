@@ -117,13 +117,14 @@ def main() -> None:
     speedups = [r["speedup"] for r in rows]
     geomean = statistics.geometric_mean(speedups)
     lines.append(f"geometric-mean speed-up {geomean:.3f}x, slowest {min(speedups):.2f}x")
-    table = "\n".join(lines)
-    print(table)
-
     props = torch.cuda.get_device_properties(0)
     meta = {"gpu": props.name, "sms": props.multi_processor_count, "driver": driver_version(),
             "torch": torch.__version__, "cuda": torch.version.cuda, "date": datetime.date.today().isoformat(),
             "reps": args.reps, "geomean_speedup": round(geomean, 4)}
+    # The log describes itself: where and when it was measured.
+    table = (f"{meta['gpu']}, driver {meta['driver']}, torch {meta['torch']} (CUDA {meta['cuda']}), {meta['date']}, "
+             f"median of {meta['reps']}, L2 flushed\n" + "\n".join(lines))
+    print(table)
     if args.out:
         write_outputs(args.out, rows, meta, table)
 
