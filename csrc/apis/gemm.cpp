@@ -264,6 +264,26 @@ void m_grouped_bf16_gemm_nt_masked(const at::Tensor& a, const at::Tensor& b, con
           nullptr, &masked_m, expected_m});
 }
 
+std::string gemm_config_name(const std::string& input, const std::string& type, int m, int n, int num_groups,
+                             int expected_m, const std::string& output, int num_sms) {
+    const char* op = "gemm_config";
+    TORCH_CHECK_VALUE(input == "fp8" || input == "bf16", op, ": input must be 'fp8' or 'bf16', got '", input, "'");
+    TORCH_CHECK_VALUE(type == "dense" || type == "contiguous" || type == "masked", op,
+                      ": type must be 'dense', 'contiguous' or 'masked', got '", type, "'");
+    TORCH_CHECK_VALUE(output == "bf16" || output == "fp32", op, ": output must be 'bf16' or 'fp32', got '", output,
+                      "'");
+    TORCH_CHECK_VALUE(m > 0 && n > 0 && num_groups > 0 && num_sms > 0, op,
+                      ": m, n, num_groups and num_sms must be positive, got ", m, ", ", n, ", ", num_groups, ", ",
+                      num_sms);
+    const GemmType gemm_type = type == "dense"        ? GemmType::Dense
+                               : type == "contiguous" ? GemmType::GroupedContiguous
+                                                      : GemmType::GroupedMasked;
+    const kernels::GemmShape shape{input == "fp8" ? InputType::FP8 : InputType::BF16, gemm_type, m, n, num_groups,
+                                   expected_m,
+                                   output == "bf16" ? kernels::OutputType::BF16 : kernels::OutputType::FP32};
+    return kernels::select_gemm_config(shape, num_sms).source().name;
+}
+
 std::vector<std::pair<std::string, std::string>> kernel_sources() {
     std::vector<std::pair<std::string, std::string>> sources;
     for (const kernels::GemmConfig& config : kernels::all_gemm_configs()) {

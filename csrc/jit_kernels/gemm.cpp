@@ -101,11 +101,10 @@ jit::KernelSource GemmConfig::source() const {
 // Stages fill shared memory.
 constexpr int kTileOverheadN = 64;
 
-GemmConfig select_gemm_config(const GemmProblem& p, int num_sms) {
+GemmConfig select_gemm_config(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
     const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
     const int block_m = rows <= 64 ? 64 : 128;
-    const OutputType output = p.d.scalar_type() == at::kBFloat16 ? OutputType::BF16 : OutputType::FP32;
     const std::vector<int>& candidates = block_ns(p.input);
 
     // Tuning override, read once: DG_GEMM_BLOCK_N=64 forces that BLOCK_N.
@@ -133,7 +132,7 @@ GemmConfig select_gemm_config(const GemmProblem& p, int num_sms) {
             }
         }
     }
-    return make_config(p.input, p.type, block_m, best_n, output, can_tma_store(p.type, p.n, best_n, output));
+    return make_config(p.input, p.type, block_m, best_n, p.output, can_tma_store(p.type, p.n, best_n, p.output));
 }
 
 std::vector<GemmConfig> all_gemm_configs() {
@@ -176,7 +175,9 @@ const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
 }  // namespace
 
 void launch_gemm(const GemmProblem& p, int num_sms) {
-    const GemmConfig config = select_gemm_config(p, num_sms);
+    const OutputType output = p.d.scalar_type() == at::kBFloat16 ? OutputType::BF16 : OutputType::FP32;
+    const GemmConfig config =
+        select_gemm_config({p.input, p.type, p.m, p.n, p.num_groups, p.expected_m, output}, num_sms);
     const c10::cuda::CUDAGuard guard(p.d.device());
     const jit::Kernel& kernel = kernel_for(config, p.d.get_device());
 

@@ -52,8 +52,18 @@ struct GemmProblem {
     int expected_m;       // masked: the typical rows per group, for the heuristic
 };
 
+// What the tile heuristic looks at (of a GemmProblem, without its tensors).
+struct GemmShape {
+    InputType input;
+    GemmType type;
+    int m, n;        // m: rows of A (masked: per group)
+    int num_groups;  // 1 for dense
+    int expected_m;  // masked: the typical rows per group
+    OutputType output;
+};
+
 // Heuristic choice of tile sizes for one problem (see the comment in the .cpp).
-GemmConfig select_gemm_config(const GemmProblem& problem, int num_sms);
+GemmConfig select_gemm_config(const GemmShape& shape, int num_sms);
 
 // Every configuration select_gemm_config can return: the CPU tests compile all of them.
 std::vector<GemmConfig> all_gemm_configs();

@@ -1,0 +1,82 @@
+"""The tile heuristic's choices (csrc/jit_kernels/gemm.cpp), checked without a GPU.
+
+The expected tiles are the ones measured best on an H100 (benchmarks/NOTES.md); a change
+to the cost model that moves them should come with new measurements.
+"""
+import itertools
+import re
+
+import pytest
+
+from deep_gemm import _C
+
+H100_SMS = 132
+COMPILED = {name for name, _ in _C.kernel_sources()}
+
+
+def tile(name: str) -> str:
+    """'fp8_gemm_nt[128x64 s8 bf16 tma-store]' -> '128x64'."""
+    return re.search(r"\[(\d+x\d+) ", name).group(1)
+
+
+@pytest.mark.parametrize("n", [2112, 24576, 32768, 7168, 4096])
+def test_large_m_fp8_uses_128x128_tiles_with_tma_store(n):
+    # Measured: 128 beats every narrower BLOCK_N at M = 4096 (and 16, which pure
+    # wave counting would pick, falls under 250 TFLOPS).
+    name = _C.gemm_config("fp8", "dense", 4096, n)
+    assert tile(name) == "128x128" and "tma-store" in name, name
+
+
+@pytest.mark.parametrize("n, expected", [
+    (2112, "128x16"),   # 132 tiles: exactly one wave
+    (4096, "128x32"),   # 128 tiles: one wave
+    (7168, "128x64"),   # 112 tiles: one wave
+    (24576, "128x64"),  # ties with 128 in the cost model; 2.9 waves beat 1.45 (395 vs 364 TFLOPS)
+])
+def test_decode_sized_fp8_fills_the_sms(n, expected):
+    assert tile(_C.gemm_config("fp8", "dense", 128, n)) == expected
+
+
+def test_fewer_sms_change_the_wave_arithmetic():
+    # With half the SMs, 132 tiles of 16 columns are two waves; 66 tiles of 32 are one.
+    assert tile(_C.gemm_config("fp8", "dense", 128, 2112, num_sms=H100_SMS // 2)) == "128x32"
+
+
+@pytest.mark.parametrize("rows, block_m", [(1, 64), (64, 64), (65, 128), (4096, 128)])
+def test_block_m_follows_the_rows(rows, block_m):
+    assert tile(_C.gemm_config("fp8", "dense", rows, 7168)).startswith(f"{block_m}x")
+
+
+@pytest.mark.parametrize("expected_m, block_m", [(32, 64), (64, 64), (128, 128), (256, 128)])
+def test_masked_tiles_follow_expected_m_and_never_store_with_tma(expected_m, block_m):
+    name = _C.gemm_config("fp8", "masked", 4096, 7168, num_groups=4, expected_m=expected_m)
+    assert tile(name).startswith(f"{block_m}x") and "tma-store" not in name, name
+
+
+@pytest.mark.parametrize("n, expected", [(2112, "128x192"), (7168, "128x256"), (24576, "128x256")])
+def test_bf16_tiles(n, expected):
+    assert tile(_C.gemm_config("bf16", "dense", 4096, n)) == expected
+
+
+@pytest.mark.parametrize("output, n", [("fp32", 7168), ("bf16", 4097)])
+def test_tma_store_needs_bf16_output_and_16_byte_rows(output, n):
+    assert "tma-store" not in _C.gemm_config("fp8", "dense", 4096, n, output=output)
+
+
+def test_every_choice_is_a_compiled_kernel():
+    """Whatever the heuristic returns is among kernel_sources(), which CI compiles."""
+    for op, kind, out, m, n in itertools.product(
+            ("fp8", "bf16"), ("dense", "contiguous", "masked"), ("bf16", "fp32"),
+            (1, 63, 64, 65, 128, 1000, 4096, 65536), (8, 200, 2112, 4097, 24576)):
+        name = _C.gemm_config(op, kind, m, n, num_groups=8, expected_m=m, output=out)
+        assert name in COMPILED, f"{(op, kind, out, m, n)} -> {name} is not compiled in CI"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("fp4", "dense", 1, 1), "input must be 'fp8' or 'bf16'"),
+    (("fp8", "sparse", 1, 1), "type must be 'dense', 'contiguous' or 'masked'"),
+    (("fp8", "dense", 0, 1), "must be positive"),
+])
+def test_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        _C.gemm_config(*args)
