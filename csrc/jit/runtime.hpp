@@ -7,7 +7,9 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,20 @@ private:
 // compile() + load into the current device, memoised per (source, device): a
 // cached call is one hash-map lookup. The returned reference lives until exit.
 const Kernel& get_kernel(const KernelSource& kernel);
+
+// get_kernel() for callers that generate their source: make_source() runs once per
+// distinct `key` (which must include the device), so a repeated call is one map
+// lookup, without building the source string. Each call site passes its own lambda,
+// whose type gives it its own cache.
+template <typename Key, typename MakeSource>
+const Kernel& get_kernel_once(const Key& key, MakeSource&& make_source) {
+    static std::mutex mutex;
+    static std::map<Key, const Kernel*> kernels;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = kernels.find(key);
+    if (it == kernels.end()) it = kernels.emplace(key, &get_kernel(make_source())).first;
+    return *it->second;
+}
 
 // Driver entry points, resolved lazily through cudaGetDriverEntryPointByVersion
 // so that nothing links libcuda (the wheel must import on machines without it).

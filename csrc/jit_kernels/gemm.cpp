@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <map>
-#include <mutex>
 #include <string>
 #include <tuple>
 
@@ -162,14 +160,9 @@ struct KernelArgs {
 
 // Source generation and the JIT lookup happen once per configuration and device.
 const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
-    static std::mutex mutex;
-    static std::map<std::tuple<int, InputType, GemmType, int, int, int, OutputType, bool>, const jit::Kernel*> kernels;
     const auto key = std::make_tuple(device, config.input, config.type, config.block_m, config.block_n, config.stages,
                                      config.output, config.tma_store);
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = kernels.find(key);
-    if (it == kernels.end()) it = kernels.emplace(key, &jit::get_kernel(config.source())).first;
-    return *it->second;
+    return jit::get_kernel_once(key, [&] { return config.source(); });
 }
 
 }  // namespace

@@ -5,8 +5,6 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include <map>
-#include <mutex>
 #include <string>
 #include <utility>
 
@@ -20,13 +18,7 @@ constexpr int kThreads = 1024;
 constexpr int kRecordInts = 4;  // kGroupingRecordInts in grouping_check.cuh
 
 const jit::Kernel& kernel_for(GemmType type, int device) {
-    static std::mutex mutex;
-    static std::map<std::pair<int, GemmType>, const jit::Kernel*> kernels;
-    const auto key = std::make_pair(device, type);
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = kernels.find(key);
-    if (it == kernels.end()) it = kernels.emplace(key, &jit::get_kernel(grouping_check_source(type))).first;
-    return *it->second;
+    return jit::get_kernel_once(std::make_pair(device, type), [&] { return grouping_check_source(type); });
 }
 
 }  // namespace
