@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-import deep_gemm
 from deep_gemm import _C, _loader
 
-NVCC = shutil.which("nvcc") or (
-    str(Path(_loader.jit_paths()["cuda_home"], "bin", "nvcc")) if _loader.jit_paths()["cuda_home"] else None)
-INCLUDE = Path(deep_gemm.__file__).parent / "include"
+PATHS = _loader.jit_paths()  # what the JIT itself uses: the shipped headers, the nvcc fallback
+NVCC = shutil.which("nvcc") or (str(Path(PATHS["cuda_home"], "bin", "nvcc")) if PATHS["cuda_home"] else None)
+INCLUDE = PATHS["include_dir"]
 # ptxas's notes about MMAs made synchronous behind the source's back.
 SERIALISED = re.compile(r"C7514|C7517|C7515|C7520|serialized|is injected")
 
