@@ -44,12 +44,14 @@ lint: dev
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 # What the tests need beyond the dev env, so a fresh machine skips nothing it could run:
-# a MinGW cross compiler (wheelfuse builds real win_amd64 .pyd files) and a free-threaded
-# CPython (tools/cpython builds 3.13t from Debian's source tarball once, then caches it).
+# a MinGW cross compiler (wheelfuse builds real win_amd64 .pyd files) and CPython 3.13t and
+# 3.13 built by tools/cpython from Debian's source tarball (once each, then cached), the
+# path 3.14 will take.
 test-deps: dev
 	command -v x86_64-w64-mingw32-gcc >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64; }
 	$(PY) tools/cpython/build_cpython.py --version 3.13 --free-threaded --print-prefix
+	$(PY) tools/cpython/build_cpython.py --version 3.13 --print-prefix
 
 # The tests exercise the real artefacts: the in-place _C and the merged wheel in dist/.
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
