@@ -264,7 +264,7 @@ void m_grouped_bf16_gemm_nt_masked(const at::Tensor& a, const at::Tensor& b, con
           nullptr, &masked_m, expected_m});
 }
 
-std::string gemm_config_name(const std::string& input, const std::string& type, int m, int n, int num_groups,
+std::string gemm_config_name(const std::string& input, const std::string& type, int m, int n, int k, int num_groups,
                              int expected_m, const std::string& output, int num_sms) {
     const char* op = "gemm_config";
     TORCH_CHECK_VALUE(input == "fp8" || input == "bf16", op, ": input must be 'fp8' or 'bf16', got '", input, "'");
@@ -272,16 +272,16 @@ std::string gemm_config_name(const std::string& input, const std::string& type, 
                       ": type must be 'dense', 'contiguous' or 'masked', got '", type, "'");
     TORCH_CHECK_VALUE(output == "bf16" || output == "fp32", op, ": output must be 'bf16' or 'fp32', got '", output,
                       "'");
-    TORCH_CHECK_VALUE(m > 0 && n > 0 && num_groups > 0 && num_sms > 0, op,
-                      ": m, n, num_groups and num_sms must be positive, got ", m, ", ", n, ", ", num_groups, ", ",
-                      num_sms);
+    TORCH_CHECK_VALUE(m > 0 && n > 0 && k > 0 && num_groups > 0 && num_sms > 0, op,
+                      ": m, n, k, num_groups and num_sms must be positive, got ", m, ", ", n, ", ", k, ", ", num_groups,
+                      ", ", num_sms);
     const GemmType gemm_type = type == "dense"        ? GemmType::Dense
                                : type == "contiguous" ? GemmType::GroupedContiguous
                                                       : GemmType::GroupedMasked;
-    const kernels::GemmShape shape{input == "fp8" ? InputType::FP8 : InputType::BF16, gemm_type, m, n, num_groups,
+    const kernels::GemmShape shape{input == "fp8" ? InputType::FP8 : InputType::BF16, gemm_type, m, n, k, num_groups,
                                    expected_m,
                                    output == "bf16" ? kernels::OutputType::BF16 : kernels::OutputType::FP32};
-    return kernels::select_gemm_config(shape, num_sms).source().name;
+    return kernels::plan_gemm(shape, num_sms).describe();
 }
 
 std::vector<std::pair<std::string, std::string>> kernel_sources() {

@@ -1,5 +1,6 @@
 #include "gemm.hpp"
 
+#include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/util/Exception.h>
@@ -31,7 +32,8 @@ int ceil_div(int a, int b) { return (a + b - 1) / b; }
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 
 // Mirrors GemmLayout in gemm.cuh: optional bf16 staging for D, then per stage A,
-// B, (FP8) A's scales and two barriers.
+// B, (FP8) A's scales and two barriers, then the split-K verdict.
+constexpr int kSplitVerdictBytes = 16;
 int stage_bytes(InputType input, int block_m, int block_n) {
     return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) + 16;
 }
@@ -41,7 +43,8 @@ int staging_bytes(int block_m, int block_n, bool tma_store) {
 }
 
 GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store) {
-    const int stages = std::min(kMaxStages, (kMaxSharedBytes - staging_bytes(block_m, block_n, tma_store)) /
+    const int stages = std::min(kMaxStages, (kMaxSharedBytes - kSplitVerdictBytes -
+                                             staging_bytes(block_m, block_n, tma_store)) /
                                                 stage_bytes(input, block_m, block_n));
     return {input, type, block_m, block_n, stages, output, tma_store};
 }
@@ -59,7 +62,8 @@ const std::vector<int>& block_ns(InputType input) { return input == InputType::F
 
 int GemmConfig::threads() const { return 128 * (block_m / 64 + 1); }
 int GemmConfig::shared_bytes() const {
-    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(input, block_m, block_n);
+    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(input, block_m, block_n) +
+           kSplitVerdictBytes;
 }
 
 jit::KernelSource GemmConfig::source() const {
@@ -87,50 +91,104 @@ jit::KernelSource GemmConfig::source() const {
 
 // Tile heuristic. BLOCK_M follows the rows a tile sees: 64 (one math warpgroup)
 // when they fit, else 128 (two warpgroups sharing each B tile); masked GEMMs use
-// the caller's expected rows per group. BLOCK_N minimises the modelled time:
-// (waves of tiles over the SMs) x (BLOCK_N + kTileOverheadN). A tile's MMA time
-// grows with BLOCK_N; the overhead term stands for what every tile pays whatever
-// its width (re-reading A's row panel, the promotion's scale work, the epilogue),
-// so narrow tiles win only when they fill idle SMs (small M, as in decoding), not
-// when they merely shave a partial wave. Measured on H100 at M = 4096: FP8
-// BLOCK_N 128 reaches 1200 TFLOPS where 16 (which pure wave-counting picks) falls
-// under 250. Ties go to the fuller last wave (M = 128, N = 24576: 64 fills 2.9
-// waves where 128 leaves 1.45, 395 against 364 TFLOPS), then to the larger tile.
+// the caller's expected rows per group. Then two steps, each minimising the modelled
+// time of the busiest SM, in K-blocks x (BLOCK_N + kTileOverheadN):
+//   * BLOCK_N, whole tiles: a tile's MMA time grows with BLOCK_N; the overhead term
+//     stands for what every tile pays whatever its width (re-reading A's row panel,
+//     the promotion's scale work, the epilogue), so narrow tiles win only when they
+//     fill idle SMs, not when they merely shave a partial wave. Measured on H100 at
+//     M = 4096: FP8 BLOCK_N 128 reaches 1200 TFLOPS where 16 (which pure wave
+//     counting picks) falls under 250. Ties go to the fuller last wave (M = 128,
+//     N = 24576: 64 fills 2.9 waves where 128 leaves 1.45, 395 against 364 TFLOPS),
+//     then to the larger tile.
+//   * Split K (dense only): the tiles of that tiling's last partial wave may be cut
+//     into K-slices that fill the SMs; a slice costs kSliceOverheadKBlocks more
+//     (refilling the pipeline; the FP32 partials written and read back, all of them
+//     by the one CTA that arrives last). On H100 (benchmarks/NOTES.md, v11) FP8
+//     M = 4096, N = 2112 (4.1 waves of 128x128 tiles) goes 975 -> 1070-1090 TFLOPS
+//     with its last 16 tiles in 8 slices. Every other split measured was slower,
+//     among them wider tiles in slices instead of narrow whole ones at M = 128 (FP8
+//     128x128 in 2-8 slices against 128x16-64; BF16 128x96 and 128x224), which is
+//     why the split only ever cuts the tiling chosen first.
 // Stages fill shared memory.
-constexpr int kTileOverheadN = 64;
+constexpr long kTileOverheadN = 64;
+constexpr long kSliceOverheadKBlocks = 32;
+constexpr int kMinSliceKBlocks = 4;
+constexpr int kMaxSplits = 16;
 
-GemmConfig select_gemm_config(const GemmShape& p, int num_sms) {
+namespace {
+
+// Tuning overrides, read once: DG_GEMM_BLOCK_N=64 forces that BLOCK_N, DG_GEMM_SPLIT_K=4
+// that many slices for the last partial wave's tiles (1: never split).
+int env_int(const char* name) {
+    const char* value = std::getenv(name);
+    return value == nullptr ? 0 : std::atoi(value);
+}
+
+long waves_of(long units, int num_sms) { return (units + num_sms - 1) / num_sms; }
+
+}  // namespace
+
+GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
     const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
     const int block_m = rows <= 64 ? 64 : 128;
+    const long m_tiles = static_cast<long>(ceil_div(rows, block_m)) * (masked ? p.num_groups : 1);
+    const int k_blocks = std::max(1, p.k * element_bytes(p.input) / kBlockKBytes);
     const std::vector<int>& candidates = block_ns(p.input);
 
-    // Tuning override, read once: DG_GEMM_BLOCK_N=64 forces that BLOCK_N.
-    static const int forced_block_n = [] {
-        const char* env = std::getenv("DG_GEMM_BLOCK_N");
-        return env == nullptr ? 0 : std::atoi(env);
-    }();
-    int best_n = forced_block_n;
-    if (forced_block_n > 0) {
-        TORCH_CHECK_VALUE(std::find(candidates.begin(), candidates.end(), forced_block_n) != candidates.end(),
-                          "DG_GEMM_BLOCK_N=", forced_block_n, " is not a BLOCK_N this kernel supports");
-    } else {
+    static const int forced_block_n = env_int("DG_GEMM_BLOCK_N");
+    static const int forced_splits = env_int("DG_GEMM_SPLIT_K");
+    TORCH_CHECK_VALUE(forced_block_n <= 0 || std::find(candidates.begin(), candidates.end(), forced_block_n) !=
+                                                 candidates.end(),
+                      "DG_GEMM_BLOCK_N=", forced_block_n, " is not a BLOCK_N this kernel supports");
+    TORCH_CHECK_VALUE(forced_splits >= 0 && forced_splits <= kMaxSplits, "DG_GEMM_SPLIT_K=", forced_splits,
+                      " is outside 1..", kMaxSplits);
+
+    int block_n = forced_block_n;
+    if (block_n <= 0) {
         long best_cost = -1;
         double best_fill = 0.0;
-        for (int block_n : candidates) {
-            const long m_tiles = static_cast<long>(ceil_div(rows, block_m)) * (masked ? p.num_groups : 1);
-            const long tiles = m_tiles * ceil_div(p.n, block_n);
-            const long waves = (tiles + num_sms - 1) / num_sms;
-            const long cost = waves * (block_n + kTileOverheadN);
+        for (int candidate : candidates) {
+            const long tiles = m_tiles * ceil_div(p.n, candidate);
+            const long waves = waves_of(tiles, num_sms);
+            const long cost = waves * (candidate + kTileOverheadN);
             const double fill = static_cast<double>(tiles) / static_cast<double>(waves * num_sms);
             if (best_cost < 0 || cost < best_cost || (cost == best_cost && fill >= best_fill)) {
                 best_cost = cost;
                 best_fill = fill;
-                best_n = block_n;
+                block_n = candidate;
             }
         }
     }
-    return make_config(p.input, p.type, block_m, best_n, p.output, can_tma_store(p.type, p.n, best_n, p.output));
+    GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output,
+                              can_tma_store(p.type, p.n, block_n, p.output))};
+
+    // Split K over the last partial wave, in K-blocks of the busiest SM (the tile
+    // width is the same either way).
+    const long tiles = m_tiles * ceil_div(p.n, block_n);
+    const long full_waves = tiles / num_sms;
+    const long tail = tiles - full_waves * num_sms;
+    const int max_splits = std::min(kMaxSplits, k_blocks / kMinSliceKBlocks);
+    if (p.type != GemmType::Dense || tail == 0 || max_splits < 2 || forced_splits == 1) return plan;
+    long best_cost = (full_waves + 1) * k_blocks;
+    for (int splits = 2; splits <= max_splits; ++splits) {
+        if (forced_splits > 1 && splits != std::min(forced_splits, max_splits)) continue;
+        const long cost =
+            full_waves * k_blocks + waves_of(tail * splits, num_sms) * (ceil_div(k_blocks, splits) + kSliceOverheadKBlocks);
+        if (forced_splits > 1 || cost < best_cost) {
+            best_cost = cost;
+            plan.splits = splits;
+            plan.split_tiles = static_cast<int>(tail);
+        }
+    }
+    return plan;
+}
+
+std::string GemmPlan::describe() const {
+    std::string name = config.source().name;
+    if (splits > 1) name += " split-k " + std::to_string(splits) + "x" + std::to_string(split_tiles);
+    return name;
 }
 
 std::vector<GemmConfig> all_gemm_configs() {
@@ -155,7 +213,10 @@ struct KernelArgs {
     void* d;
     const float* c;
     const int* grouping;
+    float* partials;
+    int* arrivals;
     int m, n, k, num_groups;
+    int splits, split_tiles;
 };
 
 // Source generation and the JIT lookup happen once per configuration and device.
@@ -169,9 +230,10 @@ const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
 
 void launch_gemm(const GemmProblem& p, int num_sms) {
     const OutputType output = p.d.scalar_type() == at::kBFloat16 ? OutputType::BF16 : OutputType::FP32;
-    const GemmConfig config =
-        select_gemm_config({p.input, p.type, p.m, p.n, p.num_groups, p.expected_m, output}, num_sms);
+    const GemmPlan plan = plan_gemm({p.input, p.type, p.m, p.n, p.k, p.num_groups, p.expected_m, output}, num_sms);
+    const GemmConfig& config = plan.config;
     const c10::cuda::CUDAGuard guard(p.d.device());
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(p.d.get_device()).stream();
     const jit::Kernel& kernel = kernel_for(config, p.d.get_device());
 
     const bool masked = p.type == GemmType::GroupedMasked;
@@ -200,25 +262,46 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
         tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n,
                              static_cast<uint64_t>(p.n) * sizeof(at::BFloat16), 64, 64, CU_TENSOR_MAP_SWIZZLE_128B);
 
+    // Split K's workspace: the FP32 partial tiles, then one arrival count per split
+    // tile, zeroed here. Freed on return: the caching allocator hands the memory to
+    // later work on this stream only, which runs after the kernel.
+    at::Tensor workspace;
+    float* partials = nullptr;
+    int* arrivals = nullptr;
+    if (plan.splits > 1) {
+        const int64_t partial_bytes =
+            static_cast<int64_t>(plan.split_tiles) * plan.splits * config.block_m * config.block_n * sizeof(float);
+        const int64_t arrival_bytes = static_cast<int64_t>(plan.split_tiles) * sizeof(int);
+        workspace = at::empty({partial_bytes + arrival_bytes}, p.d.options().dtype(at::kByte));
+        partials = reinterpret_cast<float*>(workspace.data_ptr());
+        arrivals = reinterpret_cast<int*>(static_cast<char*>(workspace.data_ptr()) + partial_bytes);
+        C10_CUDA_CHECK(cudaMemsetAsync(arrivals, 0, arrival_bytes, stream));
+    }
+
     KernelArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
                     p.d.data_ptr(),
                     p.c.has_value() ? p.c->data_ptr<float>() : nullptr,
                     p.grouping.defined() ? p.grouping.data_ptr<int>() : nullptr,
+                    partials,
+                    arrivals,
                     p.m,
                     p.n,
                     p.k,
-                    p.num_groups};
+                    p.num_groups,
+                    plan.splits,
+                    plan.split_tiles};
     void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, &args};
 
-    // Persistent CTAs: at most one per SM, each looping over tiles (masked: the
-    // tile count depends on GPU-resident row counts, so bound it by the maximum).
+    // Persistent CTAs: at most one per SM, each looping over tiles and slices (masked:
+    // the tile count depends on GPU-resident row counts, so bound it by the maximum).
     const long max_tiles = static_cast<long>(ceil_div(p.m, config.block_m)) * (masked ? p.num_groups : 1) *
-                           ceil_div(p.n, config.block_n);
+                               ceil_div(p.n, config.block_n) +
+                           static_cast<long>(plan.split_tiles) * (plan.splits - 1);
     jit::LaunchConfig launch;
     launch.grid = dim3(static_cast<unsigned>(std::max(1L, std::min<long>(num_sms, max_tiles))));
     launch.block = dim3(config.threads());
     launch.shared_bytes = config.shared_bytes();
-    launch.stream = c10::cuda::getCurrentCUDAStream(p.d.get_device()).stream();
+    launch.stream = stream;
     kernel.launch(launch, kernel_args);
 }
 

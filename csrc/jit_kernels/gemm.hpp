@@ -6,6 +6,7 @@
 #include <ATen/Tensor.h>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "../jit/runtime.hpp"
@@ -56,16 +57,28 @@ struct GemmProblem {
 struct GemmShape {
     InputType input;
     GemmType type;
-    int m, n;        // m: rows of A (masked: per group)
+    int m, n, k;     // m: rows of A (masked: per group)
     int num_groups;  // 1 for dense
     int expected_m;  // masked: the typical rows per group
     OutputType output;
 };
 
-// Heuristic choice of tile sizes for one problem (see the comment in the .cpp).
-GemmConfig select_gemm_config(const GemmShape& shape, int num_sms);
+// A kernel and how to launch it. Split K (dense only): the last `split_tiles` tiles
+// are cut along K into `splits` slices, computed by different CTAs and summed by
+// the last one (see gemm.cuh).
+struct GemmPlan {
+    GemmConfig config;
+    int splits = 1;
+    int split_tiles = 0;
 
-// Every configuration select_gemm_config can return: the CPU tests compile all of them.
+    // The kernel's name, then the split if any: "fp8_gemm_nt[...] split-k 7x17".
+    std::string describe() const;
+};
+
+// Heuristic choice of tile sizes and split for one problem (see the comment in the .cpp).
+GemmPlan plan_gemm(const GemmShape& shape, int num_sms);
+
+// Every configuration plan_gemm can return: the CPU tests compile all of them.
 std::vector<GemmConfig> all_gemm_configs();
 
 void launch_gemm(const GemmProblem& problem, int num_sms);

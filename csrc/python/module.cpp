@@ -347,14 +347,15 @@ PyObject* kernel_sources(PyObject*, PyObject*) {
 }
 
 PyObject* gemm_config(PyObject*, PyObject* args, PyObject* kwargs) {
-    static const char* const names[] = {"input", "type", "m", "n", "num_groups", "expected_m", "output", "num_sms",
-                                        nullptr};
+    static const char* const names[] = {"input", "type", "m", "n", "k", "num_groups", "expected_m", "output",
+                                        "num_sms", nullptr};
     return guarded([&]() -> PyObject* {
         std::string input, type, output = "bf16";
-        int m = 0, n = 0, num_groups = 1, expected_m = 0, num_sms = 132;
-        if (!parse("gemm_config", args, kwargs, names, 4, input, type, m, n, num_groups, expected_m, output, num_sms))
+        int m = 0, n = 0, k = 0, num_groups = 1, expected_m = 0, num_sms = 132;
+        if (!parse("gemm_config", args, kwargs, names, 5, input, type, m, n, k, num_groups, expected_m, output,
+                   num_sms))
             return nullptr;
-        return new_str(api::gemm_config_name(input, type, m, n, num_groups, expected_m, output, num_sms));
+        return new_str(api::gemm_config_name(input, type, m, n, k, num_groups, expected_m, output, num_sms));
     });
 }
 
@@ -463,10 +464,11 @@ PyMethodDef methods[] = {
                 "kernel_sources() -> list[tuple[str, str]]\n\n"
                 "(name, CUDA source) of every kernel instantiation the API can select; for compile tests.\n"),
     DG_FUNCTION(gemm_config, kKeywords,
-                "gemm_config(input: str, type: str, m: int, n: int, num_groups: int = 1, expected_m: int = 0,\n"
-                "            output: str = 'bf16', num_sms: int = 132) -> str\n\n"
+                "gemm_config(input: str, type: str, m: int, n: int, k: int, num_groups: int = 1,\n"
+                "            expected_m: int = 0, output: str = 'bf16', num_sms: int = 132) -> str\n\n"
                 "Name of the kernel the tile heuristic picks (input 'fp8'/'bf16', type 'dense'/'contiguous'/\n"
-                "'masked', output 'bf16'/'fp32'); needs no GPU. For tests.\n"),
+                "'masked', output 'bf16'/'fp32'), followed by ' split-k SxT' when the last T tiles are cut into\n"
+                "S K-slices; needs no GPU. For tests.\n"),
     DG_FUNCTION(init, kKeywords,
                 "init(include_dir: str, nvrtc_lib: str, cuda_home: str, cuda_include: str, cache_dir: str) -> None\n\n"
                 "Set the JIT's paths (deep_gemm/_loader.py calls this at import). An unwritable cache_dir falls back "

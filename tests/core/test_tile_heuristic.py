@@ -4,7 +4,10 @@ The expected tiles are the ones measured best on an H100 (benchmarks/NOTES.md); 
 to the cost model that moves them should come with new measurements.
 """
 import itertools
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -19,11 +22,16 @@ def tile(name: str) -> str:
     return re.search(r"\[(\d+x\d+) ", name).group(1)
 
 
+def kernel(name: str) -> str:
+    """'fp8_gemm_nt[128x128 s5 bf16 tma-store] split-k 8x16' -> the kernel's name alone."""
+    return name.split(" split-k ")[0]
+
+
 @pytest.mark.parametrize("n", [2112, 24576, 32768, 7168, 4096])
 def test_large_m_fp8_uses_128x128_tiles_with_tma_store(n):
     # Measured: 128 beats every narrower BLOCK_N at M = 4096 (and 16, which pure
     # wave counting would pick, falls under 250 TFLOPS).
-    name = _C.gemm_config("fp8", "dense", 4096, n)
+    name = _C.gemm_config("fp8", "dense", 4096, n, 7168)
     assert tile(name) == "128x128" and "tma-store" in name, name
 
 
@@ -34,33 +42,33 @@ def test_large_m_fp8_uses_128x128_tiles_with_tma_store(n):
     (24576, "128x64"),  # ties with 128 in the cost model; 2.9 waves beat 1.45 (395 vs 364 TFLOPS)
 ])
 def test_decode_sized_fp8_fills_the_sms(n, expected):
-    assert tile(_C.gemm_config("fp8", "dense", 128, n)) == expected
+    assert tile(_C.gemm_config("fp8", "dense", 128, n, 7168)) == expected
 
 
 def test_fewer_sms_change_the_wave_arithmetic():
     # With half the SMs, 132 tiles of 16 columns are two waves; 66 tiles of 32 are one.
-    assert tile(_C.gemm_config("fp8", "dense", 128, 2112, num_sms=H100_SMS // 2)) == "128x32"
+    assert tile(_C.gemm_config("fp8", "dense", 128, 2112, 7168, num_sms=H100_SMS // 2)) == "128x32"
 
 
 @pytest.mark.parametrize("rows, block_m", [(1, 64), (64, 64), (65, 128), (4096, 128)])
 def test_block_m_follows_the_rows(rows, block_m):
-    assert tile(_C.gemm_config("fp8", "dense", rows, 7168)).startswith(f"{block_m}x")
+    assert tile(_C.gemm_config("fp8", "dense", rows, 7168, 7168)).startswith(f"{block_m}x")
 
 
 @pytest.mark.parametrize("expected_m, block_m", [(32, 64), (64, 64), (128, 128), (256, 128)])
 def test_masked_tiles_follow_expected_m_and_never_store_with_tma(expected_m, block_m):
-    name = _C.gemm_config("fp8", "masked", 4096, 7168, num_groups=4, expected_m=expected_m)
+    name = _C.gemm_config("fp8", "masked", 4096, 7168, 7168, num_groups=4, expected_m=expected_m)
     assert tile(name).startswith(f"{block_m}x") and "tma-store" not in name, name
 
 
 @pytest.mark.parametrize("n, expected", [(2112, "128x192"), (7168, "128x256"), (24576, "128x256")])
 def test_bf16_tiles(n, expected):
-    assert tile(_C.gemm_config("bf16", "dense", 4096, n)) == expected
+    assert tile(_C.gemm_config("bf16", "dense", 4096, n, 7168)) == expected
 
 
 @pytest.mark.parametrize("output, n", [("fp32", 7168), ("bf16", 4097)])
 def test_tma_store_needs_bf16_output_and_16_byte_rows(output, n):
-    assert "tma-store" not in _C.gemm_config("fp8", "dense", 4096, n, output=output)
+    assert "tma-store" not in _C.gemm_config("fp8", "dense", 4096, n, 7168, output=output)
 
 
 def test_every_choice_is_a_compiled_kernel():
@@ -68,15 +76,57 @@ def test_every_choice_is_a_compiled_kernel():
     for op, kind, out, m, n in itertools.product(
             ("fp8", "bf16"), ("dense", "contiguous", "masked"), ("bf16", "fp32"),
             (1, 63, 64, 65, 128, 1000, 4096, 65536), (8, 200, 2112, 4097, 24576)):
-        name = _C.gemm_config(op, kind, m, n, num_groups=8, expected_m=m, output=out)
-        assert name in COMPILED, f"{(op, kind, out, m, n)} -> {name} is not compiled in CI"
+        name = _C.gemm_config(op, kind, m, n, 7168, num_groups=8, expected_m=m, output=out)
+        assert kernel(name) in COMPILED, f"{(op, kind, out, m, n)} -> {name} is not compiled in CI"
 
 
 @pytest.mark.parametrize("args, message", [
-    (("fp4", "dense", 1, 1), "input must be 'fp8' or 'bf16'"),
-    (("fp8", "sparse", 1, 1), "type must be 'dense', 'contiguous' or 'masked'"),
-    (("fp8", "dense", 0, 1), "must be positive"),
+    (("fp4", "dense", 1, 1, 128), "input must be 'fp8' or 'bf16'"),
+    (("fp8", "sparse", 1, 1, 128), "type must be 'dense', 'contiguous' or 'masked'"),
+    (("fp8", "dense", 0, 1, 128), "must be positive"),
+    (("fp8", "dense", 1, 1, 0), "must be positive"),
 ])
 def test_bad_arguments(args, message):
     with pytest.raises(ValueError, match=message):
         _C.gemm_config(*args)
+
+
+# Split K (measured on H100, benchmarks/NOTES.md v11): only the last partial wave of the
+# tiling chosen first is cut into K-slices, and only where that wave is nearly empty.
+def test_split_k_cuts_a_nearly_empty_last_wave():
+    # 544 tiles = 4 waves + 16 tiles: 975 -> 1070-1090 TFLOPS with those 16 in 8 slices.
+    assert _C.gemm_config("fp8", "dense", 4096, 2112, 7168) == "fp8_gemm_nt[128x128 s5 bf16 tma-store] split-k 8x16"
+
+
+@pytest.mark.parametrize("op, m, n, k", [
+    ("fp8", 4096, 7168, 16384),  # 13.6 waves: a split measured no faster
+    ("fp8", 4096, 4096, 7168),   # 7.8 waves: 2 slices measured 1158 against 1219
+    ("bf16", 4096, 2112, 7168),  # 2.7 waves: 3 slices measured 700 against 715
+    ("fp8", 128, 2112, 7168),    # one wave of whole 128x16 tiles beat 128x128 in slices
+    ("fp8", 4096, 2112, 512),    # 4 K-blocks: too short to slice
+])
+def test_split_k_stays_off_where_it_measured_slower(op, m, n, k):
+    assert "split-k" not in _C.gemm_config(op, "dense", m, n, k)
+
+
+@pytest.mark.parametrize("kind", ["contiguous", "masked"])
+def test_grouped_gemms_never_split(kind):
+    assert "split-k" not in _C.gemm_config("fp8", kind, 4096, 2112, 7168, num_groups=1, expected_m=4096)
+
+
+def config_under_env(env: dict, *args) -> subprocess.CompletedProcess:
+    """gemm_config in a fresh interpreter: the overrides are read once per process."""
+    code = f"from deep_gemm import _C; print(_C.gemm_config(*{args!r}))"
+    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True)
+
+
+def test_split_override_forces_the_slice_count():
+    result = config_under_env({"DG_GEMM_SPLIT_K": "3"}, "fp8", "dense", 4096, 2112, 7168)
+    assert result.stdout.strip().endswith("split-k 3x16"), result.stderr
+    result = config_under_env({"DG_GEMM_SPLIT_K": "1"}, "fp8", "dense", 4096, 2112, 7168)
+    assert "split-k" not in result.stdout and result.returncode == 0, result.stderr
+
+
+def test_split_override_out_of_range_is_refused():
+    result = config_under_env({"DG_GEMM_SPLIT_K": "99"}, "fp8", "dense", 4096, 2112, 7168)
+    assert result.returncode != 0 and "DG_GEMM_SPLIT_K=99 is outside 1..16" in result.stderr

@@ -89,7 +89,8 @@ def test_every_sm_count_gives_the_same_result():
             outputs.append(d)
     finally:
         deep_gemm.set_num_sms(full)
-    # The SM budget changes the tile shape, not the per-element summation order.
+    # The SM budget changes the tile shape, not the per-element summation order (K = 512
+    # is too short to split).
     assert all(calc_diff(outputs[0], o) < 1e-5 for o in outputs[1:])
 
 

@@ -13,6 +13,12 @@
 //
 // Persistent: one CTA per SM walks the tiles in the Scheduler's order, stepping
 // by the grid size.
+//   * Split K (dense only): the last `split_tiles` tiles, the ones that would leave
+//     SMs idle in a last partial wave (or all tiles, when there are fewer than SMs),
+//     are cut along K into `splits` slices run by different CTAs. Each slice writes
+//     its FP32 partial tile to a workspace; the CTA that finishes last adds the
+//     slices up in slice order (so the sum does not depend on timing) and stores D.
+//     Nobody waits on anybody, so there is no deadlock whatever runs alongside.
 //   * The last warpgroup is the producer: one thread streams K-blocks of A, B
 //     (and A's FP8 scales) into a ring of shared-memory stages with TMA, running
 //     ahead into the next tile while the math warpgroups store the current one.
@@ -78,21 +84,25 @@ struct Tile {
     int n_tile;
     int rows;    // rows of this group that exist (masked: grouping[group]; else M)
     bool skip;   // contiguous: padding rows only (or an invalid expert), nothing to compute
+    int k_begin, k_end;  // the K-blocks this CTA computes
+    int split, slice;    // split K: which split tile (-1: the whole K) and which slice of it
 };
 
 // Hands out tiles; producer and consumers each run one and see the same sequence.
 template <GemmType kType, int kBlockM, int kBlockN>
 struct Scheduler {
-    int m, n, num_groups;
+    int m, n, num_groups, k_blocks;
     const int* grouping;
+    int splits, split_tiles;
     int n_tiles;
     int next_index;
     // Masked: the group the cursor is in, and the tile index where it starts.
     int group = 0, group_first = 0;
 
-    __device__ Scheduler(int m_, int n_, int num_groups_, const int* grouping_)
-        : m(m_), n(n_), num_groups(num_groups_), grouping(grouping_), n_tiles(ceil_div(n_, kBlockN)),
-          next_index(blockIdx.x) {}
+    __device__ Scheduler(int m_, int n_, int num_groups_, int k_blocks_, const int* grouping_, int splits_,
+                         int split_tiles_)
+        : m(m_), n(n_), num_groups(num_groups_), k_blocks(k_blocks_), grouping(grouping_), splits(splits_),
+          split_tiles(split_tiles_), n_tiles(ceil_div(n_, kBlockN)), next_index(blockIdx.x) {}
 
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
@@ -101,9 +111,12 @@ struct Scheduler {
     // flagged `skip` rather than being skipped here: a loop in this function
     // keeps nvcc from unrolling the epilogue (accumulators spill to local memory).
     __device__ bool next(Tile& tile) {
-        const int index = next_index;
+        int index = next_index;
         next_index += gridDim.x;
         tile.skip = false;
+        tile.k_begin = 0;
+        tile.k_end = k_blocks;
+        tile.split = -1;
         if constexpr (kType == GemmType::GroupedMasked) {
             // Tile indices rise monotonically, so the group cursor only moves forward.
             while (group < num_groups) {
@@ -119,7 +132,21 @@ struct Scheduler {
             tile.rows = rows;
         } else {
             const int m_tiles = ceil_div(m, kBlockM);
-            if (index >= m_tiles * n_tiles) return false;
+            // One exit test only: a second `return false` costs the mainloop its
+            // uniform registers (ptxas then moves every WGMMA descriptor with R2UR).
+            if (index >= m_tiles * n_tiles + split_tiles * (splits - 1)) return false;
+            if constexpr (kType == GemmType::Dense) {
+                // Whole tiles first, then the split tiles' slices, a tile's slices on
+                // neighbouring CTAs (they run at the same time and share A and B in L2).
+                const int whole = m_tiles * n_tiles - split_tiles;
+                if (index >= whole) {
+                    tile.split = (index - whole) / splits;
+                    tile.slice = (index - whole) % splits;
+                    tile.k_begin = tile.slice * k_blocks / splits;
+                    tile.k_end = (tile.slice + 1) * k_blocks / splits;
+                    index = whole + tile.split;
+                }
+            }
             tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
             tile.rows = m;
             tile.group = 0;
@@ -189,9 +216,11 @@ struct GemmLayout {
     // to) two 64-column chunk buffers, so a wide tile does not cost a pipeline stage.
     static constexpr int kDChunks = kBlockN / 64 < 2 ? kBlockN / 64 : 2;
     static constexpr int kDBytes = kTmaStore ? kMathWarpgroups * kDChunks * 64 * 128 : 0;
+    static constexpr int kMathThreads = kMathWarpgroups * 128;
     // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
-    // A's scales, the full/empty barriers. csrc/jit_kernels/gemm.cpp mirrors this.
-    static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8;
+    // A's scales, the full/empty barriers, the split-K verdict (16 bytes).
+    // csrc/jit_kernels/gemm.cpp mirrors this.
+    static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8 + 16;
 
     static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is one or two math warpgroups");
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
@@ -208,8 +237,56 @@ struct GemmArgs {
     void* d;
     const float* c;        // FP32 D only: D = acc + C
     const int* grouping;   // contiguous: expert per row; masked: rows per group
+    float* partials;       // split K: [split_tiles, splits] FP32 partial tiles
+    int* arrivals;         // split K: slices done per split tile, zero at launch
     int m, n, k, num_groups;
+    int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices
 };
+
+// Split K: this CTA's slice of a split tile goes to the workspace; returns true
+// (with the slices' sum in `accum`) for the CTA whose slice arrives last, which then
+// stores the tile, and false for the others. A thread's partial is kept in its own
+// register order, so writes and reads are coalesced 16-byte accesses.
+template <int kAccumulators, int kMathThreads>
+__device__ __forceinline__ bool reduce_split(const GemmArgs& args, const Tile& tile, float* accum, int* verdict,
+                                             uint32_t barrier_id) {
+    constexpr int kVectors = kAccumulators / 4;
+    // 32-bit offsets in float4s (the workspace stays far below 32 GiB), so few
+    // registers are live next to the accumulators.
+    const int first = tile.split * args.splits * kVectors * kMathThreads + threadIdx.x;
+    float4* partials = reinterpret_cast<float4*>(args.partials);
+#pragma unroll
+    for (int v = 0; v < kVectors; ++v)
+        __stcg(partials + first + (tile.slice * kVectors + v) * kMathThreads,
+               make_float4(accum[v * 4], accum[v * 4 + 1], accum[v * 4 + 2], accum[v * 4 + 3]));
+    // Release this CTA's partial before counting it; the last arriver acquires all.
+    __threadfence();
+    ptx::named_barrier(barrier_id, kMathThreads);
+    if (threadIdx.x == 0) {
+        const int arrived = atomicAdd(args.arrivals + tile.split, 1) + 1;
+        __threadfence();
+        *verdict = arrived == args.splits;
+    }
+    ptx::named_barrier(barrier_id, kMathThreads);
+    if (!*verdict) return false;
+    __threadfence();
+    // Every slice from the workspace in slice order, this CTA's too: the same sum
+    // whoever arrives last. (Outer loop over slices: one running address, not one per vector.)
+#pragma unroll
+    for (int i = 0; i < kAccumulators; ++i) accum[i] = 0.0f;
+    for (int slice = 0; slice < args.splits; ++slice) {
+        const float4* part = partials + first + slice * kVectors * kMathThreads;
+#pragma unroll
+        for (int v = 0; v < kVectors; ++v) {
+            const float4 x = __ldcg(part + v * kMathThreads);
+            accum[v * 4] += x.x;
+            accum[v * 4 + 1] += x.y;
+            accum[v * 4 + 2] += x.z;
+            accum[v * 4 + 3] += x.w;
+        }
+    }
+    return true;
+}
 
 template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
@@ -228,10 +305,13 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     float* smem_sfa = reinterpret_cast<float*>(smem_b + kStages * Layout::kBBytes);
     uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<unsigned char*>(smem_sfa) + kStages * Layout::kSfaBytes);
     uint64_t* empty = full + kStages;
+    int* split_verdict = reinterpret_cast<int*>(empty + kStages);
 
     const int m = args.m, n = args.n;
     const int warpgroup = threadIdx.x / 128;
     const int k_blocks = args.k / (kFP8 ? kScaleBlock : kBlockKBytes / 2);
+    // Split K's barrier over all math threads (1 + warpgroup are the epilogue's).
+    constexpr uint32_t kMathBarrier = 1 + Layout::kMathWarpgroups;
 
     if (threadIdx.x == 0) {
         ptx::tma_prefetch_descriptor(&tmap_a);
@@ -246,7 +326,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     }
     __syncthreads();
 
-    Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, args.grouping);
+    Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, k_blocks, args.grouping, args.splits,
+                                                 args.split_tiles);
     Tile tile;
 
     if (warpgroup == Layout::kMathWarpgroups) {
@@ -258,7 +339,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 if (tile.skip) continue;
                 const int a_row = (kMasked ? tile.group * m : 0) + tile.m_tile * kBlockM;
                 const int b_row = tile.group * n + tile.n_tile * kBlockN;
-                for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
+                for (int kb = tile.k_begin; kb < tile.k_end; ++kb, ++iter) {
                     const int s = iter % kStages;
                     // Parity trick: the first pass over the ring finds every slot free.
                     ptx::mbarrier_wait(&empty[s], ((iter / kStages) & 1) ^ 1);
@@ -290,6 +371,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     while (scheduler.next(tile)) {
         if (tile.skip) continue;
         const int n0 = tile.n_tile * kBlockN;
+        // K-blocks below are counted from tile.k_begin (split K computes a slice).
+        const int tile_k_blocks = tile.k_end - tile.k_begin;
         float accum[MMA::kAccumulators];
 
         if constexpr (kFP8) {
@@ -299,7 +382,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // B's scale per K-block comes from global memory (L2); load it one K-block
             // ahead so its latency hides behind a K-block of MMAs.
             const float* sfb_row =
-                args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks;
+                args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks +
+                tile.k_begin;
             float next_sb = __ldg(sfb_row);
             float partial[2][MMA::kAccumulators];
             float scale[2][2];  // per buffer: (row r, row r + 8) scales of its K-block
@@ -311,7 +395,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             auto issue = [&](int kb, int buf) {
                 const int s = (iter + kb) % kStages;
                 const float sb = next_sb;
-                if (kb + 1 < k_blocks) next_sb = __ldg(sfb_row + kb + 1);
+                if (kb + 1 < tile_k_blocks) next_sb = __ldg(sfb_row + kb + 1);
                 ptx::mbarrier_wait(&full[s], ((iter + kb) / kStages) & 1);
                 scale[buf][0] = smem_sfa[s * kBlockM + row_in_tile] * sb;
                 scale[buf][1] = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
@@ -350,7 +434,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // buffer is retired and serialises the MMAs (its note C7514).
             issue(0, 0);
             int kb = 0;
-            for (; kb + 2 < k_blocks; kb += 2) {
+            for (; kb + 2 < tile_k_blocks; kb += 2) {
                 issue(kb + 1, 1);
                 ptx::wgmma_wait<1>();
                 promote(kb, 0);
@@ -358,7 +442,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::wgmma_wait<1>();
                 promote(kb + 1, 1);
             }
-            if (kb + 1 < k_blocks) {
+            if (kb + 1 < tile_k_blocks) {
                 issue(kb + 1, 1);
                 ptx::wgmma_wait<1>();
                 promote(kb, 0);
@@ -368,13 +452,13 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::wgmma_wait<0>();
                 promote(kb, 0);
             }
-            iter += k_blocks;
+            iter += tile_k_blocks;
         } else {
             // BF16: MMAs accumulate in place; a stage is released once the next
             // K-block's MMAs are issued and the previous group is known complete.
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
-            for (int kb = 0; kb < k_blocks; ++kb, ++iter) {
+            for (int kb = 0; kb < tile_k_blocks; ++kb, ++iter) {
                 const int s = iter % kStages;
                 ptx::mbarrier_wait(&full[s], (iter / kStages) & 1);
                 const uint64_t desc_a =
@@ -396,6 +480,12 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
             __syncwarp();
             if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
+        }
+
+        if constexpr (kType == GemmType::Dense) {
+            if (tile.split >= 0 &&
+                !reduce_split<MMA::kAccumulators, Layout::kMathThreads>(args, tile, accum, split_verdict, kMathBarrier))
+                continue;  // another slice of this tile arrives later and stores it
         }
 
         const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
