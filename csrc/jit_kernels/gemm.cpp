@@ -27,7 +27,8 @@ const std::vector<int> kFP8BlockNs = {16, 32, 64, 128};
 const std::vector<int> kBF16BlockNs = {16, 32, 64, 96, 128, 160, 192, 224, 256};
 const std::vector<int> kBlockMs = {64, 128};
 
-int ceil_div(int a, int b) { return (a + b - 1) / b; }
+template <typename T>
+T ceil_div(T a, T b) { return (a + b - 1) / b; }
 
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 
@@ -125,8 +126,6 @@ int env_int(const char* name) {
     return value == nullptr ? 0 : std::atoi(value);
 }
 
-long waves_of(long units, int num_sms) { return (units + num_sms - 1) / num_sms; }
-
 }  // namespace
 
 GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
@@ -151,7 +150,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
         double best_fill = 0.0;
         for (int candidate : candidates) {
             const long tiles = m_tiles * ceil_div(p.n, candidate);
-            const long waves = waves_of(tiles, num_sms);
+            const long waves = ceil_div<long>(tiles, num_sms);
             const long cost = waves * (candidate + kTileOverheadN);
             const double fill = static_cast<double>(tiles) / static_cast<double>(waves * num_sms);
             if (best_cost < 0 || cost < best_cost || (cost == best_cost && fill >= best_fill)) {
@@ -175,7 +174,8 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     for (int splits = 2; splits <= max_splits; ++splits) {
         if (forced_splits > 1 && splits != std::min(forced_splits, max_splits)) continue;
         const long cost =
-            full_waves * k_blocks + waves_of(tail * splits, num_sms) * (ceil_div(k_blocks, splits) + kSliceOverheadKBlocks);
+            full_waves * k_blocks +
+            ceil_div<long>(tail * splits, num_sms) * (ceil_div(k_blocks, splits) + kSliceOverheadKBlocks);
         if (forced_splits > 1 || cost < best_cost) {
             best_cost = cost;
             plan.splits = splits;

@@ -7,6 +7,7 @@ import torch
 
 import deep_gemm
 from deep_gemm import _C, calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+from moe import dequant_a, dequant_b
 
 # (op, SMs, m, n, k, the plan the heuristic must pick: else this file stops testing splits)
 CASES = [
@@ -36,8 +37,7 @@ def operands(op: str, m: int, n: int, k: int, seed: int = 0):
     if op == "bf16":
         return x, y, deep_gemm.bf16_gemm_nt, x.float() @ y.float().T
     (x8, xs), (y8, ys) = per_token_cast_to_fp8(x), per_block_cast_to_fp8(y)
-    ref = (x8.float() * xs.repeat_interleave(128, 1)) @ (
-        y8.float() * ys.repeat_interleave(128, 0).repeat_interleave(128, 1)[:n]).T
+    ref = dequant_a(x8, xs) @ dequant_b(y8, ys).T
     return (x8, get_mn_major_tma_aligned_tensor(xs)), (y8, ys), deep_gemm.fp8_gemm_nt, ref
 
 
