@@ -4,6 +4,7 @@ import torch
 
 import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+from sms import num_sms
 
 # DeepGEMM's dense test shapes: (n, k) pairs of DeepSeek-V3's layers.
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
@@ -80,15 +81,11 @@ def test_every_sm_count_gives_the_same_result():
     a, b = make_operands(m, n, k, seed=4)
     a = (a[0], get_mn_major_tma_aligned_tensor(a[1]))
     outputs = []
-    full = deep_gemm.get_num_sms()
-    try:
-        for sms in (full, 1, 7):
-            deep_gemm.set_num_sms(sms)
+    for sms in (deep_gemm.get_num_sms(), 1, 7):
+        with num_sms(sms):
             d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
             deep_gemm.fp8_gemm_nt(a, b, d)
             outputs.append(d)
-    finally:
-        deep_gemm.set_num_sms(full)
     # The SM budget changes the tile shape, not the per-element summation order (K = 512
     # is too short to split).
     assert all(calc_diff(outputs[0], o) < 1e-5 for o in outputs[1:])

@@ -1,13 +1,12 @@
 """Split K on the GPU: tiles of a last partial wave cut into K-slices whose FP32 partials
 the last-arriving CTA sums (gemm.cuh). Few SMs (set_num_sms) make small problems split."""
-import contextlib
-
 import pytest
 import torch
 
 import deep_gemm
 from deep_gemm import _C, calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 from moe import dequant_a, dequant_b
+from sms import num_sms
 
 # (op, SMs, m, n, k, the plan the heuristic must pick: else this file stops testing splits)
 CASES = [
@@ -16,17 +15,8 @@ CASES = [
     ("fp8", 3, 200, 640, 7168, "128x128 s5 bf16 tma-store] split-k 3x1"),  # slices of 18, 19, 19 K-blocks
     ("bf16", 2, 300, 130, 5120, "128x160 s6 bf16] split-k 2x1"),
     ("bf16", 2, 300, 520, 5120, "128x192 s4 bf16 tma-store] split-k 2x1"),
+    ("bf16", 4, 563, 1056, 8192, "192x176 s4 bf16] split-k 2x2"),            # three math warpgroups
 ]
-
-
-@contextlib.contextmanager
-def num_sms(count: int):
-    full = deep_gemm.get_num_sms()
-    deep_gemm.set_num_sms(count)
-    try:
-        yield
-    finally:
-        deep_gemm.set_num_sms(full)
 
 
 def operands(op: str, m: int, n: int, k: int, seed: int = 0):
