@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
 # Tuning sweep: time fp8_gemm_nt or bf16_gemm_nt under forced tile plans, one process
-# per plan (the overrides are read once per process). A plan is [BLOCK_Mx]BLOCK_N:SPLITS,
-# with "auto" for the heuristic's own choice in either place (DG_GEMM_BLOCK_M,
-# DG_GEMM_BLOCK_N, DG_GEMM_SPLIT_K; SPLITS 1 turns split K off). Run from the repo
-# root on the GPU.
+# per plan (the overrides are read once per process). A plan is BLOCK_N:SPLITS, with
+# "auto" for the heuristic's own choice in either place (DG_GEMM_BLOCK_N /
+# DG_GEMM_SPLIT_K; SPLITS 1 turns split K off). Run from the repo root on the GPU.
 #   bash scripts/sweep_gemm_plans.sh fp8 "auto:auto 128:1 128:4 64:4" "128x4096x7168 4096x2112x7168"
-#   bash scripts/sweep_gemm_plans.sh bf16 "auto:auto 128x192:1 192x176:1" "4096x2112x7168"
 set -u
 input=$1; plans=$2; shapes=$3
 cd /tmp  # import the installed deep_gemm, not the source tree
 for plan in $plans; do
-    tile=${plan%%:*}; splits=${plan##*:}
-    block_n=${tile##*x}; block_m=auto
-    [ "$tile" != "$block_n" ] && block_m=${tile%%x*}
-    env $([ "$block_m" != auto ] && echo DG_GEMM_BLOCK_M=$block_m) \
-        $([ "$block_n" != auto ] && echo DG_GEMM_BLOCK_N=$block_n) \
+    block_n=${plan%%:*}; splits=${plan##*:}
+    env $([ "$block_n" != auto ] && echo DG_GEMM_BLOCK_N=$block_n) \
         $([ "$splits" != auto ] && echo DG_GEMM_SPLIT_K=$splits) \
         python3 - "$input" "$plan" $shapes <<'PY'
 import sys, statistics, torch, deep_gemm

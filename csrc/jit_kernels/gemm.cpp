@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <limits>
 #include <string>
 #include <tuple>
 
@@ -26,25 +25,7 @@ const std::vector<int> kFP8BlockNs = {16, 32, 64, 128};
 // registers, and has no scale blocks to respect: the in-between widths let the cost
 // model avoid a nearly empty last wave (N = 2112: 192 fills 2.7 waves, 256 only 2.2).
 const std::vector<int> kBF16BlockNs = {16, 32, 64, 96, 128, 160, 192, 224, 256};
-// BF16 dense tiles may also be 192 rows (three math warpgroups, whose registers hold
-// at most 192 accumulator columns): N = 2112 at M = 4096 is then 264 tiles of 192x176,
-// two full waves, where 128-row tiles leave a last wave a third empty. (176 columns
-// only here: at 128 rows it measured slower than 192, 705 against 719 TFLOPS.)
-constexpr int kWideBlockM = 192;
-const std::vector<int> kBF16WideBlockNs = {16, 32, 64, 96, 128, 160, 176, 192};
-
-// The BLOCK_M candidates for tiles that see `rows` rows. Contiguous grouped tiles
-// must divide the 128-row expert alignment.
-std::vector<int> block_ms(InputType input, GemmType type, int rows) {
-    if (rows <= 64) return {64};
-    if (input == InputType::BF16 && type == GemmType::Dense && rows > 128) return {128, kWideBlockM};
-    return {128};
-}
-
-const std::vector<int>& block_ns(InputType input, int block_m) {
-    if (input == InputType::FP8) return kFP8BlockNs;
-    return block_m == kWideBlockM ? kBF16WideBlockNs : kBF16BlockNs;
-}
+const std::vector<int> kBlockMs = {64, 128};
 
 template <typename T>
 T ceil_div(T a, T b) { return (a + b - 1) / b; }
@@ -76,6 +57,7 @@ bool can_tma_store(GemmType type, int n, int block_n, OutputType output) {
     return output == OutputType::BF16 && block_n % 64 == 0 && n % 8 == 0 && type != GemmType::GroupedMasked;
 }
 
+const std::vector<int>& block_ns(InputType input) { return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs; }
 
 }  // namespace
 
@@ -109,19 +91,17 @@ jit::KernelSource GemmConfig::source() const {
 }
 
 // Tile heuristic. BLOCK_M follows the rows a tile sees: 64 (one math warpgroup)
-// when they fit, else 128 (two warpgroups sharing each B tile), or for BF16 dense
-// also 192 (three); masked GEMMs use the caller's expected rows per group. Then two
-// steps, each minimising the modelled time of the busiest SM, in
-// K-blocks x BLOCK_M x (BLOCK_N + kTileOverheadN):
-//   * the tile, whole: a tile's MMA time grows with its area; the overhead term
+// when they fit, else 128 (two warpgroups sharing each B tile); masked GEMMs use
+// the caller's expected rows per group. Then two steps, each minimising the modelled
+// time of the busiest SM, in K-blocks x (BLOCK_N + kTileOverheadN):
+//   * BLOCK_N, whole tiles: a tile's MMA time grows with BLOCK_N; the overhead term
 //     stands for what every tile pays whatever its width (re-reading A's row panel,
 //     the promotion's scale work, the epilogue), so narrow tiles win only when they
 //     fill idle SMs, not when they merely shave a partial wave. Measured on H100 at
 //     M = 4096: FP8 BLOCK_N 128 reaches 1200 TFLOPS where 16 (which pure wave
 //     counting picks) falls under 250. Ties go to the fuller last wave (M = 128,
 //     N = 24576: 64 fills 2.9 waves where 128 leaves 1.45, 395 against 364 TFLOPS),
-//     then to the larger tile. BF16 M = 4096, N = 2112: 192x176 tiles are exactly
-//     two waves where 128x192 leave the third a third empty.
+//     then to the larger tile.
 //   * Split K (dense only): the tiles of that tiling's last partial wave may be cut
 //     into K-slices that fill the SMs; a slice costs kSliceOverheadKBlocks more
 //     (refilling the pipeline; the FP32 partials written and read back, all of them
@@ -139,9 +119,8 @@ constexpr int kMaxSplits = 16;
 
 namespace {
 
-// Tuning overrides, read once: DG_GEMM_BLOCK_M=192 / DG_GEMM_BLOCK_N=64 force that
-// BLOCK_M / BLOCK_N, DG_GEMM_SPLIT_K=4 that many slices for the last partial wave's
-// tiles (1: never split).
+// Tuning overrides, read once: DG_GEMM_BLOCK_N=64 forces that BLOCK_N, DG_GEMM_SPLIT_K=4
+// that many slices for the last partial wave's tiles (1: never split).
 int env_int(const char* name) {
     const char* value = std::getenv(name);
     return value == nullptr ? 0 : std::atoi(value);
@@ -152,61 +131,53 @@ int env_int(const char* name) {
 GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
     const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
-    const int groups = masked ? p.num_groups : 1;
+    const int block_m = rows <= 64 ? 64 : 128;
+    const long m_tiles = static_cast<long>(ceil_div(rows, block_m)) * (masked ? p.num_groups : 1);
     const int k_blocks = std::max(1, p.k * element_bytes(p.input) / kBlockKBytes);
+    const std::vector<int>& candidates = block_ns(p.input);
 
-    static const int forced_block_m = env_int("DG_GEMM_BLOCK_M");
     static const int forced_block_n = env_int("DG_GEMM_BLOCK_N");
     static const int forced_splits = env_int("DG_GEMM_SPLIT_K");
+    TORCH_CHECK_VALUE(forced_block_n <= 0 || std::find(candidates.begin(), candidates.end(), forced_block_n) !=
+                                                 candidates.end(),
+                      "DG_GEMM_BLOCK_N=", forced_block_n, " is not a BLOCK_N this kernel supports");
     TORCH_CHECK_VALUE(forced_splits >= 0 && forced_splits <= kMaxSplits, "DG_GEMM_SPLIT_K=", forced_splits,
                       " is outside 1..", kMaxSplits);
 
-    int block_m = 0, block_n = 0;
-    long best_cost = -1;
-    double best_fill = 0.0;
-    for (int m_candidate : block_ms(p.input, p.type, rows)) {
-        if (forced_block_m > 0 && m_candidate != forced_block_m) continue;
-        for (int candidate : block_ns(p.input, m_candidate)) {
-            if (forced_block_n > 0 && candidate != forced_block_n) continue;
-            const long tiles = static_cast<long>(ceil_div(rows, m_candidate)) * groups * ceil_div(p.n, candidate);
+    int block_n = forced_block_n;
+    if (block_n <= 0) {
+        long best_cost = -1;
+        double best_fill = 0.0;
+        for (int candidate : candidates) {
+            const long tiles = m_tiles * ceil_div(p.n, candidate);
             const long waves = ceil_div<long>(tiles, num_sms);
-            const long cost = waves * m_candidate * (candidate + kTileOverheadN);
+            const long cost = waves * (candidate + kTileOverheadN);
             const double fill = static_cast<double>(tiles) / static_cast<double>(waves * num_sms);
             if (best_cost < 0 || cost < best_cost || (cost == best_cost && fill >= best_fill)) {
                 best_cost = cost;
                 best_fill = fill;
-                block_m = m_candidate;
                 block_n = candidate;
             }
         }
-    }
-    // Only an override can leave nothing to choose from.
-    if (block_n == 0) {
-        std::string overrides;
-        if (forced_block_m > 0) overrides += "DG_GEMM_BLOCK_M=" + std::to_string(forced_block_m) + " ";
-        if (forced_block_n > 0) overrides += "DG_GEMM_BLOCK_N=" + std::to_string(forced_block_n) + " ";
-        TORCH_CHECK_VALUE(false, overrides, "names no tile this kernel has for ", rows, " rows of ",
-                          p.input == InputType::FP8 ? "FP8" : "BF16", p.type == GemmType::Dense ? " dense" : " grouped",
-                          " input");
     }
     GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output,
                               can_tma_store(p.type, p.n, block_n, p.output))};
 
     // Split K over the last partial wave, in K-blocks of the busiest SM (the tile
-    // shape is the same either way).
-    const long tiles = static_cast<long>(ceil_div(rows, block_m)) * groups * ceil_div(p.n, block_n);
+    // width is the same either way).
+    const long tiles = m_tiles * ceil_div(p.n, block_n);
     const long full_waves = tiles / num_sms;
     const long tail = tiles - full_waves * num_sms;
     const int max_splits = std::min(kMaxSplits, k_blocks / kMinSliceKBlocks);
     if (p.type != GemmType::Dense || tail == 0 || max_splits < 2 || forced_splits == 1) return plan;
-    long best_split_cost = (full_waves + 1) * k_blocks;
+    long best_cost = (full_waves + 1) * k_blocks;
     for (int splits = 2; splits <= max_splits; ++splits) {
         if (forced_splits > 1 && splits != std::min(forced_splits, max_splits)) continue;
         const long cost =
             full_waves * k_blocks +
             ceil_div<long>(tail * splits, num_sms) * (ceil_div(k_blocks, splits) + kSliceOverheadKBlocks);
-        if (forced_splits > 1 || cost < best_split_cost) {
-            best_split_cost = cost;
+        if (forced_splits > 1 || cost < best_cost) {
+            best_cost = cost;
             plan.splits = splits;
             plan.split_tiles = static_cast<int>(tail);
         }
@@ -225,13 +196,12 @@ std::vector<GemmConfig> all_gemm_configs() {
     for (InputType input : {InputType::FP8, InputType::BF16})
         for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
             for (OutputType output : {OutputType::BF16, OutputType::FP32})
-                for (int rows : {1, std::numeric_limits<int>::max()})  // every BLOCK_M
-                    for (int block_m : block_ms(input, type, rows))
-                        for (int block_n : block_ns(input, block_m)) {
-                            configs.push_back(make_config(input, type, block_m, block_n, output, false));
-                            if (can_tma_store(type, 8, block_n, output))
-                                configs.push_back(make_config(input, type, block_m, block_n, output, true));
-                        }
+                for (int block_m : kBlockMs)
+                    for (int block_n : block_ns(input)) {
+                        configs.push_back(make_config(input, type, block_m, block_n, output, false));
+                        if (can_tma_store(type, 8, block_n, output))
+                            configs.push_back(make_config(input, type, block_m, block_n, output, true));
+                    }
     return configs;
 }
 

@@ -15,9 +15,6 @@ def test_every_configuration_is_listed():
                 for out in ("bf16", "fp32"):
                     assert any(n.startswith(f"{op}[{block_m}x") and f" {out}{variant}" in n for n in names), (
                         f"no {op} {block_m}-row {out}{variant} kernel")
-    # Three math warpgroups: BF16 dense only (register budget; expert segments of 128 rows).
-    wide = [n for n in names if "[192x" in n]
-    assert wide and all(n.startswith("bf16_gemm_nt[") and "contiguous" not in n and "masked" not in n for n in wide)
     assert any("tma-store" in n for n in names)
     assert not any("masked" in n and "tma-store" in n for n in names), (
         "masked D must not be stored a whole tile at a time")

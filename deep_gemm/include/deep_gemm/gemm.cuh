@@ -22,8 +22,7 @@
 //   * The last warpgroup is the producer: one thread streams K-blocks of A, B
 //     (and A's FP8 scales) into a ring of shared-memory stages with TMA, running
 //     ahead into the next tile while the math warpgroups store the current one.
-//   * The other warpgroups (one per 64 rows; BF16 dense tiles may have three) run
-//     WGMMAs over each K-block. FP8
+//   * The other warpgroups (one per 64 rows) run WGMMAs over each K-block. FP8
 //     goes into a temporary accumulator that is folded into the FP32 result times
 //     the two block scales ("promotion"), so fp8 products never accumulate across
 //     blocks; two temporaries take turns, so one K-block's MMAs run while the
@@ -218,19 +217,12 @@ struct GemmLayout {
     static constexpr int kDChunks = kBlockN / 64 < 2 ? kBlockN / 64 : 2;
     static constexpr int kDBytes = kTmaStore ? kMathWarpgroups * kDChunks * 64 * 128 : 0;
     static constexpr int kMathThreads = kMathWarpgroups * 128;
-    // Registers per thread after setmaxnreg: the producer keeps 40, the math
-    // warpgroups share the rest of the SM's 64K (232 is what two of them can have;
-    // three get 152, enough for BF16 accumulators up to 192 columns).
-    static constexpr int kProducerRegisters = 40;
-    static constexpr int kSpareRegisters = (65536 - 128 * kProducerRegisters) / kMathThreads / 8 * 8;
-    static constexpr int kMathRegisters = kSpareRegisters < 232 ? kSpareRegisters : 232;
     // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
     // A's scales, the full/empty barriers, the split-K verdict (16 bytes).
     // csrc/jit_kernels/gemm.cpp mirrors this.
     static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8 + 16;
 
-    static_assert(kBlockM == 64 || kBlockM == 128 || (kBlockM == 192 && !kFP8 && kBlockN <= 192),
-                  "BLOCK_M is one to three math warpgroups (three: BF16 only, at most 192 columns)");
+    static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is one or two math warpgroups");
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
     static_assert(!kTmaStore || kBlockN % 64 == 0, "the TMA store writes 64-column (128-byte) chunks");
     // FP8: a tile then never straddles two of B's 128-column scale blocks, so one
@@ -305,9 +297,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
     // store cannot promise; contiguous tiles use it only when they hold no padding.
     static_assert(!kTmaStore || !kMasked, "no TMA store for masked D");
-    // A contiguous tile reads its expert from its first row: segments start at
-    // multiples of 128 rows, so BLOCK_M must divide 128.
-    static_assert(kType != GemmType::GroupedContiguous || 128 % kBlockM == 0, "contiguous BLOCK_M divides 128");
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -343,7 +332,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 
     if (warpgroup == Layout::kMathWarpgroups) {
         // Producer: give registers to the math warpgroups; one thread issues TMA.
-        ptx::regs_dealloc<Layout::kProducerRegisters>();
+        ptx::regs_dealloc<40>();
         if (threadIdx.x == Layout::kMathWarpgroups * 128) {
             int iter = 0;  // K-blocks issued so far, over all tiles
             while (scheduler.next(tile)) {
@@ -369,7 +358,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         return;
     }
 
-    ptx::regs_alloc<Layout::kMathRegisters>();
+    ptx::regs_alloc<232>();
     const int lane = threadIdx.x % 32;
     const int warp = (threadIdx.x / 32) % 4;
     // wgmma m64nN accumulator layout: this thread owns rows r and r + 8 of its
