@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import deep_gemm
-from deep_gemm import calc_diff
+from deep_gemm import _C, calc_diff
+from sms import num_sms
 
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
 ODD = [(1, 16, 64), (65, 130, 192), (129, 1000, 512), (300, 4097, 1024), (4095, 2048, 640), (77, 256, 64)]
@@ -38,6 +39,23 @@ def test_odd_shapes(m, n, k):
 def test_fp32_output_and_accumulate():
     run(256, 512, 1024, out_dtype=torch.float32)
     run(256, 512, 1024, out_dtype=torch.float32, with_c=True)
+
+
+# Tiles whose width is not a multiple of 64: the TMA store's last chunk is narrower,
+# packed for a second tensor map; M and N edges clip it. Planned for 66 SMs, which
+# every Hopper part has. (m, n, k, the kernel the heuristic must pick)
+NARROW_LAST_CHUNK = [
+    (2000, 2104, 256, "128x176 s5 bf16 tma-store]"),  # 48-column last chunk; the last tile holds 168 columns
+    (1000, 2104, 256, "128x160 s5 bf16 tma-store]"),  # 32 columns
+    (4095, 2104, 640, "128x224 s4 bf16 tma-store]"),  # 32 columns, a ring of two buffers over four chunks
+]
+
+
+@pytest.mark.parametrize("m, n, k, kernel", NARROW_LAST_CHUNK)
+def test_tma_store_of_a_narrow_last_chunk(m, n, k, kernel):
+    assert _C.gemm_config("bf16", "dense", m, n, k, num_sms=66).endswith(kernel)
+    with num_sms(66):
+        run(m, n, k, seed=m + n)
 
 
 def test_k_must_fill_a_128_byte_block():

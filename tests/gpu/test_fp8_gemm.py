@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import deep_gemm
-from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+from deep_gemm import _C, calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 from sms import num_sms
 
 # DeepGEMM's dense test shapes: (n, k) pairs of DeepSeek-V3's layers.
@@ -89,6 +89,23 @@ def test_every_sm_count_gives_the_same_result():
     # The SM budget changes the tile shape, not the per-element summation order (K = 512
     # is too short to split).
     assert all(calc_diff(outputs[0], o) < 1e-5 for o in outputs[1:])
+
+
+# Tiles narrower than 64 columns store through TMA too, as one narrow chunk for a
+# second tensor map; M and N edges clip it. Planned for 66 SMs, which every Hopper
+# part has. (m, n, k, the kernel the heuristic must pick)
+NARROW_CHUNK = [
+    (65, 1000, 512, "128x16 s8 bf16 tma-store]"),   # the last tile holds 8 columns
+    (200, 1000, 512, "128x32 s8 bf16 tma-store]"),
+    (1, 2112, 512, "64x32 s8 bf16 tma-store]"),
+]
+
+
+@pytest.mark.parametrize("m, n, k, kernel", NARROW_CHUNK)
+def test_tma_store_of_a_narrow_chunk(m, n, k, kernel):
+    assert _C.gemm_config("fp8", "dense", m, n, k, num_sms=66).endswith(kernel)
+    with num_sms(66):
+        run(m, n, k, seed=m + n)
 
 
 def test_errors_on_the_gpu():

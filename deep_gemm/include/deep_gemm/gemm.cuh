@@ -28,6 +28,10 @@
 //     blocks; two temporaries take turns, so one K-block's MMAs run while the
 //     previous one is promoted. BF16 accumulates in place and keeps one K-block of
 //     MMAs in flight.
+//   * Epilogue: bf16 D (rows a 16-byte multiple apart, not masked) goes through
+//     shared memory in 64-column chunks, the last one narrower when BLOCK_N is
+//     not a multiple of 64, each stored with TMA while the next is staged; other
+//     outputs are written from registers.
 // Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
 // `empty` (every math warp is done reading). The ring position runs on across
 // tiles, so both sides derive stage and phase from one running K-block count.
@@ -203,6 +207,23 @@ __device__ __forceinline__ void stage_chunk_bf16(unsigned char* buffer, const fl
     }
 }
 
+// The last chunk of a tile whose width is not a multiple of 64 (kWidth columns,
+// a multiple of 8) goes to shared memory unswizzled, rows packed kWidth * 2 bytes
+// apart, for a second tensor map whose box is that narrow.
+template <int kChunk, int kWidth>
+__device__ __forceinline__ void stage_tail_chunk_bf16(unsigned char* buffer, const float* accum, int warp, int lane) {
+#pragma unroll
+    for (int i = kChunk * 8; i < kChunk * 8 + kWidth / 8; ++i) {
+        const int col = (i - kChunk * 8) * 8 + (lane % 4) * 2;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int row = warp * 16 + lane / 4 + half * 8;
+            *reinterpret_cast<__nv_bfloat162*>(buffer + (row * kWidth + col) * 2) =
+                __floats2bfloat162_rn(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
+        }
+    }
+}
+
 template <bool kFP8, int kBlockM, int kBlockN, int kStages, bool kTmaStore>
 struct GemmLayout {
     static constexpr int kMathWarpgroups = kBlockM / 64;
@@ -212,9 +233,12 @@ struct GemmLayout {
     static constexpr int kBBytes = kBlockN * kBlockKBytes;
     static constexpr int kSfaBytes = kFP8 ? kBlockM * static_cast<int>(sizeof(float)) : 0;
     static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes;
-    // The bf16 output staged for the TMA store: per math warpgroup a ring of (up
-    // to) two 64-column chunk buffers, so a wide tile does not cost a pipeline stage.
-    static constexpr int kDChunks = kBlockN / 64 < 2 ? kBlockN / 64 : 2;
+    // The bf16 output staged for the TMA store, in 64-column chunks (the last one
+    // narrower when BLOCK_N is not a multiple of 64): per math warpgroup a ring of
+    // (up to) two chunk buffers, so a wide tile does not cost a pipeline stage.
+    static constexpr int kChunks = (kBlockN + 63) / 64;
+    static constexpr int kTailWidth = kBlockN % 64;  // 0: every chunk is 64 columns
+    static constexpr int kDChunks = kChunks < 2 ? kChunks : 2;
     static constexpr int kDBytes = kTmaStore ? kMathWarpgroups * kDChunks * 64 * 128 : 0;
     static constexpr int kMathThreads = kMathWarpgroups * 128;
     // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
@@ -224,7 +248,6 @@ struct GemmLayout {
 
     static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is one or two math warpgroups");
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
-    static_assert(!kTmaStore || kBlockN % 64 == 0, "the TMA store writes 64-column (128-byte) chunks");
     // FP8: a tile then never straddles two of B's 128-column scale blocks, so one
     // B scale serves a whole tile and K-block.
     static_assert(!kFP8 || kScaleBlock % kBlockN == 0, "FP8 BLOCK_N must divide B's 128-column scale block");
@@ -288,9 +311,10 @@ __device__ __forceinline__ bool reduce_split(const GemmArgs& args, const Tile& t
     return true;
 }
 
+// tmap_d stores 64-column chunks of D, tmap_d_tail the narrower last chunk (if any).
 template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
-                                        const TensorMap& tmap_d, const GemmArgs& args) {
+                                        const TensorMap& tmap_d, const TensorMap& tmap_d_tail, const GemmArgs& args) {
     using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
     using MMA = typename Select<kFP8, wgmma::FP8MMA<kBlockN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
@@ -318,6 +342,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         ptx::tma_prefetch_descriptor(&tmap_b);
         if constexpr (kFP8) ptx::tma_prefetch_descriptor(&tmap_sfa);
         if constexpr (kTmaStore) ptx::tma_prefetch_descriptor(&tmap_d);
+        if constexpr (kTmaStore && Layout::kTailWidth > 0) ptx::tma_prefetch_descriptor(&tmap_d_tail);
         for (int s = 0; s < kStages; ++s) {
             ptx::mbarrier_init(&full[s], 1);
             ptx::mbarrier_init(&empty[s], Layout::kMathWarps);
@@ -499,17 +524,22 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // through its buffer ring (one store group per chunk); TMA clips M and N.
             unsigned char* ring = smem_d + warpgroup * Layout::kDChunks * 64 * 128;
             const bool issuer = threadIdx.x % 128 == 0;
-            constexpr_for<kBlockN / 64>([&](auto chunk) {
+            constexpr_for<Layout::kChunks>([&](auto chunk) {
+                constexpr bool kTail = Layout::kTailWidth > 0 && chunk.value == Layout::kChunks - 1;
                 unsigned char* buffer = ring + (chunk.value % Layout::kDChunks) * 64 * 128;
                 // The store that last read this buffer (kDChunks chunks ago, maybe in
                 // the previous tile) is done with it.
                 if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
                 ptx::named_barrier(1 + warpgroup, 128);
-                stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
+                if constexpr (kTail)
+                    stage_tail_chunk_bf16<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
+                else
+                    stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
                 ptx::fence_proxy_async();
                 ptx::named_barrier(1 + warpgroup, 128);
                 if (issuer) {
-                    ptx::tma_store_2d(&tmap_d, buffer, n0 + chunk.value * 64, tile_row + warpgroup * 64);
+                    ptx::tma_store_2d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64,
+                                      tile_row + warpgroup * 64);
                     ptx::tma_store_commit();
                 }
             });
