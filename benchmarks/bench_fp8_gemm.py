@@ -3,7 +3,7 @@
 
 Both get the same e4m3 operands and the same 1x128 (A) / 128x128 (B) scales, in
 one process on one GPU. Each repetition is timed alone with CUDA events after L2
-is flushed; the table reports the median. Usage:
+is flushed, ours and cuBLASLt's in alternation; the table reports the medians. Usage:
 
     python benchmarks/bench_fp8_gemm.py [--ms 128 4096] [--reps 30] [--out DIR]
 
@@ -24,7 +24,7 @@ import torch
 
 import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
-from timing import median_ms
+from timing import median_ms_pair
 
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
 
@@ -66,7 +66,7 @@ def bench_shape(m: int, n: int, k: int, reps: int) -> dict:
         y_fp8.float() * y_scales.repeat_interleave(128, 0).repeat_interleave(128, 1)[:n]).T
     diff, diff_cublas = calc_diff(d, ref), calc_diff(d_ref, ref)
 
-    t_ours, t_theirs = median_ms(ours, reps), median_ms(theirs, reps)
+    t_ours, t_theirs = median_ms_pair(ours, theirs, reps)
     flops = 2 * m * n * k
     bytes_moved = m * k + n * k + m * n * 2 + x_scales.numel() * 4 + y_scales.numel() * 4
     return {
@@ -123,7 +123,7 @@ def main() -> None:
             "reps": args.reps, "geomean_speedup": round(geomean, 4)}
     # The log describes itself: where and when it was measured.
     table = (f"{meta['gpu']}, driver {meta['driver']}, torch {meta['torch']} (CUDA {meta['cuda']}), {meta['date']}, "
-             f"median of {meta['reps']}, L2 flushed\n" + "\n".join(lines))
+             f"median of {meta['reps']}, L2 flushed, alternating with cuBLASLt\n" + "\n".join(lines))
     print(table)
     if args.out:
         write_outputs(args.out, rows, meta, table)

@@ -5,7 +5,8 @@
   the same block scales (cuBLASLt), expected m per expert 256 and 4096;
 - m_grouped_fp8_gemm_nt_masked (vs the same loop over each group's valid rows);
 - bf16_gemm_nt vs torch.matmul at m = 4096.
-Median of --reps runs, each timed alone with CUDA events after flushing L2.
+Median of --reps runs, each timed alone with CUDA events after flushing L2, ours and
+the reference's in alternation.
 TFLOPS count only the valid rows. With --graph, each side is captured in a CUDA graph
 and its replays are timed: GPU time only, free of the host launch overhead that makes
 the per-expert loop's eager figures swing between runs (deep_gemm's one-sync check of
@@ -26,7 +27,7 @@ from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor as mn_major, pe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
 from moe import cast_b, contiguous_rows, dequant_a, dequant_b, grouped_reference  # noqa: E402
-from timing import median_ms  # noqa: E402
+from timing import median_ms_pair  # noqa: E402
 
 NK = [(4096, 7168), (7168, 2048), (6144, 7168), (7168, 3072)]
 
@@ -60,7 +61,7 @@ def bench_contiguous(groups, expected_m, n, k, timer):
     ours()
     valid = m_indices >= 0
     diff = calc_diff(d[valid], grouped_reference(dequant_a(*a), dequant_b(*b), m_indices)[valid])
-    t_ours, t_theirs = timer(ours), timer(theirs)
+    t_ours, t_theirs = timer(ours, theirs)
     flops = 2 * sum(counts) * n * k
     bytes_moved = sum(counts) * k + groups * n * k + sum(counts) * n * 2
     return f"contiguous {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
@@ -85,7 +86,7 @@ def bench_masked(groups, expected_m, n, k, timer, max_m=4096):
     ours()
     a_deq, b_deq = dequant_a(*a), dequant_b(*b)
     diff = max(calc_diff(d[g, :expected_m], a_deq[g, :expected_m] @ b_deq[g].T) for g in range(groups))
-    t_ours, t_theirs = timer(ours), timer(theirs)
+    t_ours, t_theirs = timer(ours, theirs)
     flops = 2 * groups * expected_m * n * k
     bytes_moved = groups * (expected_m * k + n * k + expected_m * n * 2)
     return f"masked     {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
@@ -100,7 +101,7 @@ def bench_bf16(m, n, k, timer):
     theirs = lambda: torch.matmul(a, b.T, out=ref)
     ours()
     diff = calc_diff(d, a.float() @ b.float().T)
-    t_ours, t_theirs = timer(ours), timer(theirs)
+    t_ours, t_theirs = timer(ours, theirs)
     return f"bf16 dense {m:>8} {n:>5} {k:>5}", 2 * m * n * k, 2 * (m * k + n * k + m * n), t_ours, t_theirs, diff
 
 
@@ -110,7 +111,7 @@ def main():
     parser.add_argument("--graph", action="store_true", help="time CUDA-graph replays (GPU time only)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    timer = functools.partial(median_ms, reps=args.reps, graph=args.graph)
+    timer = functools.partial(median_ms_pair, reps=args.reps, graph=args.graph)
     rows = []
     for n, k in NK:
         for groups, expected_m in [(8, 256), (4, 4096)]:
@@ -125,7 +126,7 @@ def main():
         lines.append(f"{name:<32} | {flops / t_ours / 1e9:7.0f} {nbytes / t_ours / 1e6:6.0f} | "
                      f"{flops / t_theirs / 1e9:7.0f} | {t_theirs / t_ours:7.2f}x | {diff:.1e}")
     mode = "CUDA-graph replays" if args.graph else "eager calls"
-    text = f"timing: {mode}, median of {args.reps}, L2 flushed\n" + "\n".join(lines)
+    text = f"timing: {mode}, median of {args.reps}, L2 flushed, alternating with torch\n" + "\n".join(lines)
     print(text)
     if args.out:
         args.out.write_text(f"{torch.cuda.get_device_name()} torch {torch.__version__}\n{text}\n")

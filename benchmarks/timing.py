@@ -1,4 +1,4 @@
-"""GPU timing shared by the benchmark scripts: median of CUDA-event times, L2 flushed before each."""
+"""GPU timing shared by the benchmark scripts: medians of CUDA-event times, L2 flushed before each run."""
 import statistics
 
 import torch
@@ -7,30 +7,39 @@ L2_FLUSH_BYTES = 256 << 20  # well above the H100's 50 MB L2
 _flush = None
 
 
-def median_ms(fn, reps: int, graph: bool = False) -> float:
-    """Median milliseconds of `fn` over `reps` runs, after one warm-up (JIT compile, cuBLASLt heuristics).
+def _runner(fn, graph: bool):
+    """`fn` after one warm-up (JIT compile, cuBLASLt heuristics); with graph=True, a CUDA
+    graph of it is captured and its replay returned: the GPU work alone, without the
+    host's launch overhead (which moves with the machine's load)."""
+    fn()
+    torch.cuda.synchronize()
+    if not graph:
+        return fn
+    captured = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(captured):
+        fn()
+    return captured.replay
 
-    graph=True captures `fn` once in a CUDA graph and times its replays: the GPU work
-    alone, without the host's launch overhead (which moves with the machine's load).
-    """
+
+def _time_once(run) -> float:
     global _flush
     if _flush is None:
         _flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device="cuda")
-    fn()
-    torch.cuda.synchronize()
-    run = fn
-    if graph:
-        captured = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(captured):
-            fn()
-        run = captured.replay
-    times = []
+    _flush.zero_()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    run()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
+
+
+def median_ms_pair(ours, theirs, reps: int, graph: bool = False) -> tuple[float, float]:
+    """Median milliseconds of `ours` and of `theirs` over `reps` runs each, in alternation,
+    so that a drift of the GPU's clocks or of the machine's load weighs on both alike."""
+    run_ours, run_theirs = _runner(ours, graph), _runner(theirs, graph)
+    times_ours, times_theirs = [], []
     for _ in range(reps):
-        _flush.zero_()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        run()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+        times_ours.append(_time_once(run_ours))
+        times_theirs.append(_time_once(run_theirs))
+    return statistics.median(times_ours), statistics.median(times_theirs)
