@@ -398,6 +398,11 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         const int n0 = tile.n_tile * kBlockN;
         // K-blocks below are counted from tile.k_begin (split K computes a slice).
         const int tile_k_blocks = tile.k_end - tile.k_begin;
+        // Contiguous: the expert of the tile's last row (see whole_tile below), read
+        // before the mainloop so that the load's latency hides behind it.
+        int last_row_group = 0;
+        if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
+            last_row_group = __ldg(args.grouping + tile.m_tile * kBlockM + kBlockM - 1);
         float accum[MMA::kAccumulators];
 
         if constexpr (kFP8) {
@@ -518,7 +523,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // last row is the expert's has none (the same answer for every thread).
         bool whole_tile = kTmaStore;
         if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
-            whole_tile = __ldg(args.grouping + tile_row + kBlockM - 1) == tile.group;
+            whole_tile = last_row_group == tile.group;
         if (whole_tile) {
             // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
             // through its buffer ring (one store group per chunk); TMA clips M and N.
