@@ -41,7 +41,7 @@ def test_contiguous(num_groups, expected_m, n, k, dtype):
 
 
 @pytest.mark.parametrize("num_groups, max_m, expected_m", [(4, 4096, 64), (8, 4096, 128), (4, 4096, 256), (2, 300, 100)])
-@pytest.mark.parametrize("n, k", NK[:2])
+@pytest.mark.parametrize("n, k", NK)
 @pytest.mark.parametrize("dtype", ["fp8", "bf16"])
 def test_masked(num_groups, max_m, expected_m, n, k, dtype):
     g = gen(num_groups + max_m + expected_m + n)
