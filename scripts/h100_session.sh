@@ -31,4 +31,5 @@ if [[ "${1:-}" != "--no-bench" ]]; then
     $py "$repo/benchmarks/bench_fp8_gemm.py" --out "$out/bench" 2>&1 | tee "$out/bench.log"
     $py "$repo/benchmarks/bench_grouped_gemm.py" --out "$out/grouped_gemm_eager.txt" 2>&1 | tail -20
     $py "$repo/benchmarks/bench_grouped_gemm.py" --graph --out "$out/grouped_gemm_graph.txt" 2>&1 | tail -20
+    $py "$repo/benchmarks/bench_host_overhead.py" --out "$out/host_overhead.txt" 2>&1 | tail -12
 fi
