@@ -18,6 +18,7 @@ import datetime
 import json
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -25,6 +26,9 @@ import torch
 import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 from timing import median_ms_pair
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
+from moe import dequant_a, dequant_b  # noqa: E402
 
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
 
@@ -62,8 +66,7 @@ def bench_shape(m: int, n: int, k: int, reps: int) -> dict:
 
     ours()
     theirs()
-    ref = (x_fp8.float() * x_scales.repeat_interleave(128, 1)) @ (
-        y_fp8.float() * y_scales.repeat_interleave(128, 0).repeat_interleave(128, 1)[:n]).T
+    ref = dequant_a(x_fp8, x_scales) @ dequant_b(y_fp8, y_scales).T
     diff, diff_cublas = calc_diff(d, ref), calc_diff(d_ref, ref)
 
     t_ours, t_theirs = median_ms_pair(ours, theirs, reps)

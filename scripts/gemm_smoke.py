@@ -5,11 +5,16 @@ Small enough to run under compute-sanitizer:
     compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py
 """
 import sys
+from pathlib import Path
 
 import torch
 
 import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
+from moe import dequant_a, dequant_b  # noqa: E402
+from sms import num_sms  # noqa: E402
 
 # (1024, 4096, 128) and (2048, 1536, 256) give every CTA several tiles, down to one
 # K-block per tile, so the producer runs ahead across tiles.
@@ -31,8 +36,7 @@ def check(op: str, m: int, n: int, k: int) -> bool:
     if op == "fp8":
         (x_fp8, x_s), (y_fp8, y_s) = per_token_cast_to_fp8(x), per_block_cast_to_fp8(y)
         deep_gemm.fp8_gemm_nt((x_fp8, get_mn_major_tma_aligned_tensor(x_s)), (y_fp8, y_s), d)
-        ref = (x_fp8.float() * x_s.repeat_interleave(128, 1)) @ (
-            y_fp8.float() * y_s.repeat_interleave(128, 0).repeat_interleave(128, 1)[:n]).T
+        ref = dequant_a(x_fp8, x_s) @ dequant_b(y_fp8, y_s).T
     else:
         deep_gemm.bf16_gemm_nt(x, y, d)
         ref = x.float() @ y.float().T
@@ -45,13 +49,9 @@ def check(op: str, m: int, n: int, k: int) -> bool:
 
 def main() -> int:
     results = [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
-    all_sms = deep_gemm.get_num_sms()
-    try:
-        for op, sms, m, n, k in SPLIT_CASES:
-            deep_gemm.set_num_sms(sms)
+    for op, sms, m, n, k in SPLIT_CASES:
+        with num_sms(sms):
             results.append(check(op, m, n, k))
-    finally:
-        deep_gemm.set_num_sms(all_sms)
     return 0 if all(results) else 1
 
 

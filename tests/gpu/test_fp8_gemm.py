@@ -4,6 +4,7 @@ import torch
 
 import deep_gemm
 from deep_gemm import _C, calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+from moe import dequant_a, dequant_b
 from sms import num_sms
 
 # DeepGEMM's dense test shapes: (n, k) pairs of DeepSeek-V3's layers.
@@ -27,10 +28,7 @@ def make_operands(m: int, n: int, k: int, seed: int):
 
 def reference(a, b) -> torch.Tensor:
     """FP32 product of the dequantised operands: exactly what the kernel should compute."""
-    (x_fp8, x_scales), (y_fp8, y_scales) = a, b
-    x = x_fp8.float() * x_scales.repeat_interleave(128, dim=1)
-    y = y_fp8.float() * y_scales.repeat_interleave(128, dim=0).repeat_interleave(128, dim=1)[: y_fp8.shape[0]]
-    return x @ y.T
+    return dequant_a(*a) @ dequant_b(*b).T
 
 
 def run(m: int, n: int, k: int, out_dtype=torch.bfloat16, with_c: bool = False, seed: int = 0):
