@@ -30,6 +30,7 @@ from timing import median_ms_pair
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
 from moe import dequant_a, dequant_b  # noqa: E402
 
+MS = [128, 4096]
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
 
 def cublaslt_block_scaled(x_fp8, x_scales_mn, y_fp8, y_scales, out):
@@ -107,7 +108,7 @@ def write_outputs(out: Path, rows: list[dict], meta: dict, table: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ms", type=int, nargs="+", default=[128, 4096])
+    parser.add_argument("--ms", type=int, nargs="+", default=MS)
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()

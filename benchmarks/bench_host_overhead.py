@@ -21,11 +21,12 @@ import torch
 
 import deep_gemm
 from deep_gemm import _C, _loader, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
+from bench_fp8_gemm import MS as FP8_MS, NK as FP8_NK
+from bench_grouped_gemm import BF16_M, BF16_NK
 
-# The shapes of benchmarks/bench_fp8_gemm.py and the BF16 ones of bench_grouped_gemm.py.
-FP8_SHAPES = [(m, n, k) for m in (128, 4096)
-              for n, k in [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]]
-BF16_SHAPES = [(4096, n, k) for n, k in [(2112, 7168), (24576, 1536), (7168, 16384), (4096, 7168), (7168, 2048)]]
+# The shapes of the two speed benchmarks.
+FP8_SHAPES = [(m, n, k) for m in FP8_MS for n, k in FP8_NK]
+BF16_SHAPES = [(BF16_M, n, k) for n, k in BF16_NK]
 H100_SMS = 132
 
 

@@ -34,6 +34,12 @@ def _time_once(run) -> float:
     return start.elapsed_time(end)
 
 
+def median_ms(fn, reps: int, graph: bool = False) -> float:
+    """Median milliseconds of `fn` over `reps` runs."""
+    run = _runner(fn, graph)
+    return statistics.median(_time_once(run) for _ in range(reps))
+
+
 def median_ms_pair(ours, theirs, reps: int, graph: bool = False) -> tuple[float, float]:
     """Median milliseconds of `ours` and of `theirs` over `reps` runs each, in alternation,
     so that a drift of the GPU's clocks or of the machine's load weighs on both alike."""
