@@ -12,6 +12,7 @@
 namespace deep_gemm::api {
 namespace {
 
+using kernels::ceil_div;
 using kernels::GemmType;
 using kernels::GroupingViolation;
 using kernels::InputType;
@@ -21,7 +22,6 @@ using kernels::kScaleBlock;
 
 constexpr int64_t kTmaAlignment = 16;  // bytes: TMA base addresses and row strides
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t align(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
 
 std::string shape_of(const at::Tensor& t) {

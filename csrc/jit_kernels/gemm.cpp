@@ -29,9 +29,6 @@ const std::vector<int> kFP8BlockNs = {16, 32, 64, 128};
 const std::vector<int> kBF16BlockNs = {16, 32, 64, 96, 128, 160, 176, 192, 224, 256};
 const std::vector<int> kBlockMs = {64, 128};
 
-template <typename T>
-T ceil_div(T a, T b) { return (a + b - 1) / b; }
-
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 
 // Mirrors GemmLayout in gemm.cuh: optional bf16 staging for D, then per stage A,

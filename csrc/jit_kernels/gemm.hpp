@@ -21,6 +21,9 @@ constexpr int kScaleBlock = 128;
 // (a multiple of every BLOCK_M, so a tile's first row names its expert).
 constexpr int kContiguousAlignment = 128;
 
+template <typename T>
+constexpr T ceil_div(T a, T b) { return (a + b - 1) / b; }
+
 enum class InputType { FP8, BF16 };
 enum class OutputType { BF16, FP32 };
 // Values match deep_gemm::GemmType in gemm.cuh.
