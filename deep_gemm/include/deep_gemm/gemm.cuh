@@ -33,8 +33,8 @@
 //     not a multiple of 64, each stored with TMA while the next is staged; other
 //     outputs are written from registers.
 // Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
-// `empty` (every math warp is done reading). The ring position runs on across
-// tiles, so both sides derive stage and phase from one running K-block count.
+// `empty` (every math warp is done reading). The ring position (stage, parity)
+// runs on across tiles; each side steps its own copy, one K-block at a time.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -81,6 +81,20 @@ __device__ __forceinline__ void tile_of_block(int block, int m_tiles, int n_tile
     m_tile = first_m + in_group % group_rows;
     n_tile = in_group / group_rows;
 }
+
+// Position in the ring of pipeline stages, running on across tiles: the stage and
+// the parity of the pass over the ring (what a stage's barriers are waited on with).
+template <int kStages>
+struct RingPosition {
+    int stage = 0;
+    uint32_t phase = 0;
+    __device__ __forceinline__ void advance() {
+        if (++stage == kStages) {
+            stage = 0;
+            phase ^= 1;
+        }
+    }
+};
 
 struct Tile {
     int group;   // expert (0 for dense)
@@ -332,7 +346,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     int* split_verdict = reinterpret_cast<int*>(empty + kStages);
 
     const int m = args.m, n = args.n;
-    const int warpgroup = threadIdx.x / 128;
+    // Read from lane 0 so the compiler knows it is warp-uniform: the MMA descriptors
+    // built from it then live in uniform registers, not in per-thread ones.
+    const int warpgroup = __shfl_sync(0xffffffff, threadIdx.x / 128, 0);
     const int k_blocks = args.k / (kFP8 ? kScaleBlock : kBlockKBytes / 2);
     // Split K's barrier over all math threads (1 + warpgroup are the epilogue's).
     constexpr uint32_t kMathBarrier = 1 + Layout::kMathWarpgroups;
@@ -359,15 +375,15 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // Producer: give registers to the math warpgroups; one thread issues TMA.
         ptx::regs_dealloc<40>();
         if (threadIdx.x == Layout::kMathWarpgroups * 128) {
-            int iter = 0;  // K-blocks issued so far, over all tiles
+            RingPosition<kStages> ring;
             while (scheduler.next(tile)) {
                 if (tile.skip) continue;
                 const int a_row = (kMasked ? tile.group * m : 0) + tile.m_tile * kBlockM;
                 const int b_row = tile.group * n + tile.n_tile * kBlockN;
-                for (int kb = tile.k_begin; kb < tile.k_end; ++kb, ++iter) {
-                    const int s = iter % kStages;
+                for (int kb = tile.k_begin; kb < tile.k_end; ++kb, ring.advance()) {
+                    const int s = ring.stage;
                     // Parity trick: the first pass over the ring finds every slot free.
-                    ptx::mbarrier_wait(&empty[s], ((iter / kStages) & 1) ^ 1);
+                    ptx::mbarrier_wait(&empty[s], ring.phase ^ 1);
                     ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
                     const int k_col = kb * (kFP8 ? kScaleBlock : kBlockKBytes / 2);
                     ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
@@ -392,7 +408,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     const bool paired = n % 2 == 0;  // row starts keep 2-element alignment
     OutT* d = static_cast<OutT*>(args.d);
 
-    int iter = 0;
+    RingPosition<kStages> ring;
+    // Stage descriptors differ by a constant step (addresses are in 16-byte units).
+    const auto desc_a = ptx::SmemDescriptor::sw128(smem_a + warpgroup * 64 * kBlockKBytes);
+    const auto desc_b = ptx::SmemDescriptor::sw128(smem_b);
     while (scheduler.next(tile)) {
         if (tile.skip) continue;
         const int n0 = tile.n_tile * kBlockN;
@@ -409,12 +428,17 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // Two temporary accumulators take turns: the MMAs of K-block kb + 1 run on
             // the tensor cores while this warpgroup promotes K-block kb's products, so
             // the promotion's FFMAs no longer leave the tensor cores idle.
-            // B's scale per K-block comes from global memory (L2); load it one K-block
-            // ahead so its latency hides behind a K-block of MMAs.
+            // B's scale per K-block comes from global memory (L2); load it two K-blocks
+            // ahead (one was not enough under load) so its latency hides behind MMAs.
             const float* sfb_row =
                 args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks +
                 tile.k_begin;
-            float next_sb = __ldg(sfb_row);
+            // Two K-blocks ahead, one per buffer (buffer == kb % 2).
+            float sb_ahead[2];
+            sb_ahead[0] = __ldg(sfb_row);
+            sb_ahead[1] = tile_k_blocks > 1 ? __ldg(sfb_row + 1) : 0.0f;
+            const float* sfb_next = sfb_row + 2;
+            int stage_of[2];  // the stage each buffer's K-block reads
             float partial[2][MMA::kAccumulators];
             float scale[2][2];  // per buffer: (row r, row r + 8) scales of its K-block
 #pragma unroll
@@ -423,22 +447,23 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // Waits for K-block kb's stage, reads its scales, issues its MMAs into
             // partial[buf] (buf is a compile-time index so the arrays stay in registers).
             auto issue = [&](int kb, int buf) {
-                const int s = (iter + kb) % kStages;
-                const float sb = next_sb;
-                if (kb + 1 < tile_k_blocks) next_sb = __ldg(sfb_row + kb + 1);
-                ptx::mbarrier_wait(&full[s], ((iter + kb) / kStages) & 1);
+                const int s = ring.stage;
+                stage_of[buf] = s;
+                const float sb = sb_ahead[buf];
+                if (kb + 2 < tile_k_blocks) sb_ahead[buf] = __ldg(sfb_next);
+                ++sfb_next;
+                ptx::mbarrier_wait(&full[s], ring.phase);
+                ring.advance();
                 scale[buf][0] = smem_sfa[s * kBlockM + row_in_tile] * sb;
                 scale[buf][1] = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
-                const uint64_t desc_a =
-                    ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockKBytes);
-                const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
+                const uint32_t a_units = s * (Layout::kABytes >> 4), b_units = s * (Layout::kBBytes >> 4);
 #pragma unroll
                 for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
                 ptx::wgmma_fence();
 #pragma unroll
                 for (int kk = 0; kk < kBlockKBytes / 32; ++kk) {
                     // Each MMA consumes 32 bytes of the swizzled row: +2 in 16-byte units.
-                    MMA::run(desc_a + kk * 2, desc_b + kk * 2, partial[buf], kk > 0);
+                    MMA::run(desc_a.at(a_units + kk * 2), desc_b.at(b_units + kk * 2), partial[buf], kk > 0);
                 }
                 ptx::wgmma_commit();
             };
@@ -449,7 +474,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
                 // The MMAs and this warp's scale reads are done with the stage.
                 __syncwarp();
-                if (lane == 0) ptx::mbarrier_arrive(&empty[(iter + kb) % kStages]);
+                if (lane == 0) ptx::mbarrier_arrive(&empty[stage_of[buf]]);
 #pragma unroll
                 for (int i = 0; i < kBlockN / 8; ++i) {
                     accum[i * 4 + 0] += partial[buf][i * 4 + 0] * scale[buf][0];
@@ -482,34 +507,34 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::wgmma_wait<0>();
                 promote(kb, 0);
             }
-            iter += tile_k_blocks;
         } else {
             // BF16: MMAs accumulate in place; a stage is released once the next
             // K-block's MMAs are issued and the previous group is known complete.
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
-            for (int kb = 0; kb < tile_k_blocks; ++kb, ++iter) {
-                const int s = iter % kStages;
-                ptx::mbarrier_wait(&full[s], (iter / kStages) & 1);
-                const uint64_t desc_a =
-                    ptx::smem_descriptor_sw128(smem_a + s * Layout::kABytes + warpgroup * 64 * kBlockKBytes);
-                const uint64_t desc_b = ptx::smem_descriptor_sw128(smem_b + s * Layout::kBBytes);
+            int previous = 0;  // the stage of the K-block before
+            for (int kb = 0; kb < tile_k_blocks; ++kb) {
+                const int s = ring.stage;
+                ptx::mbarrier_wait(&full[s], ring.phase);
+                ring.advance();
+                const uint32_t a_units = s * (Layout::kABytes >> 4), b_units = s * (Layout::kBBytes >> 4);
                 ptx::wgmma_fence();
 #pragma unroll
                 for (int kk = 0; kk < kBlockKBytes / 32; ++kk)
-                    MMA::run(desc_a + kk * 2, desc_b + kk * 2, accum, kb > 0 || kk > 0);
+                    MMA::run(desc_a.at(a_units + kk * 2), desc_b.at(b_units + kk * 2), accum, kb > 0 || kk > 0);
                 ptx::wgmma_commit();
                 ptx::wgmma_wait<1>();
                 if (kb > 0) {
                     __syncwarp();
-                    if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
+                    if (lane == 0) ptx::mbarrier_arrive(&empty[previous]);
                 }
+                previous = s;
             }
             ptx::wgmma_wait<0>();
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
             __syncwarp();
-            if (lane == 0) ptx::mbarrier_arrive(&empty[(iter - 1) % kStages]);
+            if (lane == 0) ptx::mbarrier_arrive(&empty[previous]);
         }
 
         if constexpr (kType == GemmType::Dense) {

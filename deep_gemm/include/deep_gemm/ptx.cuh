@@ -97,14 +97,24 @@ __device__ __forceinline__ void wgmma_wait() {
 __device__ __forceinline__ void fence_operand(float& reg) { asm volatile("" : "+f"(reg)::"memory"); }
 
 // Shared-memory matrix descriptor for a K-major tile written by TMA with the
-// 128-byte swizzle: rows of 128 bytes, 8-row core groups 1024 bytes apart.
-__device__ __forceinline__ uint64_t smem_descriptor_sw128(const void* tile) {
-    uint64_t desc = 0;
-    desc |= static_cast<uint64_t>((smem_addr(tile) & 0x3FFFF) >> 4);  // start address
-    desc |= static_cast<uint64_t>(1024 >> 4) << 32;                    // stride byte offset
-    desc |= static_cast<uint64_t>(1) << 62;                            // swizzle mode: 128B
-    return desc;
-}
+// 128-byte swizzle: rows of 128 bytes, 8-row core groups 1024 bytes apart. Kept as
+// its two 32-bit halves: stepping through shared memory adds to the start address
+// in the low half only (addresses stay below 256 KB, so that field never carries
+// into the next), a 32-bit add where a 64-bit one would take two instructions.
+struct SmemDescriptor {
+    uint32_t lo, hi;
+
+    __device__ __forceinline__ static SmemDescriptor sw128(const void* tile) {
+        return {(smem_addr(tile) & 0x3FFFF) >> 4,     // start address, 16-byte units
+                (1024 >> 4) | (1u << 30)};             // stride byte offset; swizzle mode 128B (bit 62)
+    }
+    // The descriptor of the tile `units` x 16 bytes further on.
+    __device__ __forceinline__ uint64_t at(uint32_t units) const {
+        uint64_t desc;
+        asm("mov.b64 %0, {%1, %2};" : "=l"(desc) : "r"(lo + units), "r"(hi));
+        return desc;
+    }
+};
 
 // ---- registers --------------------------------------------------------------
 
