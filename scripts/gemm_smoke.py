@@ -27,6 +27,9 @@ BF16_SHAPES = [(4096, 4096, 128), (4096, 2112, 128), (300, 4097, 192)]
 # without the TMA store, M and N edges, slices of unequal length.
 SPLIT_CASES = [("fp8", 8, 200, 520, 7168), ("fp8", 8, 65, 1100, 7168), ("fp8", 3, 200, 640, 7168),
                ("bf16", 2, 300, 130, 5120), ("bf16", 2, 300, 520, 5120)]
+# FP8 tiles of 192 rows (three math warpgroups), picked under these SM budgets: M
+# clipped by the TMA store, and in K-slices.
+WIDE_CASES = [("fp8", 2, 300, 128, 2048), ("fp8", 5, 576, 2112, 7168)]
 
 
 def check(op: str, m: int, n: int, k: int) -> bool:
@@ -49,7 +52,7 @@ def check(op: str, m: int, n: int, k: int) -> bool:
 
 def main() -> int:
     results = [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
-    for op, sms, m, n, k in SPLIT_CASES:
+    for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES:
         with num_sms(sms):
             results.append(check(op, m, n, k))
     return 0 if all(results) else 1

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <tuple>
 
@@ -27,7 +28,22 @@ const std::vector<int> kFP8BlockNs = {16, 32, 64, 128};
 // 256 only 2.2; measured at M = 4096, 176 is 4% faster than 192 once its last
 // 48-column chunk is stored with TMA as well).
 const std::vector<int> kBF16BlockNs = {16, 32, 64, 96, 128, 160, 176, 192, 224, 256};
-const std::vector<int> kBlockMs = {64, 128};
+// FP8 dense tiles may also be 192 rows: three math warpgroups, each with one
+// temporary accumulator (registers), the other two warpgroups' MMAs covering a
+// promotion. Per tile about as fast as 128 rows; they pay where they fill the waves
+// better (M = 4096, N = 2112: 374 tiles of 192x128 are 2.8 waves where 544 of
+// 128x128 are 4.1; 1199-1208 against 1087-1106 TFLOPS on H100).
+constexpr int kWideBlockM = 192;
+
+// The BLOCK_M candidates for tiles that see `rows` rows: one math warpgroup (64
+// rows) when they fit, else two (128); FP8 dense also three (192), listed first so
+// that 128 rows win the heuristic's exact ties. Grouped tiles must divide the
+// 128-row alignment of contiguous segments.
+std::vector<int> block_ms(InputType input, GemmType type, int rows) {
+    if (rows <= 64) return {64};
+    if (input == InputType::FP8 && type == GemmType::Dense && rows > 128) return {kWideBlockM, 128};
+    return {128};
+}
 
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 
@@ -57,6 +73,10 @@ bool can_tma_store(GemmType type, int n, OutputType output) {
 }
 
 const std::vector<int>& block_ns(InputType input) { return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs; }
+
+bool contains(const std::vector<int>& values, int value) {
+    return std::find(values.begin(), values.end(), value) != values.end();
+}
 
 }  // namespace
 
@@ -90,17 +110,20 @@ jit::KernelSource GemmConfig::source() const {
 }
 
 // Tile heuristic. BLOCK_M follows the rows a tile sees: 64 (one math warpgroup)
-// when they fit, else 128 (two warpgroups sharing each B tile); masked GEMMs use
-// the caller's expected rows per group. Then two steps, each minimising the modelled
-// time of the busiest SM, in K-blocks x (BLOCK_N + kTileOverheadN):
-//   * BLOCK_N, whole tiles: a tile's MMA time grows with BLOCK_N; the overhead term
+// when they fit, else 128 (two warpgroups sharing each B tile), for FP8 dense also
+// 192 (three); masked GEMMs use the caller's expected rows per group. Then two
+// steps, each minimising the modelled time of the busiest SM, in
+// K-blocks x BLOCK_M x (BLOCK_N + kTileOverheadN):
+//   * the tile, whole tiles: a tile's MMA time grows with its area; the overhead term
 //     stands for what every tile pays whatever its width (re-reading A's row panel,
 //     the promotion's scale work, the epilogue), so narrow tiles win only when they
 //     fill idle SMs, not when they merely shave a partial wave. Measured on H100 at
 //     M = 4096: FP8 BLOCK_N 128 reaches 1200 TFLOPS where 16 (which pure wave
 //     counting picks) falls under 250. Ties go to the fuller last wave (M = 128,
 //     N = 24576: 64 fills 2.9 waves where 128 leaves 1.45, 395 against 364 TFLOPS),
-//     then to the larger tile.
+//     then to the larger tile. FP8 M = 4096, N = 2112: 192x128 tiles (2.8 waves)
+//     model cheaper than 128x128 (4.1); N = 7168 stays at 128 rows (9.3 waves of
+//     192-row tiles against 13.6 of 128-row ones, and 4096 rows fill 21.3 of 192).
 //   * Split K (dense only): the tiles of that tiling's last partial wave may be cut
 //     into K-slices that fill the SMs; a slice costs kSliceOverheadKBlocks more
 //     (refilling the pipeline; the FP32 partials written and read back, all of them
@@ -118,8 +141,9 @@ constexpr int kMaxSplits = 16;
 
 namespace {
 
-// Tuning overrides, read once: DG_GEMM_BLOCK_N=64 forces that BLOCK_N, DG_GEMM_SPLIT_K=4
-// that many slices for the last partial wave's tiles (1: never split).
+// Tuning overrides, read once: DG_GEMM_BLOCK_M=192 / DG_GEMM_BLOCK_N=64 force that
+// BLOCK_M / BLOCK_N (among those the shape may use), DG_GEMM_SPLIT_K=4 that many
+// slices for the last partial wave's tiles (1: never split).
 int env_int(const char* name) {
     const char* value = std::getenv(name);
     return value == nullptr ? 0 : std::atoi(value);
@@ -130,31 +154,38 @@ int env_int(const char* name) {
 GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
     const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
-    const int block_m = rows <= 64 ? 64 : 128;
-    const long m_tiles = static_cast<long>(ceil_div(rows, block_m)) * (masked ? p.num_groups : 1);
+    const int groups = masked ? p.num_groups : 1;
     const int k_blocks = std::max(1, p.k * element_bytes(p.input) / kBlockKBytes);
-    const std::vector<int>& candidates = block_ns(p.input);
+    const std::vector<int> m_candidates = block_ms(p.input, p.type, rows);
+    const std::vector<int>& n_candidates = block_ns(p.input);
 
+    static const int forced_block_m = env_int("DG_GEMM_BLOCK_M");
     static const int forced_block_n = env_int("DG_GEMM_BLOCK_N");
     static const int forced_splits = env_int("DG_GEMM_SPLIT_K");
-    TORCH_CHECK_VALUE(forced_block_n <= 0 || std::find(candidates.begin(), candidates.end(), forced_block_n) !=
-                                                 candidates.end(),
-                      "DG_GEMM_BLOCK_N=", forced_block_n, " is not a BLOCK_N this kernel supports");
+    TORCH_CHECK_VALUE(forced_block_n <= 0 || contains(n_candidates, forced_block_n), "DG_GEMM_BLOCK_N=",
+                      forced_block_n, " is not a BLOCK_N this kernel supports");
     TORCH_CHECK_VALUE(forced_splits >= 0 && forced_splits <= kMaxSplits, "DG_GEMM_SPLIT_K=", forced_splits,
                       " is outside 1..", kMaxSplits);
+    // A forced BLOCK_M applies where the shape may use it (64 rows never get 192-row tiles).
+    const bool force_m = forced_block_m > 0 && contains(m_candidates, forced_block_m);
+    TORCH_CHECK_VALUE(forced_block_m <= 0 || contains({64, 128, kWideBlockM}, forced_block_m), "DG_GEMM_BLOCK_M=",
+                      forced_block_m, " is not a BLOCK_M this kernel supports (64, 128, 192)");
 
-    int block_n = forced_block_n;
-    if (block_n <= 0) {
-        long best_cost = -1;
-        double best_fill = 0.0;
-        for (int candidate : candidates) {
-            const long tiles = m_tiles * ceil_div(p.n, candidate);
+    int block_m = 0, block_n = 0;
+    long best_cost = -1;
+    double best_fill = 0.0;
+    for (int m_candidate : m_candidates) {
+        if (force_m && m_candidate != forced_block_m) continue;
+        for (int candidate : n_candidates) {
+            if (forced_block_n > 0 && candidate != forced_block_n) continue;
+            const long tiles = static_cast<long>(ceil_div(rows, m_candidate)) * groups * ceil_div(p.n, candidate);
             const long waves = ceil_div<long>(tiles, num_sms);
-            const long cost = waves * (candidate + kTileOverheadN);
+            const long cost = waves * m_candidate * (candidate + kTileOverheadN);
             const double fill = static_cast<double>(tiles) / static_cast<double>(waves * num_sms);
             if (best_cost < 0 || cost < best_cost || (cost == best_cost && fill >= best_fill)) {
                 best_cost = cost;
                 best_fill = fill;
+                block_m = m_candidate;
                 block_n = candidate;
             }
         }
@@ -163,20 +194,20 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
                               can_tma_store(p.type, p.n, p.output))};
 
     // Split K over the last partial wave, in K-blocks of the busiest SM (the tile
-    // width is the same either way).
-    const long tiles = m_tiles * ceil_div(p.n, block_n);
+    // is the same either way).
+    const long tiles = static_cast<long>(ceil_div(rows, block_m)) * groups * ceil_div(p.n, block_n);
     const long full_waves = tiles / num_sms;
     const long tail = tiles - full_waves * num_sms;
     const int max_splits = std::min(kMaxSplits, k_blocks / kMinSliceKBlocks);
     if (p.type != GemmType::Dense || tail == 0 || max_splits < 2 || forced_splits == 1) return plan;
-    long best_cost = (full_waves + 1) * k_blocks;
+    long best_split_cost = (full_waves + 1) * k_blocks;
     for (int splits = 2; splits <= max_splits; ++splits) {
         if (forced_splits > 1 && splits != std::min(forced_splits, max_splits)) continue;
         const long cost =
             full_waves * k_blocks +
             ceil_div<long>(tail * splits, num_sms) * (ceil_div(k_blocks, splits) + kSliceOverheadKBlocks);
-        if (forced_splits > 1 || cost < best_cost) {
-            best_cost = cost;
+        if (forced_splits > 1 || cost < best_split_cost) {
+            best_split_cost = cost;
             plan.splits = splits;
             plan.split_tiles = static_cast<int>(tail);
         }
@@ -195,12 +226,13 @@ std::vector<GemmConfig> all_gemm_configs() {
     for (InputType input : {InputType::FP8, InputType::BF16})
         for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
             for (OutputType output : {OutputType::BF16, OutputType::FP32})
-                for (int block_m : kBlockMs)
-                    for (int block_n : block_ns(input)) {
-                        configs.push_back(make_config(input, type, block_m, block_n, output, false));
-                        if (can_tma_store(type, 8, output))
-                            configs.push_back(make_config(input, type, block_m, block_n, output, true));
-                    }
+                for (int rows : {1, std::numeric_limits<int>::max()})  // every BLOCK_M
+                    for (int block_m : block_ms(input, type, rows))
+                        for (int block_n : block_ns(input)) {
+                            configs.push_back(make_config(input, type, block_m, block_n, output, false));
+                            if (can_tma_store(type, 8, output))
+                                configs.push_back(make_config(input, type, block_m, block_n, output, true));
+                        }
     return configs;
 }
 

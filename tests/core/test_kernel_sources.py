@@ -1,4 +1,6 @@
 """Every kernel the API can launch (GEMM instantiations, grouping checks) compiles for sm_90a, without a GPU."""
+import re
+
 import pytest
 
 from deep_gemm import _C
@@ -15,6 +17,10 @@ def test_every_configuration_is_listed():
                 for out in ("bf16", "fp32"):
                     assert any(n.startswith(f"{op}[{block_m}x") and f" {out}{variant}" in n for n in names), (
                         f"no {op} {block_m}-row {out}{variant} kernel")
+    # FP8 dense also has tiles of 192 rows (three math warpgroups).
+    for out in ("bf16", "fp32"):
+        assert any(re.match(rf"fp8_gemm_nt\[192x\d+ s\d+ {out}( tma-store)?\]$", n) for n in names), out
+    assert not any(re.search(r"\[192x.* (contiguous|masked)", n) or n.startswith("bf16_gemm_nt[192x") for n in names)
     assert any("tma-store" in n for n in names)
     assert not any("masked" in n and "tma-store" in n for n in names), (
         "masked D must not be stored a whole tile at a time")

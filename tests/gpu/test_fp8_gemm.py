@@ -106,6 +106,32 @@ def test_tma_store_of_a_narrow_chunk(m, n, k, kernel):
         run(m, n, k, seed=m + n)
 
 
+# Tiles of 192 rows (FP8 dense, three math warpgroups with one temporary accumulator
+# each): at full size, and under SM budgets that make small problems pick them.
+# (SMs, m, n, k, the plan the heuristic must pick)
+WIDE_TILES = [
+    (132, 4096, 2112, 7168, "192x128 s4 bf16 tma-store]"),  # 4096 rows: the last tile-row is a third full
+    (2, 300, 128, 2048, "192x128 s4 bf16 tma-store]"),      # the TMA store clips M
+    (2, 300, 7170, 2048, "192x128 s5 bf16]"),               # N % 8 != 0: stores from registers
+    (66, 576, 1002, 2048, "192x64 s6 bf16]"),
+]
+
+
+@pytest.mark.parametrize("sms, m, n, k, kernel", WIDE_TILES)
+def test_192_row_tiles(sms, m, n, k, kernel):
+    if sms > deep_gemm.get_num_sms():
+        pytest.skip(f"the plan is for {sms} SMs; this GPU has {deep_gemm.get_num_sms()}")
+    assert _C.gemm_config("fp8", "dense", m, n, k, num_sms=sms).endswith(kernel)
+    with num_sms(sms):
+        run(m, n, k, seed=m + n)
+
+
+def test_192_row_tiles_fp32_output_and_accumulate():
+    assert "[192x128 s5 fp32]" in _C.gemm_config("fp8", "dense", 300, 128, 2048, output="fp32", num_sms=2)
+    with num_sms(2):
+        run(300, 128, 2048, out_dtype=torch.float32, with_c=True, seed=9)
+
+
 def test_errors_on_the_gpu():
     a, b = make_operands(128, 256, 256, seed=5)
     d = torch.empty((128, 256), device="cuda", dtype=torch.bfloat16)

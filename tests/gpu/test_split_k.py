@@ -13,6 +13,8 @@ CASES = [
     ("fp8", 8, 200, 520, 7168, "128x64 s8 bf16 tma-store] split-k 4x2"),   # TMA store clips M and N
     ("fp8", 8, 65, 1100, 7168, "128x64 s8 bf16] split-k 4x2"),             # stores from registers
     ("fp8", 3, 200, 640, 7168, "128x128 s5 bf16 tma-store] split-k 3x1"),  # slices of 18, 19, 19 K-blocks
+    ("fp8", 5, 576, 2112, 7168, "192x128 s4 bf16 tma-store] split-k 5x1"),  # three math warpgroups
+    ("fp8", 13, 576, 7170, 7168, "192x128 s5 bf16] split-k 6x2"),
     ("bf16", 2, 300, 130, 5120, "128x160 s6 bf16] split-k 2x1"),
     ("bf16", 2, 300, 520, 5120, "128x176 s5 bf16 tma-store] split-k 2x1"),   # a 48-column last chunk
 ]
@@ -75,11 +77,12 @@ def test_split_gemm_replays_in_a_cuda_graph():
 
 
 def test_deepgemm_shape_that_splits_on_an_h100():
-    # 4096 x 2112: 544 tiles of 128x128 are 4.1 waves on 132 SMs; the last 16 go in 8 slices.
-    m, n, k = 4096, 2112, 7168
+    # 1024 x 7168 x 16384: 448 tiles of 128x128 are 3.4 waves on 132 SMs; the last 52
+    # go in 2 slices.
+    m, n, k = 1024, 7168, 16384
     if deep_gemm.get_num_sms() != 132:
         pytest.skip(f"the plan below is for 132 SMs, this GPU has {deep_gemm.get_num_sms()}")
-    assert _C.gemm_config("fp8", "dense", m, n, k).endswith("split-k 8x16")
+    assert _C.gemm_config("fp8", "dense", m, n, k).endswith("128x128 s5 bf16 tma-store] split-k 2x52")
     a, b, gemm, ref = operands("fp8", m, n, k, seed=3)
     first, second = (torch.empty((m, n), device="cuda", dtype=torch.bfloat16) for _ in range(2))
     gemm(a, b, first)

@@ -22,12 +22,14 @@
 //   * The last warpgroup is the producer: one thread streams K-blocks of A, B
 //     (and A's FP8 scales) into a ring of shared-memory stages with TMA, running
 //     ahead into the next tile while the math warpgroups store the current one.
-//   * The other warpgroups (one per 64 rows) run WGMMAs over each K-block. FP8
-//     goes into a temporary accumulator that is folded into the FP32 result times
-//     the two block scales ("promotion"), so fp8 products never accumulate across
-//     blocks; two temporaries take turns, so one K-block's MMAs run while the
-//     previous one is promoted. BF16 accumulates in place and keeps one K-block of
-//     MMAs in flight.
+//   * The other warpgroups (one per 64 rows: one or two, FP8 dense also three)
+//     run WGMMAs over each K-block. FP8 goes into a temporary accumulator that is
+//     folded into the FP32 result times the two block scales ("promotion"), so
+//     fp8 products never accumulate across blocks; with up to two warpgroups, two
+//     temporaries take turns, so one K-block's MMAs run while the previous one is
+//     promoted; three have registers for one each, and the tensor cores run the
+//     other two's MMAs during a promotion. BF16 accumulates in place and keeps one
+//     K-block of MMAs in flight.
 //   * Epilogue: bf16 D (rows a 16-byte multiple apart, not masked) goes through
 //     shared memory in 64-column chunks, the last one narrower when BLOCK_N is
 //     not a multiple of 64, each stored with TMA while the next is staged; other
@@ -260,7 +262,16 @@ struct GemmLayout {
     // csrc/jit_kernels/gemm.cpp mirrors this.
     static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8 + 16;
 
-    static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is one or two math warpgroups");
+    static_assert(kBlockM == 64 || kBlockM == 128 || (kFP8 && kBlockM == 192 && kBlockN <= 128),
+                  "BLOCK_M is one or two math warpgroups (FP8: or three, at most 128 columns)");
+    // FP8 with three math warpgroups: one temporary accumulator each (registers),
+    // the other two warpgroups' MMAs keep the tensor cores busy during a promotion.
+    static constexpr bool kTwoTemporaries = kMathWarpgroups < 3;
+    // Registers per thread after setmaxnreg: the producer keeps kProducerRegisters,
+    // the math warpgroups share the rest of the SM's 64K (at most 232 each).
+    static constexpr int kProducerRegisters = kMathWarpgroups < 3 ? 40 : 24;
+    static constexpr int kSpareRegisters = (65536 - 128 * kProducerRegisters) / kMathThreads / 8 * 8;
+    static constexpr int kMathRegisters = kSpareRegisters < 232 ? kSpareRegisters : 232;
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
     // FP8: a tile then never straddles two of B's 128-column scale blocks, so one
     // B scale serves a whole tile and K-block.
@@ -335,6 +346,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
     // store cannot promise; contiguous tiles use it only when they hold no padding.
     static_assert(!kTmaStore || !kMasked, "no TMA store for masked D");
+    // Grouped tiles read their expert from their first row (contiguous) or
+    // tile a group's rows (masked) in BLOCK_Ms that divide the 128-row alignment.
+    static_assert(kType == GemmType::Dense || 128 % kBlockM == 0, "grouped BLOCK_M divides 128");
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -373,7 +387,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 
     if (warpgroup == Layout::kMathWarpgroups) {
         // Producer: give registers to the math warpgroups; one thread issues TMA.
-        ptx::regs_dealloc<40>();
+        ptx::regs_dealloc<Layout::kProducerRegisters>();
         if (threadIdx.x == Layout::kMathWarpgroups * 128) {
             RingPosition<kStages> ring;
             while (scheduler.next(tile)) {
@@ -399,7 +413,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         return;
     }
 
-    ptx::regs_alloc<232>();
+    ptx::regs_alloc<Layout::kMathRegisters>();
     const int lane = threadIdx.x % 32;
     const int warp = (threadIdx.x / 32) % 4;
     // wgmma m64nN accumulator layout: this thread owns rows r and r + 8 of its
@@ -427,30 +441,32 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         if constexpr (kFP8) {
             // Two temporary accumulators take turns: the MMAs of K-block kb + 1 run on
             // the tensor cores while this warpgroup promotes K-block kb's products, so
-            // the promotion's FFMAs no longer leave the tensor cores idle.
+            // the promotion's FFMAs do not leave the tensor cores idle. (With three
+            // math warpgroups, one temporary each: see Layout::kTwoTemporaries.)
             // B's scale per K-block comes from global memory (L2); load it two K-blocks
             // ahead (one was not enough under load) so its latency hides behind MMAs.
             const float* sfb_row =
                 args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks +
                 tile.k_begin;
-            // Two K-blocks ahead, one per buffer (buffer == kb % 2).
+            // Two K-blocks ahead, indexed by kb % 2.
             float sb_ahead[2];
             sb_ahead[0] = __ldg(sfb_row);
             sb_ahead[1] = tile_k_blocks > 1 ? __ldg(sfb_row + 1) : 0.0f;
             const float* sfb_next = sfb_row + 2;
             int stage_of[2];  // the stage each buffer's K-block reads
-            float partial[2][MMA::kAccumulators];
+            float partial[Layout::kTwoTemporaries ? 2 : 1][MMA::kAccumulators];
             float scale[2][2];  // per buffer: (row r, row r + 8) scales of its K-block
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
 
             // Waits for K-block kb's stage, reads its scales, issues its MMAs into
-            // partial[buf] (buf is a compile-time index so the arrays stay in registers).
-            auto issue = [&](int kb, int buf) {
+            // partial[buf]; ahead = kb % 2 picks its B scale. (Both are compile-time
+            // indices, so the arrays stay in registers.)
+            auto issue = [&](int kb, int buf, int ahead) {
                 const int s = ring.stage;
                 stage_of[buf] = s;
-                const float sb = sb_ahead[buf];
-                if (kb + 2 < tile_k_blocks) sb_ahead[buf] = __ldg(sfb_next);
+                const float sb = sb_ahead[ahead];
+                if (kb + 2 < tile_k_blocks) sb_ahead[ahead] = __ldg(sfb_next);
                 ++sfb_next;
                 ptx::mbarrier_wait(&full[s], ring.phase);
                 ring.advance();
@@ -467,9 +483,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 }
                 ptx::wgmma_commit();
             };
-            // Once K-block kb's MMAs are complete (the caller waited): release its
-            // stage and fold partial[buf] into the result.
-            auto promote = [&](int kb, int buf) {
+            // Once the MMAs into partial[buf] are complete (the caller waited): release
+            // their stage and fold partial[buf] into the result.
+            auto promote = [&](int buf) {
 #pragma unroll
                 for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
                 // The MMAs and this warp's scale reads are done with the stage.
@@ -487,25 +503,42 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // The pipeline with its tail peeled off, so the loop body has one fixed shape:
             // with the wait_group 1 / 0 choice inside the loop, ptxas cannot tell which
             // buffer is retired and serialises the MMAs (its note C7514).
-            issue(0, 0);
-            int kb = 0;
-            for (; kb + 2 < tile_k_blocks; kb += 2) {
-                issue(kb + 1, 1);
-                ptx::wgmma_wait<1>();
-                promote(kb, 0);
-                issue(kb + 2, 0);
-                ptx::wgmma_wait<1>();
-                promote(kb + 1, 1);
-            }
-            if (kb + 1 < tile_k_blocks) {
-                issue(kb + 1, 1);
-                ptx::wgmma_wait<1>();
-                promote(kb, 0);
-                ptx::wgmma_wait<0>();
-                promote(kb + 1, 1);
+            if constexpr (Layout::kTwoTemporaries) {
+                issue(0, 0, 0);
+                int kb = 0;
+                for (; kb + 2 < tile_k_blocks; kb += 2) {
+                    issue(kb + 1, 1, 1);
+                    ptx::wgmma_wait<1>();
+                    promote(0);
+                    issue(kb + 2, 0, 0);
+                    ptx::wgmma_wait<1>();
+                    promote(1);
+                }
+                if (kb + 1 < tile_k_blocks) {
+                    issue(kb + 1, 1, 1);
+                    ptx::wgmma_wait<1>();
+                    promote(0);
+                    ptx::wgmma_wait<0>();
+                    promote(1);
+                } else {
+                    ptx::wgmma_wait<0>();
+                    promote(0);
+                }
             } else {
-                ptx::wgmma_wait<0>();
-                promote(kb, 0);
+                int kb = 0;
+                for (; kb + 1 < tile_k_blocks; kb += 2) {
+                    issue(kb, 0, 0);
+                    ptx::wgmma_wait<0>();
+                    promote(0);
+                    issue(kb + 1, 0, 1);
+                    ptx::wgmma_wait<0>();
+                    promote(0);
+                }
+                if (kb < tile_k_blocks) {
+                    issue(kb, 0, 0);
+                    ptx::wgmma_wait<0>();
+                    promote(0);
+                }
             }
         } else {
             // BF16: MMAs accumulate in place; a stage is released once the next
