@@ -128,11 +128,12 @@ jit::KernelSource GemmConfig::source() const {
 //     into K-slices that fill the SMs; a slice costs kSliceOverheadKBlocks more
 //     (refilling the pipeline; the FP32 partials written and read back, all of them
 //     by the one CTA that arrives last). On H100 (benchmarks/NOTES.md, v11) FP8
-//     M = 4096, N = 2112 (4.1 waves of 128x128 tiles) goes 975 -> 1070-1090 TFLOPS
-//     with its last 16 tiles in 8 slices. Every other split measured was slower,
-//     among them wider tiles in slices instead of narrow whole ones at M = 128 (FP8
-//     128x128 in 2-8 slices against 128x16-64; BF16 128x96 and 128x224), which is
-//     why the split only ever cuts the tiling chosen first.
+//     M = 4096, N = 2112 in 128x128 tiles (4.1 waves; 192x128 is chosen now) goes
+//     975 -> 1070-1090 TFLOPS with its last 16 tiles in 8 slices. Every other split
+//     measured was slower, among them wider tiles in slices instead of narrow whole
+//     ones at M = 128 (FP8 128x128 in 2-8 slices against 128x16-64, also with the
+//     slices summed by a second kernel, v20; BF16 128x96 and 128x224), which is why
+//     the split only ever cuts the tiling chosen first.
 // Stages fill shared memory.
 constexpr long kTileOverheadN = 64;
 constexpr long kSliceOverheadKBlocks = 32;
