@@ -121,9 +121,11 @@ jit::KernelSource GemmConfig::source() const {
 //     M = 4096: FP8 BLOCK_N 128 reaches 1200 TFLOPS where 16 (which pure wave
 //     counting picks) falls under 250. Ties go to the fuller last wave (M = 128,
 //     N = 24576: 64 fills 2.9 waves where 128 leaves 1.45, 395 against 364 TFLOPS),
-//     then to the larger tile. FP8 M = 4096, N = 2112: 192x128 tiles (2.8 waves)
-//     model cheaper than 128x128 (4.1); N = 7168 stays at 128 rows (9.3 waves of
-//     192-row tiles against 13.6 of 128-row ones, and 4096 rows fill 21.3 of 192).
+//     then to the candidate listed later: the wider tile, and 128 rows over 192
+//     (M = 192, N = 7168: 128x128 over 192x64). FP8 M = 4096, N = 2112: 192x128
+//     tiles (2.8 waves) model cheaper than 128x128 (4.1); N = 7168 stays at 128
+//     rows (9.3 waves of 192-row tiles against 13.6 of 128-row ones, and 4096 rows
+//     fill 21.3 of 192).
 //   * Split K (dense only): the tiles of that tiling's last partial wave may be cut
 //     into K-slices that fill the SMs; a slice costs kSliceOverheadKBlocks more
 //     (refilling the pipeline; the FP32 partials written and read back, all of them
@@ -142,9 +144,9 @@ constexpr int kMaxSplits = 16;
 
 namespace {
 
-// Tuning overrides, read once: DG_GEMM_BLOCK_M=192 / DG_GEMM_BLOCK_N=64 force that
-// BLOCK_M / BLOCK_N (among those the shape may use), DG_GEMM_SPLIT_K=4 that many
-// slices for the last partial wave's tiles (1: never split).
+// Tuning overrides, read once: DG_GEMM_BLOCK_M=128 / 192 forces that BLOCK_M where
+// there is a choice (FP8 dense, more than 128 rows), DG_GEMM_BLOCK_N=64 that BLOCK_N,
+// DG_GEMM_SPLIT_K=4 that many slices for the last partial wave's tiles (1: never split).
 int env_int(const char* name) {
     const char* value = std::getenv(name);
     return value == nullptr ? 0 : std::atoi(value);
@@ -167,10 +169,10 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
                       forced_block_n, " is not a BLOCK_N this kernel supports");
     TORCH_CHECK_VALUE(forced_splits >= 0 && forced_splits <= kMaxSplits, "DG_GEMM_SPLIT_K=", forced_splits,
                       " is outside 1..", kMaxSplits);
-    // A forced BLOCK_M applies where the shape may use it (64 rows never get 192-row tiles).
+    // A forced BLOCK_M applies where the shape has a choice of heights.
     const bool force_m = forced_block_m > 0 && contains(m_candidates, forced_block_m);
-    TORCH_CHECK_VALUE(forced_block_m <= 0 || contains({64, 128, kWideBlockM}, forced_block_m), "DG_GEMM_BLOCK_M=",
-                      forced_block_m, " is not a BLOCK_M this kernel supports (64, 128, 192)");
+    TORCH_CHECK_VALUE(forced_block_m <= 0 || forced_block_m == 128 || forced_block_m == kWideBlockM,
+                      "DG_GEMM_BLOCK_M=", forced_block_m, " is not a BLOCK_M one can choose (128 or 192)");
 
     int block_m = 0, block_n = 0;
     long best_cost = -1;

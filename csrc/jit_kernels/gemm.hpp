@@ -18,7 +18,8 @@ namespace deep_gemm::kernels {
 constexpr int kBlockKBytes = 128;
 constexpr int kScaleBlock = 128;
 // Contiguous grouped layout: expert segments start at multiples of this many rows
-// (a multiple of every BLOCK_M, so a tile's first row names its expert).
+// (a multiple of every grouped BLOCK_M, so a tile's first row names its expert;
+// gemm.cuh static_asserts it).
 constexpr int kContiguousAlignment = 128;
 
 template <typename T>

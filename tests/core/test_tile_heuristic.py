@@ -42,16 +42,22 @@ def test_fp8_192_row_tiles_where_they_fill_the_waves():
     assert name == "fp8_gemm_nt[192x128 s4 bf16 tma-store]", name
 
 
-@pytest.mark.parametrize("op, kind, m", [
-    ("fp8", "dense", 128),        # one 128-row tile already holds every row
-    ("bf16", "dense", 4096),      # BF16 keeps 128 rows (192 measured 7-12% slower per tile)
-    ("fp8", "contiguous", 4096),  # grouped tiles divide the 128-row segment alignment
-    ("fp8", "masked", 4096),
+@pytest.mark.parametrize("op, kind, rows", [
+    ("fp8", "dense", [65, 128]),                  # one 128-row tile already holds every row
+    ("bf16", "dense", [200, 300, 1000, 4096]),    # BF16 keeps 128 rows (192 measured 7-12% slower per tile)
+    ("fp8", "contiguous", [200, 300, 1000, 4096]),  # grouped tiles divide the 128-row segment alignment
+    ("fp8", "masked", [200, 300, 1000, 4096]),
 ])
-def test_192_row_tiles_only_for_fp8_dense_with_more_than_128_rows(op, kind, m):
-    for n in (2112, 7168, 24576):
+def test_192_row_tiles_only_for_fp8_dense_with_more_than_128_rows(op, kind, rows):
+    for m, n in itertools.product(rows, (2112, 7168, 24576)):
         name = _C.gemm_config(op, kind, m, n, 7168, num_groups=4, expected_m=m)
         assert not name.split("[")[1].startswith("192x"), name
+
+
+def test_exact_cost_ties_go_to_128_rows():
+    # M = 192: 112 tiles of 192x64 or of 128x128 (the second tile-row a third full), one
+    # wave either way; the measured 128-row kernel keeps the tie.
+    assert tile(_C.gemm_config("fp8", "dense", 192, 7168, 16384)) == "128x128"
 
 
 @pytest.mark.parametrize("n, expected", [
@@ -172,9 +178,12 @@ def test_block_m_override_forces_the_rows_where_the_shape_may_use_them():
         assert "[128x" in result.stdout, (args, result.stdout, result.stderr)
 
 
-def test_block_m_override_of_an_unknown_size_is_refused():
-    result = config_under_env({"DG_GEMM_BLOCK_M": "96"}, "fp8", "dense", 4096, 2112, 7168)
-    assert result.returncode != 0 and "DG_GEMM_BLOCK_M=96 is not a BLOCK_M this kernel supports" in result.stderr
+@pytest.mark.parametrize("value", ["96", "64"])
+def test_block_m_override_of_a_height_one_cannot_choose_is_refused(value):
+    # 64 rows are used exactly where they fit, with nothing to choose from.
+    result = config_under_env({"DG_GEMM_BLOCK_M": value}, "fp8", "dense", 4096, 2112, 7168)
+    assert result.returncode != 0, result.stdout
+    assert f"DG_GEMM_BLOCK_M={value} is not a BLOCK_M one can choose (128 or 192)" in result.stderr
 
 
 def test_split_override_out_of_range_is_refused():

@@ -112,6 +112,7 @@ def test_tma_store_of_a_narrow_chunk(m, n, k, kernel):
 WIDE_TILES = [
     (132, 4096, 2112, 7168, "192x128 s4 bf16 tma-store]"),  # 4096 rows: the last tile-row is a third full
     (2, 300, 128, 2048, "192x128 s4 bf16 tma-store]"),      # the TMA store clips M
+    (2, 300, 128, 128, "192x128 s4 bf16 tma-store]"),       # one K-block: the loop's tail alone
     (2, 300, 7170, 2048, "192x128 s5 bf16]"),               # N % 8 != 0: stores from registers
     (66, 576, 1002, 2048, "192x64 s6 bf16]"),
 ]

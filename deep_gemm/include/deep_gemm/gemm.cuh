@@ -261,6 +261,8 @@ struct GemmLayout {
     // A's scales, the full/empty barriers, the split-K verdict (16 bytes).
     // csrc/jit_kernels/gemm.cpp mirrors this.
     static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8 + 16;
+    // Hopper's opt-in limit (227 KiB); ptx::SmemDescriptor also relies on addresses below 256 KiB.
+    static_assert(kSharedBytes <= 227 * 1024, "shared memory beyond what a CTA may have");
 
     static_assert(kBlockM == 64 || kBlockM == 128 || (kFP8 && kBlockM == 192 && kBlockN <= 128),
                   "BLOCK_M is one or two math warpgroups (FP8: or three, at most 128 columns)");
@@ -453,9 +455,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             sb_ahead[0] = __ldg(sfb_row);
             sb_ahead[1] = tile_k_blocks > 1 ? __ldg(sfb_row + 1) : 0.0f;
             const float* sfb_next = sfb_row + 2;
-            int stage_of[2];  // the stage each buffer's K-block reads
-            float partial[Layout::kTwoTemporaries ? 2 : 1][MMA::kAccumulators];
-            float scale[2][2];  // per buffer: (row r, row r + 8) scales of its K-block
+            constexpr int kBuffers = Layout::kTwoTemporaries ? 2 : 1;
+            int stage_of[kBuffers];  // the stage each buffer's K-block reads
+            float partial[kBuffers][MMA::kAccumulators];
+            float scale[kBuffers][2];  // per buffer: (row r, row r + 8) scales of its K-block
 #pragma unroll
             for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
 
@@ -500,10 +503,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 }
             };
 
-            // The pipeline with its tail peeled off, so the loop body has one fixed shape:
-            // with the wait_group 1 / 0 choice inside the loop, ptxas cannot tell which
-            // buffer is retired and serialises the MMAs (its note C7514).
             if constexpr (Layout::kTwoTemporaries) {
+                // The pipeline with its tail peeled off, so the loop body has one fixed
+                // shape: with the wait_group 1 / 0 choice inside the loop, ptxas cannot
+                // tell which buffer is retired and serialises the MMAs (its note C7514).
                 issue(0, 0, 0);
                 int kb = 0;
                 for (; kb + 2 < tile_k_blocks; kb += 2) {
@@ -525,6 +528,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     promote(0);
                 }
             } else {
+                // Two K-blocks a step, so that `ahead` (kb % 2) is a compile-time index.
                 int kb = 0;
                 for (; kb + 1 < tile_k_blocks; kb += 2) {
                     issue(kb, 0, 0);
