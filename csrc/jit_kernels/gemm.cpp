@@ -175,21 +175,23 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
                       "DG_GEMM_BLOCK_M=", forced_block_m, " is not a BLOCK_M one can choose (128 or 192)");
 
     int block_m = 0, block_n = 0;
+    long tiles = 0;  // of the chosen tiling
     long best_cost = -1;
     double best_fill = 0.0;
     for (int m_candidate : m_candidates) {
         if (force_m && m_candidate != forced_block_m) continue;
         for (int candidate : n_candidates) {
             if (forced_block_n > 0 && candidate != forced_block_n) continue;
-            const long tiles = static_cast<long>(ceil_div(rows, m_candidate)) * groups * ceil_div(p.n, candidate);
-            const long waves = ceil_div<long>(tiles, num_sms);
+            const long count = static_cast<long>(ceil_div(rows, m_candidate)) * groups * ceil_div(p.n, candidate);
+            const long waves = ceil_div<long>(count, num_sms);
             const long cost = waves * m_candidate * (candidate + kTileOverheadN);
-            const double fill = static_cast<double>(tiles) / static_cast<double>(waves * num_sms);
+            const double fill = static_cast<double>(count) / static_cast<double>(waves * num_sms);
             if (best_cost < 0 || cost < best_cost || (cost == best_cost && fill >= best_fill)) {
                 best_cost = cost;
                 best_fill = fill;
                 block_m = m_candidate;
                 block_n = candidate;
+                tiles = count;
             }
         }
     }
@@ -198,7 +200,6 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
 
     // Split K over the last partial wave, in K-blocks of the busiest SM (the tile
     // is the same either way).
-    const long tiles = static_cast<long>(ceil_div(rows, block_m)) * groups * ceil_div(p.n, block_n);
     const long full_waves = tiles / num_sms;
     const long tail = tiles - full_waves * num_sms;
     const int max_splits = std::min(kMaxSplits, k_blocks / kMinSliceKBlocks);
