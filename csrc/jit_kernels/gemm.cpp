@@ -19,6 +19,13 @@ namespace {
 // Largest dynamic shared memory a Hopper CTA may opt into (227 KiB).
 constexpr int kMaxSharedBytes = 232448;
 constexpr int kMaxStages = 8;
+// FP8 tiles of at most 32 columns are mostly A (L2 hits shared by every CTA) and wait
+// on load latency rather than bandwidth: more stages in flight pay. Measured on H100
+// (benchmarks/NOTES.md, v24): M = 128, N = 2112 / 4096, K = 7168 (128x16 in 11 stages,
+// 128x32 in 10) +4% / +5%; M = 64 (64x16 / 64x32 in 16) +8% / +6%; 64x64 in 13
+// stages was 1-3% slower than in 8.
+constexpr int kMaxNarrowStages = 16;
+constexpr int kNarrowBlockN = 32;
 // FP8: divisors of B's 128-column scale block (one B scale per tile; see gemm.cuh).
 // Measured on H100: 128 beats 160 and 192 on every DeepGEMM shape at M = 4096.
 const std::vector<int> kFP8BlockNs = {16, 32, 64, 128};
@@ -59,7 +66,8 @@ int staging_bytes(int block_m, int block_n, bool tma_store) {
 }
 
 GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store) {
-    const int stages = std::min(kMaxStages, (kMaxSharedBytes - kSplitVerdictBytes -
+    const int max_stages = input == InputType::FP8 && block_n <= kNarrowBlockN ? kMaxNarrowStages : kMaxStages;
+    const int stages = std::min(max_stages, (kMaxSharedBytes - kSplitVerdictBytes -
                                              staging_bytes(block_m, block_n, tma_store)) /
                                                 stage_bytes(input, block_m, block_n));
     return {input, type, block_m, block_n, stages, output, tma_store};
@@ -136,7 +144,8 @@ jit::KernelSource GemmConfig::source() const {
 //     ones at M = 128 (FP8 128x128 in 2-8 slices against 128x16-64, also with the
 //     slices summed by a second kernel, v20; BF16 128x96 and 128x224), which is why
 //     the split only ever cuts the tiling chosen first.
-// Stages fill shared memory.
+// Stages fill shared memory, up to kMaxStages (kMaxNarrowStages for FP8 tiles of at
+// most 32 columns, see above).
 constexpr long kTileOverheadN = 64;
 constexpr long kSliceOverheadKBlocks = 32;
 constexpr int kMinSliceKBlocks = 4;

@@ -70,6 +70,24 @@ def test_decode_sized_fp8_fills_the_sms(n, expected):
     assert tile(_C.gemm_config("fp8", "dense", 128, n, 7168)) == expected
 
 
+def stages(name: str) -> int:
+    """'fp8_gemm_nt[128x64 s8 bf16 tma-store]' -> 8."""
+    return int(re.search(r"\[\d+x\d+ s(\d+) ", name).group(1))
+
+
+@pytest.mark.parametrize("op, m, n, expected", [
+    ("fp8", 128, 2112, 11),  # 128x16: as many as fit (NOTES v24: +4% over 8)
+    ("fp8", 128, 4096, 10),  # 128x32: +5%
+    ("fp8", 1, 2112, 16),    # 64x16: the narrow-tile cap (+8%)
+    ("fp8", 1, 4096, 16),    # 64x32: +6%
+    ("fp8", 1, 7168, 8),     # 64x64 fits 13, measured 1-3% slower than 8
+    ("fp8", 128, 7168, 8),   # 128x64
+    ("bf16", 1, 2112, 8),    # BF16 keeps the general cap
+])
+def test_narrow_fp8_tiles_take_more_pipeline_stages(op, m, n, expected):
+    assert stages(_C.gemm_config(op, "dense", m, n, 7168)) == expected
+
+
 def test_fewer_sms_change_the_wave_arithmetic():
     # With half the SMs, 132 tiles of 16 columns are two waves; 66 tiles of 32 are one.
     assert tile(_C.gemm_config("fp8", "dense", 128, 2112, 7168, num_sms=H100_SMS // 2)) == "128x32"
