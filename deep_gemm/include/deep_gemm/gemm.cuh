@@ -396,6 +396,15 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 if (tile.skip) continue;
                 const int a_row = (kMasked ? tile.group * m : 0) + tile.m_tile * kBlockM;
                 const int b_row = tile.group * n + tile.n_tile * kBlockN;
+                if constexpr (kFP8) {
+                    // The math warpgroups load this tile's first two B scales before its
+                    // first MMAs; from L1 rather than L2 once this has run ahead of them.
+                    const float* sfb = args.sfb +
+                                       (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) +
+                                        tile.n_tile * kBlockN / kScaleBlock) * k_blocks + tile.k_begin;
+                    ptx::prefetch_l1(sfb);
+                    ptx::prefetch_l1(sfb + (tile.k_end - tile.k_begin > 1));  // the next line, if crossed
+                }
                 for (int kb = tile.k_begin; kb < tile.k_end; ++kb, ring.advance()) {
                     const int s = ring.stage;
                     // Parity trick: the first pass over the ring finds every slot free.
