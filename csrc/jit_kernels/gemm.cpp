@@ -19,8 +19,8 @@ namespace {
 // Largest dynamic shared memory a Hopper CTA may opt into (227 KiB).
 constexpr int kMaxSharedBytes = 232448;
 constexpr int kMaxStages = 8;
-// FP8 tiles of at most 32 columns are mostly A (L2 hits shared by every CTA) and wait
-// on load latency rather than bandwidth: more stages in flight pay. Measured on H100
+// FP8 tiles of at most 32 columns run latency-bound (at M = 128 about 0.29 us per
+// K-block whatever a stage's bytes): more stages in flight pay. Measured on H100
 // (benchmarks/NOTES.md, v24): M = 128, N = 2112 / 4096, K = 7168 (128x16 in 11 stages,
 // 128x32 in 10) +4% / +5%; M = 64 (64x16 / 64x32 in 16) +8% / +6%; 64x64 in 13
 // stages was 1-3% slower than in 8.
