@@ -293,6 +293,15 @@ struct GemmArgs {
     int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices
 };
 
+// B's scales of a tile's 128-column block, one per K-block, from the tile's first.
+template <int kBlockN>
+__device__ __forceinline__ const float* tile_b_scales(const float* sfb, const Tile& tile, int n, int k_blocks) {
+    return sfb +
+           (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + tile.n_tile * kBlockN / kScaleBlock) *
+               k_blocks +
+           tile.k_begin;
+}
+
 // Split K: this CTA's slice of a split tile goes to the workspace; returns true
 // (with the slices' sum in `accum`) for the CTA whose slice arrives last, which then
 // stores the tile, and false for the others. A thread's partial is kept in its own
@@ -399,9 +408,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 if constexpr (kFP8) {
                     // The math warpgroups load this tile's first two B scales before its
                     // first MMAs; from L1 rather than L2 once this has run ahead of them.
-                    const float* sfb = args.sfb +
-                                       (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) +
-                                        tile.n_tile * kBlockN / kScaleBlock) * k_blocks + tile.k_begin;
+                    const float* sfb = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
                     ptx::prefetch_l1(sfb);
                     ptx::prefetch_l1(sfb + (tile.k_end - tile.k_begin > 1));  // the next line, if crossed
                 }
@@ -456,9 +463,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // math warpgroups, one temporary each: see Layout::kTwoTemporaries.)
             // B's scale per K-block comes from global memory (L2); load it two K-blocks
             // ahead (one was not enough under load) so its latency hides behind MMAs.
-            const float* sfb_row =
-                args.sfb + (static_cast<size_t>(tile.group) * ceil_div(n, kScaleBlock) + n0 / kScaleBlock) * k_blocks +
-                tile.k_begin;
+            const float* sfb_row = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
             // Two K-blocks ahead, indexed by kb % 2.
             float sb_ahead[2];
             sb_ahead[0] = __ldg(sfb_row);
