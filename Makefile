@@ -11,6 +11,9 @@ BASE_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin/python3.1
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(BASE_PYTHON) -m uv
+# Recipes (and the tests they run) find the dev env's tools first: uv, cibuildwheel,
+# merge-wheels, check-wheel, actionlint. A fresh machine has none of them elsewhere.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 

@@ -184,18 +184,29 @@ def check_torch_lock(lock: Path = TORCH_SITE_LOCK, pin_file: Path = TORCH_PIN_FI
         )
 
 
+def uv_executable() -> str:
+    """The dev env's own uv (pinned in requirements/dev.txt, beside this interpreter), else one on PATH."""
+    beside = Path(sys.executable).with_name("uv")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("uv")
+    if found is None:
+        raise FleetError(f"uv not found beside {sys.executable} nor on PATH: the fetch stage installs the "
+                         "pinned torch with uv (`make dev` installs it into .venv)")
+    return found
+
+
 def ensure_torch_site(cache_dir: Path) -> tuple[Path, bool]:
     """<cache>/torch-site-<key>, installed unless complete. Returns (path, fetched)."""
     check_torch_lock()
     site = cache_dir / f"torch-site-{torch_site_key()}"
     if (site / ".complete").is_file():
         return site, False
-    if shutil.which("uv") is None:
-        raise FleetError("uv not found on PATH: the fetch stage installs the pinned torch with uv")
+    uv = uv_executable()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{site.name}.tmp.", dir=cache_dir))
     try:
-        cmd = ["uv", "pip", "install", "--quiet", "--target", str(tmp), "--no-deps", "--require-hashes",
+        cmd = [uv, "pip", "install", "--quiet", "--target", str(tmp), "--no-deps", "--require-hashes",
                "--python-version", TORCH_SITE_PYTHON, "--python-platform", TORCH_SITE_PLATFORM,
                "-r", str(TORCH_SITE_LOCK)]  # fmt: skip
         echo(cmd)
