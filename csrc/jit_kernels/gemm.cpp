@@ -26,9 +26,17 @@ constexpr int kMaxStages = 8;
 // stages was 1-3% slower than in 8.
 constexpr int kMaxNarrowStages = 16;
 constexpr int kNarrowBlockN = 32;
-// FP8: divisors of B's 128-column scale block (one B scale per tile; see gemm.cuh).
-// Measured on H100: 128 beats 160 and 192 on every DeepGEMM shape at M = 4096.
-const std::vector<int> kFP8BlockNs = {16, 32, 64, 128};
+// FP8: divisors of B's 128-column scale block (one B scale per tile), and 256, two
+// scale blocks in 64-column sub-tiles (see gemm.cuh). 256 columns read A half as
+// often per FLOP; at M = 4096 on H200 (benchmarks/NOTES.md, v28) that measured
+// +2-8% over 128 on five of DeepGEMM's six shapes, where the GPU runs at its power
+// limit; at M = 128 5-50% slower (the tiles stream B and want more of them and more
+// stages). Untested in between, so only GEMMs of kWideFP8MinRows rows or more (per
+// group when masked) take them.
+// (192 measured between 128 and 256, or under both; 96-176 lost on H100, v8b.)
+const std::vector<int> kFP8BlockNs = {16, 32, 64, 128, 256};
+constexpr int kWideFP8BlockN = 256;
+constexpr int kWideFP8MinRows = 4096;
 // BF16 accumulates in place (no second accumulator set), so 256 columns fit in
 // registers, and has no scale blocks to respect: the in-between widths let the cost
 // model avoid a nearly empty last wave (N = 2112: 176 fills 2.9 waves, 192 2.7,
@@ -50,6 +58,11 @@ std::vector<int> block_ms(InputType input, GemmType type, int rows) {
     if (rows <= 64) return {64};
     if (input == InputType::FP8 && type == GemmType::Dense && rows > 128) return {kWideBlockM, 128};
     return {128};
+}
+
+// Three math warpgroups have registers for at most 128 FP8 columns.
+bool registers_fit(InputType input, int block_m, int block_n) {
+    return !(input == InputType::FP8 && block_m == kWideBlockM && block_n > kScaleBlock);
 }
 
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
@@ -131,9 +144,9 @@ jit::KernelSource GemmConfig::source() const {
 //     N = 24576: 64 fills 2.9 waves where 128 leaves 1.45, 395 against 364 TFLOPS),
 //     then to the candidate listed later: the wider tile, and 128 rows over 192
 //     (M = 192, N = 7168: 128x128 over 192x64). FP8 M = 4096, N = 2112: 192x128
-//     tiles (2.8 waves) model cheaper than 128x128 (4.1); N = 7168 stays at 128
-//     rows (9.3 waves of 192-row tiles against 13.6 of 128-row ones, and 4096 rows
-//     fill 21.3 of 192).
+//     tiles (2.8 waves) model cheaper than 128x128 (4.1) and 128x256 (2.2, the
+//     last 8 columns in a tile of their own); N = 7168 takes 128x256 (6.8 waves
+//     against 9.3 of 192x128, and 4096 rows fill 21.3 of 192).
 //   * Split K (dense only): the tiles of that tiling's last partial wave may be cut
 //     into K-slices that fill the SMs; a slice costs kSliceOverheadKBlocks more
 //     (refilling the pipeline; the FP32 partials written and read back, all of them
@@ -182,6 +195,9 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool force_m = forced_block_m > 0 && contains(m_candidates, forced_block_m);
     TORCH_CHECK_VALUE(forced_block_m <= 0 || forced_block_m == 128 || forced_block_m == kWideBlockM,
                       "DG_GEMM_BLOCK_M=", forced_block_m, " is not a BLOCK_M one can choose (128 or 192)");
+    TORCH_CHECK_VALUE(!force_m || forced_block_n <= 0 || registers_fit(p.input, forced_block_m, forced_block_n),
+                      "DG_GEMM_BLOCK_M=", forced_block_m, " with DG_GEMM_BLOCK_N=", forced_block_n,
+                      ": three math warpgroups have registers for at most 128 FP8 columns");
 
     int block_m = 0, block_n = 0;
     long tiles = 0;  // of the chosen tiling
@@ -191,6 +207,10 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
         if (force_m && m_candidate != forced_block_m) continue;
         for (int candidate : n_candidates) {
             if (forced_block_n > 0 && candidate != forced_block_n) continue;
+            if (!registers_fit(p.input, m_candidate, candidate)) continue;
+            if (p.input == InputType::FP8 && candidate == kWideFP8BlockN && rows < kWideFP8MinRows &&
+                forced_block_n != kWideFP8BlockN)
+                continue;
             const long count = static_cast<long>(ceil_div(rows, m_candidate)) * groups * ceil_div(p.n, candidate);
             const long waves = ceil_div<long>(count, num_sms);
             const long cost = waves * m_candidate * (candidate + kTileOverheadN);
@@ -242,6 +262,7 @@ std::vector<GemmConfig> all_gemm_configs() {
                 for (int rows : {1, std::numeric_limits<int>::max()})  // every BLOCK_M
                     for (int block_m : block_ms(input, type, rows))
                         for (int block_n : block_ns(input)) {
+                            if (!registers_fit(input, block_m, block_n)) continue;
                             configs.push_back(make_config(input, type, block_m, block_n, output, false));
                             if (can_tma_store(type, 8, output))
                                 configs.push_back(make_config(input, type, block_m, block_n, output, true));

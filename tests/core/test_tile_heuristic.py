@@ -27,12 +27,36 @@ def kernel(name: str) -> str:
     return name.split(" split-k ")[0]
 
 
-@pytest.mark.parametrize("n", [24576, 32768, 7168, 4096])
-def test_large_m_fp8_uses_128x128_tiles_with_tma_store(n):
-    # Measured: 128 beats every narrower BLOCK_N at M = 4096 (and 16, which pure
-    # wave counting would pick, falls under 250 TFLOPS).
-    name = _C.gemm_config("fp8", "dense", 4096, n, 7168)
-    assert tile(name) == "128x128" and "tma-store" in name, name
+@pytest.mark.parametrize("n, k", [(24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)])
+def test_large_m_fp8_uses_128x256_tiles_with_tma_store(n, k):
+    # Measured on H200 at M = 4096: 256 columns +2-8% over 128, which beats every
+    # narrower BLOCK_N (16, which pure wave counting would pick, falls under 250 TFLOPS).
+    name = _C.gemm_config("fp8", "dense", 4096, n, k)
+    assert tile(name) == "128x256" and "tma-store" in name, name
+
+
+@pytest.mark.parametrize("kind, m, expected_m", [
+    ("dense", 128, 128), ("dense", 1024, 1024), ("dense", 4095, 4095),  # 256 columns lost at M = 128
+    ("contiguous", 2048, 2048), ("masked", 65536, 256),                  # masked: rows per group
+])
+def test_256_column_fp8_tiles_only_from_4096_rows(kind, m, expected_m):
+    for n, k in [(24576, 1536), (32768, 512), (7168, 16384), (4096, 7168)]:
+        name = _C.gemm_config("fp8", kind, m, n, k, num_groups=16, expected_m=expected_m)
+        assert "x256 " not in name, name
+
+
+def test_256_column_fp8_tiles_never_with_192_rows():
+    # Three math warpgroups have registers for 128 FP8 columns at most.
+    result = config_under_env({"DG_GEMM_BLOCK_N": "256"}, "fp8", "dense", 4096, 2112, 7168)
+    assert result.stdout.startswith("fp8_gemm_nt[128x256 "), (result.stdout, result.stderr)
+    result = config_under_env({"DG_GEMM_BLOCK_M": "192", "DG_GEMM_BLOCK_N": "256"}, "fp8", "dense", 4096, 7168, 7168)
+    assert result.returncode != 0, result.stdout
+    assert "DG_GEMM_BLOCK_M=192 with DG_GEMM_BLOCK_N=256: three math warpgroups" in result.stderr
+
+
+def test_block_n_override_reaches_256_columns_below_4096_rows():
+    result = config_under_env({"DG_GEMM_BLOCK_N": "256", "DG_GEMM_SPLIT_K": "1"}, "fp8", "dense", 128, 24576, 1536)
+    assert result.stdout.strip() == "fp8_gemm_nt[128x256 s4 bf16 tma-store]", result.stderr
 
 
 def test_fp8_192_row_tiles_where_they_fill_the_waves():

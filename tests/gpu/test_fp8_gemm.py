@@ -133,6 +133,32 @@ def test_192_row_tiles_fp32_output_and_accumulate():
         run(300, 128, 2048, out_dtype=torch.float32, with_c=True, seed=9)
 
 
+# Tiles of 256 columns: four 64-column sub-tiles spanning two of B's scale blocks,
+# each promoted with its own scale; SM budgets make the smaller problems pick them.
+# (SMs, m, n, k, the plan the heuristic must pick)
+WIDE_N_TILES = [
+    (132, 4096, 7168, 2048, "128x256 s4 bf16 tma-store]"),
+    (66, 4096, 4160, 512, "128x256 s4 bf16 tma-store]"),  # the last tile's second scale block lies past N
+    (66, 4097, 4100, 384, "128x256 s4 bf16]"),            # M and N edges, stores from registers; a loop step + tail
+    (66, 4096, 512, 128, "128x256 s4 bf16 tma-store]"),   # one K-block: the loop's tail alone
+]
+
+
+@pytest.mark.parametrize("sms, m, n, k, kernel", WIDE_N_TILES)
+def test_256_column_tiles(sms, m, n, k, kernel):
+    if sms > deep_gemm.get_num_sms():
+        pytest.skip(f"the plan is for {sms} SMs; this GPU has {deep_gemm.get_num_sms()}")
+    assert _C.gemm_config("fp8", "dense", m, n, k, num_sms=sms).endswith(kernel)
+    with num_sms(sms):
+        run(m, n, k, seed=m + n + k)
+
+
+def test_256_column_tiles_fp32_output_and_accumulate():
+    assert "[128x256 s4 fp32]" in _C.gemm_config("fp8", "dense", 4096, 1000, 384, output="fp32", num_sms=66)
+    with num_sms(66):
+        run(4096, 1000, 384, out_dtype=torch.float32, with_c=True, seed=10)
+
+
 def test_errors_on_the_gpu():
     a, b = make_operands(128, 256, 256, seed=5)
     d = torch.empty((128, 256), device="cuda", dtype=torch.bfloat16)

@@ -25,11 +25,12 @@
 //   * The other warpgroups (one per 64 rows: one or two, FP8 dense also three)
 //     run WGMMAs over each K-block. FP8 goes into a temporary accumulator that is
 //     folded into the FP32 result times the two block scales ("promotion"), so
-//     fp8 products never accumulate across blocks; with up to two warpgroups, two
-//     temporaries take turns, so one K-block's MMAs run while the previous one is
-//     promoted; three have registers for one each, and the tensor cores run the
-//     other two's MMAs during a promotion. BF16 accumulates in place and keeps one
-//     K-block of MMAs in flight.
+//     fp8 products never accumulate across blocks; tiles wider than B's 128-column
+//     scale block do this in 64-column sub-tiles, each with its own B scale. With
+//     up to two warpgroups, two temporaries take turns, so one step's MMAs run
+//     while the previous one is promoted; three have registers for one each, and
+//     the tensor cores run the other two's MMAs during a promotion. BF16
+//     accumulates in place and keeps one K-block of MMAs in flight.
 //   * Epilogue: bf16 D (rows a 16-byte multiple apart, not masked) goes through
 //     shared memory in 64-column chunks, the last one narrower when BLOCK_N is
 //     not a multiple of 64, each stored with TMA while the next is staged; other
@@ -266,18 +267,28 @@ struct GemmLayout {
 
     static_assert(kBlockM == 64 || kBlockM == 128 || (kFP8 && kBlockM == 192 && kBlockN <= 128),
                   "BLOCK_M is one or two math warpgroups (FP8: or three, at most 128 columns)");
-    // FP8 with three math warpgroups: one temporary accumulator each (registers),
-    // the other two warpgroups' MMAs keep the tensor cores busy during a promotion.
-    static constexpr bool kTwoTemporaries = kMathWarpgroups < 3;
+    // FP8 tiles wider than B's 128-column scale block run their MMAs in sub-tiles
+    // of 64 columns, each promoted with its own B scale (a sub-tile never straddles
+    // two scale blocks), two temporaries taking turns. (On H200, 128x256 tiles in two
+    // 128-column sub-tiles with one temporary, the most the registers hold, were
+    // 1-4% slower.)
+    static constexpr int kSubN = kBlockN <= kScaleBlock ? kBlockN : 64;
+    static constexpr int kSubTiles = kBlockN / kSubN;
+    // FP8 temporary accumulators (one sub-tile's each): two take turns where the
+    // registers allow (the final accumulators plus two temporaries in 192 per
+    // thread), else one, and the other warpgroups' MMAs keep the tensor cores busy
+    // during a promotion (three math warpgroups, or the widest tiles).
+    static constexpr int kTemporaries = kMathWarpgroups < 3 && kBlockN / 2 + kSubN <= 192 ? 2 : 1;
     // Registers per thread after setmaxnreg: the producer keeps kProducerRegisters,
     // the math warpgroups share the rest of the SM's 64K (at most 232 each).
     static constexpr int kProducerRegisters = kMathWarpgroups < 3 ? 40 : 24;
     static constexpr int kSpareRegisters = (65536 - 128 * kProducerRegisters) / kMathThreads / 8 * 8;
     static constexpr int kMathRegisters = kSpareRegisters < 232 ? kSpareRegisters : 232;
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
-    // FP8: a tile then never straddles two of B's 128-column scale blocks, so one
-    // B scale serves a whole tile and K-block.
-    static_assert(!kFP8 || kScaleBlock % kBlockN == 0, "FP8 BLOCK_N must divide B's 128-column scale block");
+    // FP8: a tile (or each sub-tile of a wider one) then never straddles two of B's
+    // 128-column scale blocks, so one B scale serves it for a K-block.
+    static_assert(!kFP8 || (kScaleBlock % kSubN == 0 && kBlockN % kSubN == 0 && kBlockN <= 2 * kScaleBlock),
+                  "FP8 BLOCK_N must divide B's 128-column scale block, or be a multiple of 64 up to 256");
 };
 
 // Kernel arguments beyond the tensor maps (grouped B is [G * N, K]; masked A is
@@ -352,7 +363,8 @@ template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
                                         const TensorMap& tmap_d, const TensorMap& tmap_d_tail, const GemmArgs& args) {
     using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
-    using MMA = typename Select<kFP8, wgmma::FP8MMA<kBlockN>, wgmma::BF16MMA<kBlockN>>::type;
+    using MMA = typename Select<kFP8, wgmma::FP8MMA<Layout::kSubN>, wgmma::BF16MMA<kBlockN>>::type;
+    constexpr int kAccumulators = kBlockN / 2;  // the tile's, per thread (m64nN: N / 2)
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
     // store cannot promise; contiguous tiles use it only when they hold no padding.
@@ -411,6 +423,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     const float* sfb = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
                     ptx::prefetch_l1(sfb);
                     ptx::prefetch_l1(sfb + (tile.k_end - tile.k_begin > 1));  // the next line, if crossed
+                    if constexpr (kBlockN > kScaleBlock) ptx::prefetch_l1(sfb + k_blocks);  // the second block's
                 }
                 for (int kb = tile.k_begin; kb < tile.k_end; ++kb, ring.advance()) {
                     const int s = ring.stage;
@@ -454,115 +467,148 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         int last_row_group = 0;
         if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
             last_row_group = __ldg(args.grouping + tile.m_tile * kBlockM + kBlockM - 1);
-        float accum[MMA::kAccumulators];
+        float accum[kAccumulators];
 
         if constexpr (kFP8) {
-            // Two temporary accumulators take turns: the MMAs of K-block kb + 1 run on
-            // the tensor cores while this warpgroup promotes K-block kb's products, so
-            // the promotion's FFMAs do not leave the tensor cores idle. (With three
-            // math warpgroups, one temporary each: see Layout::kTwoTemporaries.)
+            // The MMAs of a K-block go into a temporary accumulator that is then folded
+            // into the result times the two block scales ("promotion"), one sub-tile at
+            // a time. A step is one sub-tile of one K-block. With two temporaries taking
+            // turns, step t + 1's MMAs run on the tensor cores while step t is promoted,
+            // so the promotion's FFMAs do not leave them idle.
+            constexpr int kSubs = Layout::kSubTiles;
+            constexpr int kSubAccumulators = Layout::kSubN / 2;
+            constexpr int kBuffers = Layout::kTemporaries;
             // B's scale per K-block comes from global memory (L2); load it two K-blocks
             // ahead (one was not enough under load) so its latency hides behind MMAs.
+            // A tile wider than a scale block spans two: `hi` for its sub-tiles from
+            // hi_from on (at N's edge the second one may not exist: reuse the first).
+            constexpr int kScaleBlocks = kBlockN > kScaleBlock ? 2 : 1;
             const float* sfb_row = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
+            const int hi_offset = (n0 / kScaleBlock + 1) < ceil_div(n, kScaleBlock) ? k_blocks : 0;
+            const int hi_from = (kScaleBlock - n0 % kScaleBlock) / Layout::kSubN;
             // Two K-blocks ahead, indexed by kb % 2.
-            float sb_ahead[2];
-            sb_ahead[0] = __ldg(sfb_row);
-            sb_ahead[1] = tile_k_blocks > 1 ? __ldg(sfb_row + 1) : 0.0f;
+            float sb_ahead[2][kScaleBlocks];
+#pragma unroll
+            for (int b = 0; b < kScaleBlocks; ++b) {
+                sb_ahead[0][b] = __ldg(sfb_row + b * hi_offset);
+                sb_ahead[1][b] = tile_k_blocks > 1 ? __ldg(sfb_row + b * hi_offset + 1) : 0.0f;
+            }
             const float* sfb_next = sfb_row + 2;
-            constexpr int kBuffers = Layout::kTwoTemporaries ? 2 : 1;
-            int stage_of[kBuffers];  // the stage each buffer's K-block reads
-            float partial[kBuffers][MMA::kAccumulators];
-            float scale[kBuffers][2];  // per buffer: (row r, row r + 8) scales of its K-block
+            float sb[kScaleBlocks], sa[2];  // the current K-block's B scales, A's (rows r, r + 8)
+            int stage = 0;                  // the current K-block's stage
+            int stage_of[kBuffers];         // the stage each buffer's step reads
+            float partial[kBuffers][kSubAccumulators];
+            float scale[kBuffers][2];  // per buffer: (row r, row r + 8) scales of its step
 #pragma unroll
-            for (int i = 0; i < MMA::kAccumulators; ++i) accum[i] = 0.0f;
+            for (int i = 0; i < kAccumulators; ++i) accum[i] = 0.0f;
 
-            // Waits for K-block kb's stage, reads its scales, issues its MMAs into
-            // partial[buf]; ahead = kb % 2 picks its B scale. (Both are compile-time
-            // indices, so the arrays stay in registers.)
-            auto issue = [&](int kb, int buf, int ahead) {
-                const int s = ring.stage;
-                stage_of[buf] = s;
-                const float sb = sb_ahead[ahead];
-                if (kb + 2 < tile_k_blocks) sb_ahead[ahead] = __ldg(sfb_next);
-                ++sfb_next;
-                ptx::mbarrier_wait(&full[s], ring.phase);
-                ring.advance();
-                scale[buf][0] = smem_sfa[s * kBlockM + row_in_tile] * sb;
-                scale[buf][1] = smem_sfa[s * kBlockM + row_in_tile + 8] * sb;
-                const uint32_t a_units = s * (Layout::kABytes >> 4), b_units = s * (Layout::kBBytes >> 4);
+            // Step T of the K-block pair that starts at pair_kb (T may reach into the
+            // next pair's first K-block): waits for the K-block's stage and reads its
+            // scales at its first sub-tile, then issues the sub-tile's MMAs into
+            // partial[T % kBuffers]. (T is a compile-time constant, so every array
+            // index below is too and the arrays stay in registers.)
+            auto issue = [&](int pair_kb, auto step) {
+                constexpr int kT = decltype(step)::value;
+                constexpr int kSub = kT % kSubs, kBuf = kT % kBuffers, kAhead = (kT / kSubs) % 2;
+                if constexpr (kSub == 0) {
+                    const int kb = pair_kb + kT / kSubs;
+                    stage = ring.stage;
 #pragma unroll
-                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
+                    for (int b = 0; b < kScaleBlocks; ++b) {
+                        sb[b] = sb_ahead[kAhead][b];
+                        if (kb + 2 < tile_k_blocks) sb_ahead[kAhead][b] = __ldg(sfb_next + b * hi_offset);
+                    }
+                    ++sfb_next;
+                    ptx::mbarrier_wait(&full[stage], ring.phase);
+                    ring.advance();
+                    sa[0] = smem_sfa[stage * kBlockM + row_in_tile];
+                    sa[1] = smem_sfa[stage * kBlockM + row_in_tile + 8];
+                }
+                stage_of[kBuf] = stage;
+                const float sb_sub = kScaleBlocks > 1 && kSub >= hi_from ? sb[kScaleBlocks - 1] : sb[0];
+                scale[kBuf][0] = sa[0] * sb_sub;
+                scale[kBuf][1] = sa[1] * sb_sub;
+                const uint32_t a_units = stage * (Layout::kABytes >> 4);
+                const uint32_t b_units = stage * (Layout::kBBytes >> 4) + kSub * Layout::kSubN * (kBlockKBytes >> 4);
+#pragma unroll
+                for (int i = 0; i < kSubAccumulators; ++i) ptx::fence_operand(partial[kBuf][i]);
                 ptx::wgmma_fence();
 #pragma unroll
                 for (int kk = 0; kk < kBlockKBytes / 32; ++kk) {
                     // Each MMA consumes 32 bytes of the swizzled row: +2 in 16-byte units.
-                    MMA::run(desc_a.at(a_units + kk * 2), desc_b.at(b_units + kk * 2), partial[buf], kk > 0);
+                    MMA::run(desc_a.at(a_units + kk * 2), desc_b.at(b_units + kk * 2), partial[kBuf], kk > 0);
                 }
                 ptx::wgmma_commit();
             };
-            // Once the MMAs into partial[buf] are complete (the caller waited): release
-            // their stage and fold partial[buf] into the result.
-            auto promote = [&](int buf) {
+            // Once step T's MMAs are complete (the caller waited): release the stage
+            // after a K-block's last sub-tile, and fold the step into the result.
+            auto promote = [&](auto step) {
+                constexpr int kT = decltype(step)::value;
+                constexpr int kSub = kT % kSubs, kBuf = kT % kBuffers;
 #pragma unroll
-                for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(partial[buf][i]);
-                // The MMAs and this warp's scale reads are done with the stage.
-                __syncwarp();
-                if (lane == 0) ptx::mbarrier_arrive(&empty[stage_of[buf]]);
+                for (int i = 0; i < kSubAccumulators; ++i) ptx::fence_operand(partial[kBuf][i]);
+                if constexpr (kSub == kSubs - 1) {
+                    // The MMAs and this warp's scale reads are done with the stage.
+                    __syncwarp();
+                    if (lane == 0) ptx::mbarrier_arrive(&empty[stage_of[kBuf]]);
+                }
+                constexpr int kFirst = kSub * kSubAccumulators;  // the sub-tile's columns in accum
 #pragma unroll
-                for (int i = 0; i < kBlockN / 8; ++i) {
-                    accum[i * 4 + 0] += partial[buf][i * 4 + 0] * scale[buf][0];
-                    accum[i * 4 + 1] += partial[buf][i * 4 + 1] * scale[buf][0];
-                    accum[i * 4 + 2] += partial[buf][i * 4 + 2] * scale[buf][1];
-                    accum[i * 4 + 3] += partial[buf][i * 4 + 3] * scale[buf][1];
+                for (int i = 0; i < Layout::kSubN / 8; ++i) {
+                    accum[kFirst + i * 4 + 0] += partial[kBuf][i * 4 + 0] * scale[kBuf][0];
+                    accum[kFirst + i * 4 + 1] += partial[kBuf][i * 4 + 1] * scale[kBuf][0];
+                    accum[kFirst + i * 4 + 2] += partial[kBuf][i * 4 + 2] * scale[kBuf][1];
+                    accum[kFirst + i * 4 + 3] += partial[kBuf][i * 4 + 3] * scale[kBuf][1];
                 }
             };
+            // The steps of `count` K-blocks from kb, the first one already issued when
+            // `pipelined`: each issues the next (if `last` is false, also the first
+            // step after them) before promoting itself.
+            auto run_steps = [&](int kb, auto count, auto last) {
+                constexpr int kSteps = decltype(count)::value * kSubs;
+                constexpr_for<kSteps>([&](auto t) {
+                    constexpr int kT = decltype(t)::value;
+                    if constexpr (kT + 1 < kSteps || !decltype(last)::value) {
+                        issue(kb, Constant<kT + 1>{});
+                        ptx::wgmma_wait<1>();
+                    } else {
+                        ptx::wgmma_wait<0>();
+                    }
+                    promote(t);
+                });
+            };
 
-            if constexpr (Layout::kTwoTemporaries) {
+            if constexpr (kBuffers == 2) {
                 // The pipeline with its tail peeled off, so the loop body has one fixed
                 // shape: with the wait_group 1 / 0 choice inside the loop, ptxas cannot
                 // tell which buffer is retired and serialises the MMAs (its note C7514).
-                issue(0, 0, 0);
+                // Two K-blocks a loop step, so that kb % 2 (B's scales ahead) and the
+                // buffer of each step are compile-time indices.
+                issue(0, Constant<0>{});
                 int kb = 0;
-                for (; kb + 2 < tile_k_blocks; kb += 2) {
-                    issue(kb + 1, 1, 1);
-                    ptx::wgmma_wait<1>();
-                    promote(0);
-                    issue(kb + 2, 0, 0);
-                    ptx::wgmma_wait<1>();
-                    promote(1);
-                }
-                if (kb + 1 < tile_k_blocks) {
-                    issue(kb + 1, 1, 1);
-                    ptx::wgmma_wait<1>();
-                    promote(0);
-                    ptx::wgmma_wait<0>();
-                    promote(1);
-                } else {
-                    ptx::wgmma_wait<0>();
-                    promote(0);
-                }
+                for (; kb + 2 < tile_k_blocks; kb += 2) run_steps(kb, Constant<2>{}, Constant<false>{});
+                if (kb + 1 < tile_k_blocks)
+                    run_steps(kb, Constant<2>{}, Constant<true>{});
+                else
+                    run_steps(kb, Constant<1>{}, Constant<true>{});
             } else {
-                // Two K-blocks a step, so that `ahead` (kb % 2) is a compile-time index.
+                // One temporary: each step is issued, waited for and promoted in turn.
+                auto one_by_one = [&](int kb, auto count) {
+                    constexpr_for<decltype(count)::value * kSubs>([&](auto t) {
+                        issue(kb, t);
+                        ptx::wgmma_wait<0>();
+                        promote(t);
+                    });
+                };
                 int kb = 0;
-                for (; kb + 1 < tile_k_blocks; kb += 2) {
-                    issue(kb, 0, 0);
-                    ptx::wgmma_wait<0>();
-                    promote(0);
-                    issue(kb + 1, 0, 1);
-                    ptx::wgmma_wait<0>();
-                    promote(0);
-                }
-                if (kb < tile_k_blocks) {
-                    issue(kb, 0, 0);
-                    ptx::wgmma_wait<0>();
-                    promote(0);
-                }
+                for (; kb + 1 < tile_k_blocks; kb += 2) one_by_one(kb, Constant<2>{});
+                if (kb < tile_k_blocks) one_by_one(kb, Constant<1>{});
             }
         } else {
             // BF16: MMAs accumulate in place; a stage is released once the next
             // K-block's MMAs are issued and the previous group is known complete.
 #pragma unroll
-            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
+            for (int i = 0; i < kAccumulators; ++i) ptx::fence_operand(accum[i]);
             int previous = 0;  // the stage of the K-block before
             for (int kb = 0; kb < tile_k_blocks; ++kb) {
                 const int s = ring.stage;
@@ -583,14 +629,14 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             }
             ptx::wgmma_wait<0>();
 #pragma unroll
-            for (int i = 0; i < MMA::kAccumulators; ++i) ptx::fence_operand(accum[i]);
+            for (int i = 0; i < kAccumulators; ++i) ptx::fence_operand(accum[i]);
             __syncwarp();
             if (lane == 0) ptx::mbarrier_arrive(&empty[previous]);
         }
 
         if constexpr (kType == GemmType::Dense) {
             if (tile.split >= 0 &&
-                !reduce_split<MMA::kAccumulators, Layout::kMathThreads>(args, tile, accum, split_verdict, kMathBarrier))
+                !reduce_split<kAccumulators, Layout::kMathThreads>(args, tile, accum, split_verdict, kMathBarrier))
                 continue;  // another slice of this tile arrives later and stores it
         }
 
