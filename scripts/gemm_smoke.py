@@ -30,6 +30,9 @@ SPLIT_CASES = [("fp8", 8, 200, 520, 7168), ("fp8", 8, 65, 1100, 7168), ("fp8", 3
 # FP8 tiles of 192 rows (three math warpgroups), picked under these SM budgets: M
 # clipped by the TMA store, and in K-slices.
 WIDE_CASES = [("fp8", 2, 300, 128, 2048), ("fp8", 5, 576, 2112, 7168)]
+# FP8 tiles of 256 columns (four sub-tiles over two B scale blocks): the last tile's
+# second block past N, and M and N edges stored from registers.
+WIDE_N_CASES = [("fp8", 66, 4096, 4160, 256), ("fp8", 66, 4097, 4100, 384)]
 
 
 def check(op: str, m: int, n: int, k: int) -> bool:
@@ -52,7 +55,7 @@ def check(op: str, m: int, n: int, k: int) -> bool:
 
 def main() -> int:
     results = [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
-    for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES:
+    for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES + WIDE_N_CASES:
         with num_sms(sms):
             results.append(check(op, m, n, k))
     return 0 if all(results) else 1
