@@ -3,13 +3,15 @@
 
 The kernels are JIT-compiled from the headers of the installed package, so a variant
 is a copy of that package whose headers have some `#define NAME value` lines changed
-(and/or some environment overrides, written `$NAME=value`). Every variant runs in its
-own process, the variants in turn, for several rounds, so drift of the clocks weighs on
-all of them; the table gives each one's median TFLOPS over the rounds (and the range).
-Each process also checks its results against the FP32 reference (calc_diff).
+(give the knob an `#ifndef NAME / #define NAME default` in the header for the
+experiment), and/or some environment overrides, written `$NAME=value`. Every variant
+runs in its own process, the variants in turn, for several rounds, so drift of the
+clocks weighs on all of them; the table gives each one's median TFLOPS over the rounds
+(and the range). Each process also checks its results against the FP32 reference.
+Run it on the GPU machine from the repository root, with the wheel installed:
 
     python3 scripts/sweep_kernel_variants.py [--include deep_gemm/include] --shapes 128x2112x7168 4096x7168x16384 \\
-        --variants base: pf16:DG_PREFETCH_KBLOCKS=16 'bn32:$DG_GEMM_BLOCK_N=32'
+        --variants auto: 'bn256:$DG_GEMM_BLOCK_N=256,$DG_GEMM_SPLIT_K=1' deeper:MY_KNOB=4
 """
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ constexpr int kNarrowBlockN = 32;
 // often per FLOP; at M = 4096 on H200 (benchmarks/NOTES.md, v28) that measured
 // +2-8% over 128 on five of DeepGEMM's six shapes, where the GPU runs at its power
 // limit; at M = 128 5-50% slower (the tiles stream B and want more of them and more
-// stages). Untested in between, so only GEMMs of kWideFP8MinRows rows or more (per
+// stages). Between them mixed (M = 1024-3072: +14% to -19% by shape, v29), which the
+// cost model does not tell apart, so only GEMMs of kWideFP8MinRows rows or more (per
 // group when masked) take them.
 // (192 measured between 128 and 256, or under both; 96-176 lost on H100, v8b.)
 const std::vector<int> kFP8BlockNs = {16, 32, 64, 128, 256};

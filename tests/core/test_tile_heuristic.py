@@ -1,7 +1,8 @@
 """The tile heuristic's choices (csrc/jit_kernels/gemm.cpp), checked without a GPU.
 
-The expected tiles are the ones measured best on an H100 (benchmarks/NOTES.md); a change
-to the cost model that moves them should come with new measurements.
+The expected tiles are the ones measured best on an H100, or on an H200 where a test says so
+(benchmarks/NOTES.md); a change to the cost model that moves them should come with new
+measurements.
 """
 import itertools
 import os
