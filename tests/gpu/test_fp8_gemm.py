@@ -118,19 +118,23 @@ WIDE_TILES = [
 ]
 
 
-@pytest.mark.parametrize("sms, m, n, k, kernel", WIDE_TILES)
-def test_192_row_tiles(sms, m, n, k, kernel):
+def run_planned(sms: int, m: int, n: int, k: int, kernel: str, out_dtype=torch.bfloat16, **kw):
+    """Under an SM budget: the heuristic must pick `kernel` (the end of its plan), then run."""
     if sms > deep_gemm.get_num_sms():
         pytest.skip(f"the plan is for {sms} SMs; this GPU has {deep_gemm.get_num_sms()}")
-    assert _C.gemm_config("fp8", "dense", m, n, k, num_sms=sms).endswith(kernel)
+    output = "fp32" if out_dtype == torch.float32 else "bf16"
+    assert _C.gemm_config("fp8", "dense", m, n, k, output=output, num_sms=sms).endswith(kernel)
     with num_sms(sms):
-        run(m, n, k, seed=m + n)
+        run(m, n, k, out_dtype=out_dtype, **kw)
+
+
+@pytest.mark.parametrize("sms, m, n, k, kernel", WIDE_TILES)
+def test_192_row_tiles(sms, m, n, k, kernel):
+    run_planned(sms, m, n, k, kernel, seed=m + n)
 
 
 def test_192_row_tiles_fp32_output_and_accumulate():
-    assert "[192x128 s5 fp32]" in _C.gemm_config("fp8", "dense", 300, 128, 2048, output="fp32", num_sms=2)
-    with num_sms(2):
-        run(300, 128, 2048, out_dtype=torch.float32, with_c=True, seed=9)
+    run_planned(2, 300, 128, 2048, "192x128 s5 fp32]", out_dtype=torch.float32, with_c=True, seed=9)
 
 
 # Tiles of 256 columns: four 64-column sub-tiles spanning two of B's scale blocks,
@@ -146,17 +150,11 @@ WIDE_N_TILES = [
 
 @pytest.mark.parametrize("sms, m, n, k, kernel", WIDE_N_TILES)
 def test_256_column_tiles(sms, m, n, k, kernel):
-    if sms > deep_gemm.get_num_sms():
-        pytest.skip(f"the plan is for {sms} SMs; this GPU has {deep_gemm.get_num_sms()}")
-    assert _C.gemm_config("fp8", "dense", m, n, k, num_sms=sms).endswith(kernel)
-    with num_sms(sms):
-        run(m, n, k, seed=m + n + k)
+    run_planned(sms, m, n, k, kernel, seed=m + n + k)
 
 
 def test_256_column_tiles_fp32_output_and_accumulate():
-    assert "[128x256 s4 fp32]" in _C.gemm_config("fp8", "dense", 4096, 1000, 384, output="fp32", num_sms=66)
-    with num_sms(66):
-        run(4096, 1000, 384, out_dtype=torch.float32, with_c=True, seed=10)
+    run_planned(66, 4096, 1000, 384, "128x256 s4 fp32]", out_dtype=torch.float32, with_c=True, seed=10)
 
 
 def test_errors_on_the_gpu():
