@@ -115,7 +115,7 @@ jit::KernelSource GemmConfig::source() const {
     const std::string op = input == InputType::FP8 ? "fp8_gemm_nt" : "bf16_gemm_nt";
     const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + " s" + std::to_string(stages) +
                             (output == OutputType::BF16 ? " bf16" : " fp32") + kTypeTags[static_cast<int>(type)] +
-                            (tma_store ? " tma-store" : "") + (multicast_b ? " multicast-b" : "");
+                            (tma_store ? " tma-store" : "");
     std::string code =
         "#include <deep_gemm/gemm.cuh>\n"
         "using namespace deep_gemm;\n"
@@ -125,8 +125,7 @@ jit::KernelSource GemmConfig::source() const {
         "                 const __grid_constant__ TensorMap d_tail_map, const __grid_constant__ GemmArgs args) {\n"
         "    gemm_nt<" + std::string(input == InputType::FP8 ? "true" : "false") + ", GemmType::" +
         kTypeNames[static_cast<int>(type)] + ", " + std::to_string(block_m) + ", " + std::to_string(block_n) + ", " +
-        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", " + (multicast_b ? "true" : "false") +
-        ", " + out_type +
+        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", " + out_type +
         ">(a, b, sfa, d_map, d_tail_map, args);\n"
         "}\n";
     return {op + "[" + tag + "]", std::move(code)};
@@ -233,13 +232,6 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     // is the same either way).
     const long full_waves = tiles / num_sms;
     const long tail = tiles - full_waves * num_sms;
-    // Experiment: DG_GEMM_MULTICAST=1 pairs dense tiles along M to share B (no split).
-    static const int forced_multicast = env_int("DG_GEMM_MULTICAST");
-    if (forced_multicast == 1 && p.type == GemmType::Dense && block_m == 128 && ceil_div(rows, 128) % 2 == 0 &&
-        num_sms >= 2) {
-        plan.config.multicast_b = true;
-        return plan;
-    }
     const int max_splits = std::min(kMaxSplits, k_blocks / kMinSliceKBlocks);
     if (p.type != GemmType::Dense || tail == 0 || max_splits < 2 || forced_splits == 1) return plan;
     long best_split_cost = (full_waves + 1) * k_blocks;
@@ -296,7 +288,7 @@ struct KernelArgs {
 // Source generation and the JIT lookup happen once per configuration and device.
 const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
     const auto key = std::make_tuple(device, config.input, config.type, config.block_m, config.block_n, config.stages,
-                                     config.output, config.tma_store, config.multicast_b);
+                                     config.output, config.tma_store);
     return jit::get_kernel_once(key, [&] { return config.source(); });
 }
 
@@ -319,9 +311,8 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     const int box_k = kBlockKBytes / elem;
     CUtensorMap tmap_a = make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
                                      config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
-    // With B multicast each CTA of a pair loads half of the B tile.
     CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem,
-                                     config.block_n / (config.multicast_b ? 2 : 1), box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+                                     config.block_n, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_sfa{};
     if (p.input == InputType::FP8) {
         // sfa is MN-major: row i holds the scales of K-block i (of group i / (K/128)
@@ -380,9 +371,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                                ceil_div(p.n, config.block_n) +
                            static_cast<long>(plan.split_tiles) * (plan.splits - 1);
     jit::LaunchConfig launch;
-    const long ctas = std::max(1L, std::min<long>(num_sms, max_tiles));
-    launch.cluster_x = config.multicast_b ? 2 : 1;
-    launch.grid = dim3(static_cast<unsigned>(config.multicast_b ? std::max(2L, ctas / 2 * 2) : ctas));
+    launch.grid = dim3(static_cast<unsigned>(std::max(1L, std::min<long>(num_sms, max_tiles))));
     launch.block = dim3(config.threads());
     launch.shared_bytes = config.shared_bytes();
     launch.stream = stream;

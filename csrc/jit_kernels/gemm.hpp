@@ -38,7 +38,6 @@ struct GemmConfig {
     int stages;
     OutputType output;
     bool tma_store;  // bf16 D staged in shared memory and stored with TMA
-    bool multicast_b = false;  // dense: CTA pairs along M share B's tile (TMA multicast)
 
     int threads() const;
     int shared_bytes() const;

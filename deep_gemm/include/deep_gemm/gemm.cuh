@@ -110,15 +110,12 @@ struct Tile {
 };
 
 // Hands out tiles; producer and consumers each run one and see the same sequence.
-// With kPair = 2 (B multicast, dense only) it walks pairs of tiles one above the
-// other, one pair per cluster of two CTAs, each taking the one its rank names.
-template <GemmType kType, int kBlockM, int kBlockN, int kPair>
+template <GemmType kType, int kBlockM, int kBlockN>
 struct Scheduler {
     int m, n, num_groups, k_blocks;
     const int* grouping;
     int splits, split_tiles;
     int n_tiles;
-    int rank;  // in the cluster (0 without one)
     int next_index;
     // Masked: the group the cursor is in, and the tile index where it starts.
     int group = 0, group_first = 0;
@@ -126,8 +123,7 @@ struct Scheduler {
     __device__ Scheduler(int m_, int n_, int num_groups_, int k_blocks_, const int* grouping_, int splits_,
                          int split_tiles_)
         : m(m_), n(n_), num_groups(num_groups_), k_blocks(k_blocks_), grouping(grouping_), splits(splits_),
-          split_tiles(split_tiles_), n_tiles(ceil_div(n_, kBlockN)),
-          rank(kPair > 1 ? static_cast<int>(ptx::cluster_rank()) : 0), next_index(blockIdx.x / kPair) {}
+          split_tiles(split_tiles_), n_tiles(ceil_div(n_, kBlockN)), next_index(blockIdx.x) {}
 
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
@@ -137,7 +133,7 @@ struct Scheduler {
     // keeps nvcc from unrolling the epilogue (accumulators spill to local memory).
     __device__ bool next(Tile& tile) {
         int index = next_index;
-        next_index += gridDim.x / kPair;
+        next_index += gridDim.x;
         tile.skip = false;
         tile.k_begin = 0;
         tile.k_end = k_blocks;
@@ -156,7 +152,7 @@ struct Scheduler {
             tile.group = group;
             tile.rows = rows;
         } else {
-            const int m_tiles = ceil_div(m, kBlockM) / kPair;  // pairs of them with kPair = 2 (even)
+            const int m_tiles = ceil_div(m, kBlockM);
             // One exit test only: a second `return false` costs the mainloop its
             // uniform registers (ptxas then moves every WGMMA descriptor with R2UR).
             if (index >= m_tiles * n_tiles + split_tiles * (splits - 1)) return false;
@@ -173,7 +169,6 @@ struct Scheduler {
                 }
             }
             tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
-            if constexpr (kPair > 1) tile.m_tile = tile.m_tile * kPair + rank;
             tile.rows = m;
             tile.group = 0;
             if constexpr (kType == GemmType::GroupedContiguous) {
@@ -364,17 +359,12 @@ __device__ __forceinline__ bool reduce_split(const GemmArgs& args, const Tile& t
 }
 
 // tmap_d stores 64-column chunks of D, tmap_d_tail the narrower last chunk (if any).
-// kMulticastB: a cluster of two CTAs computes two tiles one above the other, and
-// each loads half of their B tile into both (dense only).
-template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, bool kMulticastB,
-          typename OutT>
+template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
                                         const TensorMap& tmap_d, const TensorMap& tmap_d_tail, const GemmArgs& args) {
     using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
     using MMA = typename Select<kFP8, wgmma::FP8MMA<Layout::kSubN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr int kAccumulators = kBlockN / 2;  // the tile's, per thread (m64nN: N / 2)
-    constexpr int kPair = kMulticastB ? 2 : 1;   // CTAs in a cluster
-    static_assert(!kMulticastB || kType == GemmType::Dense, "B multicast pairs tiles along M: dense only");
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
     // store cannot promise; contiguous tiles use it only when they hold no padding.
@@ -408,30 +398,15 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         if constexpr (kTmaStore && Layout::kTailWidth > 0) ptx::tma_prefetch_descriptor(&tmap_d_tail);
         for (int s = 0; s < kStages; ++s) {
             ptx::mbarrier_init(&full[s], 1);
-            // With multicast the peer's warps too must be done with a stage before
-            // this CTA's producer refills it (its B half lands in both).
-            ptx::mbarrier_init(&empty[s], Layout::kMathWarps * kPair);
+            ptx::mbarrier_init(&empty[s], Layout::kMathWarps);
         }
         ptx::fence_barrier_init();
     }
-    // With multicast also: the peer's barriers exist before anything reaches them.
-    if constexpr (kPair > 1)
-        ptx::cluster_sync();
-    else
-        __syncthreads();
+    __syncthreads();
 
-    Scheduler<kType, kBlockM, kBlockN, kPair> scheduler(m, n, args.num_groups, k_blocks, args.grouping, args.splits,
+    Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, k_blocks, args.grouping, args.splits,
                                                  args.split_tiles);
     Tile tile;
-    // A math warp is done with stage s: tell the producer of every CTA that loads into it.
-    auto release = [&](int s) {
-        if constexpr (kPair > 1) {
-            ptx::mbarrier_arrive_cluster(&empty[s], 0);
-            ptx::mbarrier_arrive_cluster(&empty[s], 1);
-        } else {
-            ptx::mbarrier_arrive(&empty[s]);
-        }
-    };
 
     if (warpgroup == Layout::kMathWarpgroups) {
         // Producer: give registers to the math warpgroups; one thread issues TMA.
@@ -457,14 +432,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
                     const int k_col = kb * (kFP8 ? kScaleBlock : kBlockKBytes / 2);
                     ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
-                    if constexpr (kMulticastB) {
-                        // This CTA's half of B (the host sized the box) for both CTAs.
-                        ptx::tma_load_2d_multicast(smem_b + s * Layout::kBBytes + scheduler.rank * Layout::kBBytes / 2,
-                                                   &tmap_b, &full[s], k_col, b_row + scheduler.rank * kBlockN / 2,
-                                                   0b11);
-                    } else {
-                        ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
-                    }
+                    ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
                     if constexpr (kFP8) {
                         // sfa rows are K-blocks (per group when masked), columns are M.
                         ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], tile.m_tile * kBlockM,
@@ -473,8 +441,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 }
             }
         }
-        // The peer may still arrive on this CTA's barriers: stay until it is done.
-        if constexpr (kPair > 1) ptx::cluster_sync();
         return;
     }
 
@@ -584,7 +550,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 if constexpr (kSub == kSubs - 1) {
                     // The MMAs and this warp's scale reads are done with the stage.
                     __syncwarp();
-                    if (lane == 0) release(stage_of[kBuf]);
+                    if (lane == 0) ptx::mbarrier_arrive(&empty[stage_of[kBuf]]);
                 }
                 constexpr int kFirst = kSub * kSubAccumulators;  // the sub-tile's columns in accum
 #pragma unroll
@@ -657,7 +623,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::wgmma_wait<1>();
                 if (kb > 0) {
                     __syncwarp();
-                    if (lane == 0) release(previous);
+                    if (lane == 0) ptx::mbarrier_arrive(&empty[previous]);
                 }
                 previous = s;
             }
@@ -665,7 +631,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 #pragma unroll
             for (int i = 0; i < kAccumulators; ++i) ptx::fence_operand(accum[i]);
             __syncwarp();
-            if (lane == 0) release(previous);
+            if (lane == 0) ptx::mbarrier_arrive(&empty[previous]);
         }
 
         if constexpr (kType == GemmType::Dense) {
@@ -735,9 +701,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     if constexpr (kTmaStore) {
         if (threadIdx.x % 128 == 0) ptx::tma_store_wait();
     }
-    // Matches the producer's: neither CTA of a pair leaves while the other may
-    // still multicast into it or arrive on its barriers.
-    if constexpr (kPair > 1) ptx::cluster_sync();
 }
 
 }  // namespace deep_gemm

@@ -43,20 +43,6 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
         : "memory");
 }
 
-// Arrives on the barrier at the same shared-memory offset in cluster CTA `cta`
-// (this one or its peer), with the default CTA-scope semantics: a cluster-scope
-// release would wait for this thread's outstanding global loads on every arrival.
-__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta) {
-    asm volatile(
-        "{\n"
-        ".reg .b32 remote;\n"
-        "mapa.shared::cluster.u32 remote, %0, %1;\n"
-        "mbarrier.arrive.shared::cluster.b64 _, [remote];\n"
-        "}\n" ::"r"(smem_addr(bar)),
-        "r"(cta)
-        : "memory");
-}
-
 // Brings the line holding `ptr` into this SM's L1.
 __device__ __forceinline__ void prefetch_l1(const void* ptr) {
     asm volatile("prefetch.global.L1 [%0];" ::"l"(ptr));
@@ -74,17 +60,6 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const TensorMap* map, uin
         "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];" ::
             "r"(smem_addr(dst)),
         "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer)
-        : "memory");
-}
-
-// As tma_load_2d, but the tile lands at the same shared-memory offset in every
-// cluster CTA in `cta_mask`, each signalled on its own barrier at `bar`'s offset.
-__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TensorMap* map, uint64_t* bar, int inner,
-                                                      int outer, unsigned short cta_mask) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
-        " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_addr(dst)),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer), "h"(cta_mask)
         : "memory");
 }
 
@@ -145,20 +120,6 @@ struct SmemDescriptor {
         return desc;
     }
 };
-
-// ---- clusters ---------------------------------------------------------------
-
-__device__ __forceinline__ uint32_t cluster_rank() {
-    uint32_t rank;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
-    return rank;
-}
-
-// Every thread of every CTA in the cluster; orders shared-memory accesses (barrier
-// initialisation, remote arrivals) around it.
-__device__ __forceinline__ void cluster_sync() {
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
 
 // ---- registers --------------------------------------------------------------
 
