@@ -313,6 +313,14 @@ __device__ __forceinline__ const float* tile_b_scales(const float* sfb, const Ti
            tile.k_begin;
 }
 
+// A tile wider than a scale block spans two: the offset from its first block's
+// scales to its second's, or 0 where the second lies past N (the columns it would
+// scale are never stored, and its row would be past the group's scales).
+template <int kBlockN>
+__device__ __forceinline__ int second_b_scales_offset(const Tile& tile, int n, int k_blocks) {
+    return (tile.n_tile * kBlockN / kScaleBlock + 1) < ceil_div(n, kScaleBlock) ? k_blocks : 0;
+}
+
 // Split K: this CTA's slice of a split tile goes to the workspace; returns true
 // (with the slices' sum in `accum`) for the CTA whose slice arrives last, which then
 // stores the tile, and false for the others. A thread's partial is kept in its own
@@ -423,7 +431,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     const float* sfb = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
                     ptx::prefetch_l1(sfb);
                     ptx::prefetch_l1(sfb + (tile.k_end - tile.k_begin > 1));  // the next line, if crossed
-                    if constexpr (kBlockN > kScaleBlock) ptx::prefetch_l1(sfb + k_blocks);  // the second block's
+                    if constexpr (kBlockN > kScaleBlock)  // the second block's
+                        ptx::prefetch_l1(sfb + second_b_scales_offset<kBlockN>(tile, n, k_blocks));
                 }
                 for (int kb = tile.k_begin; kb < tile.k_end; ++kb, ring.advance()) {
                     const int s = ring.stage;
@@ -480,11 +489,11 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             constexpr int kBuffers = Layout::kTemporaries;
             // B's scale per K-block comes from global memory (L2); load it two K-blocks
             // ahead (one was not enough under load) so its latency hides behind MMAs.
-            // A tile wider than a scale block spans two: `hi` for its sub-tiles from
-            // hi_from on (at N's edge the second one may not exist: reuse the first).
+            // A tile wider than a scale block spans two: the second serves its sub-tiles
+            // from hi_from on (at N's edge it may not exist: the first is read again).
             constexpr int kScaleBlocks = kBlockN > kScaleBlock ? 2 : 1;
             const float* sfb_row = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
-            const int hi_offset = (n0 / kScaleBlock + 1) < ceil_div(n, kScaleBlock) ? k_blocks : 0;
+            const int hi_offset = second_b_scales_offset<kBlockN>(tile, n, k_blocks);
             const int hi_from = (kScaleBlock - n0 % kScaleBlock) / Layout::kSubN;
             // Two K-blocks ahead, indexed by kb % 2.
             float sb_ahead[2][kScaleBlocks];
@@ -561,9 +570,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     accum[kFirst + i * 4 + 3] += partial[kBuf][i * 4 + 3] * scale[kBuf][1];
                 }
             };
-            // The steps of `count` K-blocks from kb, the first one already issued when
-            // `pipelined`: each issues the next (if `last` is false, also the first
-            // step after them) before promoting itself.
+            // The steps of `count` K-blocks from kb, the first one already issued: each
+            // issues the next (if `last` is false, also the first step after them)
+            // before promoting itself.
             auto run_steps = [&](int kb, auto count, auto last) {
                 constexpr int kSteps = decltype(count)::value * kSubs;
                 constexpr_for<kSteps>([&](auto t) {
