@@ -175,6 +175,16 @@ int env_int(const char* name) {
     return value == nullptr ? 0 : std::atoi(value);
 }
 
+// Whether each B tile is read by one CTA: all rows (of a group, when masked) fit in
+// one tile-row. (Contiguous segments have their sizes on the GPU only.) Split K's
+// slices read disjoint K-ranges of B. The kernel then loads B evict-first and A
+// evict-last. Measured on H200 with L2 flushed by writes (its lines dirty) at
+// M = 128 (benchmarks/NOTES.md, v31): N x K = 24576x1536 / 7168x16384 / 4096x7168
+// +5% / +8% / +7%, 2112x7168 and 7168x2048 +1-2%, 32768x512 -3%.
+bool reads_b_once(const GemmShape& p, int block_m) {
+    return p.type != GemmType::GroupedContiguous && p.m <= block_m;
+}
+
 }  // namespace
 
 GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
@@ -227,6 +237,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     }
     GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output,
                               can_tma_store(p.type, p.n, p.output))};
+    plan.b_read_once = reads_b_once(p, block_m);
 
     // Split K over the last partial wave, in K-blocks of the busiest SM (the tile
     // is the same either way).
@@ -252,6 +263,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
 std::string GemmPlan::describe() const {
     std::string name = config.source().name;
     if (splits > 1) name += " split-k " + std::to_string(splits) + "x" + std::to_string(split_tiles);
+    if (b_read_once) name += " b-read-once";
     return name;
 }
 
@@ -283,6 +295,7 @@ struct KernelArgs {
     int* arrivals;
     int m, n, k, num_groups;
     int splits, split_tiles;
+    int b_read_once;
 };
 
 // Source generation and the JIT lookup happen once per configuration and device.
@@ -362,7 +375,8 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                     p.k,
                     p.num_groups,
                     plan.splits,
-                    plan.split_tiles};
+                    plan.split_tiles,
+                    plan.b_read_once};
     void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, &tmap_d_tail, &args};
 
     // Persistent CTAs: at most one per SM, each looping over tiles and slices (masked:

@@ -69,13 +69,16 @@ struct GemmShape {
 
 // A kernel and how to launch it. Split K (dense only): the last `split_tiles` tiles
 // are cut along K into `splits` slices, computed by different CTAs and summed by
-// the last one (see gemm.cuh).
+// the last one (see gemm.cuh). b_read_once: every B tile is read by one CTA, and
+// the kernel streams B through L2 evict-first.
 struct GemmPlan {
     GemmConfig config;
     int splits = 1;
     int split_tiles = 0;
+    bool b_read_once = false;
 
-    // The kernel's name, then the split if any: "fp8_gemm_nt[...] split-k 7x17".
+    // The kernel's name, then the split and B's streaming if any:
+    // "fp8_gemm_nt[...] split-k 7x17 b-read-once".
     std::string describe() const;
 };
 

@@ -24,8 +24,8 @@ def tile(name: str) -> str:
 
 
 def kernel(name: str) -> str:
-    """'fp8_gemm_nt[128x128 s5 bf16 tma-store] split-k 8x16' -> the kernel's name alone."""
-    return name.split(" split-k ")[0]
+    """'fp8_gemm_nt[128x128 s5 bf16 tma-store] split-k 8x16 b-read-once' -> the kernel's name alone."""
+    return name[:name.index("]") + 1]
 
 
 @pytest.mark.parametrize("n, k", [(24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)])
@@ -46,6 +46,22 @@ def test_256_column_fp8_tiles_only_from_4096_rows(kind, m, expected_m):
         assert "x256 " not in name, name
 
 
+@pytest.mark.parametrize("op", ["fp8", "bf16"])
+@pytest.mark.parametrize("kind, m, expected_m, read_once", [
+    ("dense", 1, 1, True), ("dense", 64, 64, True), ("dense", 128, 128, True),  # one tile-row
+    ("dense", 129, 129, False), ("dense", 4096, 4096, False),
+    ("masked", 128, 96, True),       # every group's rows (at most m) fit one tile-row
+    ("masked", 4096, 96, False),     # expected_m is a hint; a group may hold all 4096
+    ("contiguous", 128, 128, False), # the segments' sizes are on the GPU only
+])
+def test_b_read_once_when_one_tile_row_holds_the_rows(op, kind, m, expected_m, read_once):
+    # Measured on H200 at M = 128 (benchmarks/NOTES.md, v31): streaming B evict-first
+    # +5-8% on three of DeepGEMM's six shapes.
+    for n, k in [(2112, 7168), (24576, 1536), (7168, 2048)]:
+        name = _C.gemm_config(op, kind, m, n, k, num_groups=4, expected_m=expected_m)
+        assert name.endswith(" b-read-once") == read_once, name
+
+
 def test_256_column_fp8_tiles_never_with_192_rows():
     # Three math warpgroups have registers for 128 FP8 columns at most.
     result = config_under_env({"DG_GEMM_BLOCK_N": "256"}, "fp8", "dense", 4096, 2112, 7168)
@@ -57,7 +73,7 @@ def test_256_column_fp8_tiles_never_with_192_rows():
 
 def test_block_n_override_reaches_256_columns_below_4096_rows():
     result = config_under_env({"DG_GEMM_BLOCK_N": "256", "DG_GEMM_SPLIT_K": "1"}, "fp8", "dense", 128, 24576, 1536)
-    assert result.stdout.strip() == "fp8_gemm_nt[128x256 s4 bf16 tma-store]", result.stderr
+    assert result.stdout.strip() == "fp8_gemm_nt[128x256 s4 bf16 tma-store] b-read-once", result.stderr
 
 
 def test_fp8_192_row_tiles_where_they_fill_the_waves():

@@ -93,9 +93,9 @@ def test_every_sm_count_gives_the_same_result():
 # second tensor map; M and N edges clip it. Planned for 66 SMs, which every Hopper
 # part has. (m, n, k, the kernel the heuristic must pick)
 NARROW_CHUNK = [
-    (65, 1000, 512, "128x16 s11 bf16 tma-store]"),  # the last tile holds 8 columns
+    (65, 1000, 512, "128x16 s11 bf16 tma-store] b-read-once"),  # the last tile holds 8 columns
     (200, 1000, 512, "128x32 s10 bf16 tma-store]"),
-    (1, 2112, 512, "64x32 s16 bf16 tma-store]"),
+    (1, 2112, 512, "64x32 s16 bf16 tma-store] b-read-once"),
 ]
 
 
@@ -138,10 +138,12 @@ def test_192_row_tiles_fp32_output_and_accumulate():
 
 
 # Tiles of 256 columns: four 64-column sub-tiles spanning two of B's scale blocks,
-# each promoted with its own scale; SM budgets make the smaller problems pick them.
+# each promoted with its own scale, and stored chunk by chunk during the last K-block
+# (with TMA, whole tiles); SM budgets make the smaller problems pick them.
 # (SMs, m, n, k, the plan the heuristic must pick)
 WIDE_N_TILES = [
     (132, 4096, 7168, 2048, "128x256 s4 bf16 tma-store]"),
+    (13, 4096, 1280, 7168, "128x256 s4 bf16 tma-store] split-k 3x4"),  # slices store after the sum
     (66, 4096, 4160, 512, "128x256 s4 bf16 tma-store]"),  # the last tile's second scale block lies past N
     (66, 4097, 4100, 384, "128x256 s4 bf16]"),            # M and N edges, stores from registers; a loop step + tail
     (66, 4096, 512, 128, "128x256 s4 bf16 tma-store]"),   # one K-block: the loop's tail alone
@@ -155,6 +157,22 @@ def test_256_column_tiles(sms, m, n, k, kernel):
 
 def test_256_column_tiles_fp32_output_and_accumulate():
     run_planned(66, 4096, 1000, 384, "128x256 s4 fp32]", out_dtype=torch.float32, with_c=True, seed=10)
+
+
+# B read by one tile-row: loaded evict-first (A evict-last), with every tile width the
+# heuristic gives M <= 128, split K's slices among them. (SMs, m, n, k, the plan)
+READ_B_ONCE = [
+    (132, 128, 24576, 1536, "128x64 s8 bf16 tma-store] b-read-once"),
+    (132, 128, 2112, 7168, "128x16 s11 bf16 tma-store] b-read-once"),
+    (132, 128, 32768, 512, "128x128 s5 bf16 tma-store] b-read-once"),
+    (132, 64, 4096, 7168, "64x32 s16 bf16 tma-store] b-read-once"),
+    (8, 65, 1100, 7168, "128x64 s8 bf16] split-k 4x2 b-read-once"),
+]
+
+
+@pytest.mark.parametrize("sms, m, n, k, kernel", READ_B_ONCE)
+def test_b_read_once(sms, m, n, k, kernel):
+    run_planned(sms, m, n, k, kernel, seed=m + n + k)
 
 
 def test_errors_on_the_gpu():

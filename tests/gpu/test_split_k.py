@@ -11,7 +11,7 @@ from sms import num_sms
 # (op, SMs, m, n, k, the plan the heuristic must pick: else this file stops testing splits)
 CASES = [
     ("fp8", 8, 200, 520, 7168, "128x64 s8 bf16 tma-store] split-k 4x2"),   # TMA store clips M and N
-    ("fp8", 8, 65, 1100, 7168, "128x64 s8 bf16] split-k 4x2"),             # stores from registers
+    ("fp8", 8, 65, 1100, 7168, "128x64 s8 bf16] split-k 4x2 b-read-once"),  # stores from registers
     ("fp8", 3, 200, 640, 7168, "128x128 s5 bf16 tma-store] split-k 3x1"),  # slices of 18, 19, 19 K-blocks
     ("fp8", 5, 576, 2112, 7168, "192x128 s4 bf16 tma-store] split-k 5x1"),  # three math warpgroups
     ("fp8", 13, 576, 7170, 7168, "192x128 s5 bf16] split-k 6x2"),

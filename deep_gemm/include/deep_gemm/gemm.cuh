@@ -302,6 +302,7 @@ struct GemmArgs {
     int* arrivals;         // split K: slices done per split tile, zero at launch
     int m, n, k, num_groups;
     int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices
+    int b_read_once;          // every B tile is read by one CTA (one tile-row per group)
 };
 
 // B's scales of a tile's 128-column block, one per K-block, from the tile's first.
@@ -421,6 +422,11 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         ptx::regs_dealloc<Layout::kProducerRegisters>();
         if (threadIdx.x == Layout::kMathWarpgroups * 128) {
             RingPosition<kStages> ring;
+            // B read once (args.b_read_once): its lines come in evict-first, so in L2
+            // they displace each other rather than A, which every tile re-reads, or
+            // what earlier kernels left (often dirty lines, each eviction a DRAM write).
+            const bool b_read_once = args.b_read_once;
+            const uint64_t keep = ptx::l2_evict_last_policy(), stream = ptx::l2_evict_first_policy();
             while (scheduler.next(tile)) {
                 if (tile.skip) continue;
                 const int a_row = (kMasked ? tile.group * m : 0) + tile.m_tile * kBlockM;
@@ -440,8 +446,13 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     ptx::mbarrier_wait(&empty[s], ring.phase ^ 1);
                     ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
                     const int k_col = kb * (kFP8 ? kScaleBlock : kBlockKBytes / 2);
-                    ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
-                    ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
+                    if (b_read_once) {
+                        ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row, keep);
+                        ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row, stream);
+                    } else {
+                        ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
+                        ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
+                    }
                     if constexpr (kFP8) {
                         // sfa rows are K-blocks (per group when masked), columns are M.
                         ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], tile.m_tile * kBlockM,
@@ -477,6 +488,45 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
             last_row_group = __ldg(args.grouping + tile.m_tile * kBlockM + kBlockM - 1);
         float accum[kAccumulators];
+        const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
+        // Contiguous: padding sits at the end of an expert's segment, so a tile whose
+        // last row is the expert's has none (the same answer for every thread).
+        auto whole_tile = [&] {
+            if constexpr (kTmaStore && kType == GemmType::GroupedContiguous) return last_row_group == tile.group;
+            return kTmaStore;
+        };
+        // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
+        // through its buffer ring (one store group per chunk); TMA clips M and N.
+        auto store_chunk = [&](auto chunk) {
+            unsigned char* ring = smem_d + warpgroup * Layout::kDChunks * 64 * 128;
+            const bool issuer = threadIdx.x % 128 == 0;
+            constexpr bool kTail = Layout::kTailWidth > 0 && chunk.value == Layout::kChunks - 1;
+            unsigned char* buffer = ring + (chunk.value % Layout::kDChunks) * 64 * 128;
+            // The store that last read this buffer (kDChunks chunks ago, maybe in
+            // the previous tile) is done with it.
+            if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
+            ptx::named_barrier(1 + warpgroup, 128);
+            if constexpr (kTail)
+                stage_tail_chunk_bf16<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
+            else
+                stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
+            ptx::fence_proxy_async();
+            ptx::named_barrier(1 + warpgroup, 128);
+            if (issuer) {
+                ptx::tma_store_2d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64,
+                                  tile_row + warpgroup * 64);
+                ptx::tma_store_commit();
+            }
+        };
+        // FP8 tiles of several sub-tiles (256 columns; a sub-tile is a chunk) store each
+        // chunk once the last K-block's promotion has finished it, while the next
+        // sub-tile's MMAs run, so most of the epilogue overlaps the tensor cores' work
+        // (H200, M = 4096: +3-10% where K <= 7168, benchmarks/NOTES.md v32). The last
+        // chunk is stored after the loop: stored inside it, ptxas spilled accumulators.
+        // Split K's slices and contiguous tiles with padding rows store after the loop.
+        constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1;
+        static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
+        const bool stores_early = kStoresEarly && tile.split < 0 && whole_tile();
 
         if constexpr (kFP8) {
             // The MMAs of a K-block go into a temporary accumulator that is then folded
@@ -572,7 +622,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             };
             // The steps of `count` K-blocks from kb, the first one already issued: each
             // issues the next (if `last` is false, also the first step after them)
-            // before promoting itself.
+            // before promoting itself. In the tile's last K-block a promoted sub-tile
+            // is final and may be stored at once (stores_early).
             auto run_steps = [&](int kb, auto count, auto last) {
                 constexpr int kSteps = decltype(count)::value * kSubs;
                 constexpr_for<kSteps>([&](auto t) {
@@ -584,6 +635,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                         ptx::wgmma_wait<0>();
                     }
                     promote(t);
+                    if constexpr (kStoresEarly && decltype(last)::value && kT / kSubs == decltype(count)::value - 1 &&
+                                  kT % kSubs < kSubs - 1) {
+                        if (stores_early) store_chunk(Constant<kT % kSubs>{});
+                    }
                 });
             };
 
@@ -649,36 +704,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 continue;  // another slice of this tile arrives later and stores it
         }
 
-        const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
-        // Contiguous: padding sits at the end of an expert's segment, so a tile whose
-        // last row is the expert's has none (the same answer for every thread).
-        bool whole_tile = kTmaStore;
-        if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
-            whole_tile = last_row_group == tile.group;
-        if (whole_tile) {
-            // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
-            // through its buffer ring (one store group per chunk); TMA clips M and N.
-            unsigned char* ring = smem_d + warpgroup * Layout::kDChunks * 64 * 128;
-            const bool issuer = threadIdx.x % 128 == 0;
-            constexpr_for<Layout::kChunks>([&](auto chunk) {
-                constexpr bool kTail = Layout::kTailWidth > 0 && chunk.value == Layout::kChunks - 1;
-                unsigned char* buffer = ring + (chunk.value % Layout::kDChunks) * 64 * 128;
-                // The store that last read this buffer (kDChunks chunks ago, maybe in
-                // the previous tile) is done with it.
-                if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
-                ptx::named_barrier(1 + warpgroup, 128);
-                if constexpr (kTail)
-                    stage_tail_chunk_bf16<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
-                else
-                    stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
-                ptx::fence_proxy_async();
-                ptx::named_barrier(1 + warpgroup, 128);
-                if (issuer) {
-                    ptx::tma_store_2d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64,
-                                      tile_row + warpgroup * 64);
-                    ptx::tma_store_commit();
-                }
-            });
+        if (stores_early) {
+            store_chunk(Constant<Layout::kChunks - 1>{});  // the others went out in the last K-block
+        } else if (whole_tile()) {
+            constexpr_for<Layout::kChunks>(store_chunk);
         } else {
             // Straight from registers; rows past the group's rows, padding rows and
             // columns >= N are skipped.

@@ -63,6 +63,29 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const TensorMap* map, uin
         : "memory");
 }
 
+// L2 cache policies for loads (the operand of .L2::cache_hint): lines brought in
+// evict-first are the first their L2 set gives up; evict-last ones the last.
+__device__ __forceinline__ uint64_t l2_evict_first_policy() {
+    uint64_t policy;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    return policy;
+}
+__device__ __forceinline__ uint64_t l2_evict_last_policy() {
+    uint64_t policy;
+    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+    return policy;
+}
+
+// tma_load_2d, the lines it brings into L2 under `policy`.
+__device__ __forceinline__ void tma_load_2d(void* dst, const TensorMap* map, uint64_t* bar, int inner, int outer,
+                                            uint64_t policy) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+        " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_addr(dst)),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer), "l"(policy)
+        : "memory");
+}
+
 // 2D tile store shared -> global; parts of the box outside the tensor are not written.
 __device__ __forceinline__ void tma_store_2d(const TensorMap* map, const void* src, int inner, int outer) {
     asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
