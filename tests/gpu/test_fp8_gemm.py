@@ -159,7 +159,7 @@ def test_256_column_tiles_fp32_output_and_accumulate():
     run_planned(66, 4096, 1000, 384, "128x256 s4 fp32]", out_dtype=torch.float32, with_c=True, seed=10)
 
 
-# B read by one tile-row: loaded evict-first (A evict-last), with every tile width the
+# B read by one tile-row: loaded evict-first, with every tile width the
 # heuristic gives M <= 128, split K's slices among them. (SMs, m, n, k, the plan)
 READ_B_ONCE = [
     (132, 128, 24576, 1536, "128x64 s8 bf16 tma-store] b-read-once"),

@@ -63,16 +63,11 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const TensorMap* map, uin
         : "memory");
 }
 
-// L2 cache policies for loads (the operand of .L2::cache_hint): lines brought in
-// evict-first are the first their L2 set gives up; evict-last ones the last.
+// An L2 cache policy for loads (the operand of .L2::cache_hint): the lines they
+// bring in are the first their L2 set gives up.
 __device__ __forceinline__ uint64_t l2_evict_first_policy() {
     uint64_t policy;
     asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-    return policy;
-}
-__device__ __forceinline__ uint64_t l2_evict_last_policy() {
-    uint64_t policy;
-    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
     return policy;
 }
 
