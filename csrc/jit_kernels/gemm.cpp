@@ -177,10 +177,11 @@ int env_int(const char* name) {
 
 // Whether each B tile is read by one CTA: all rows (of a group, when masked) fit in
 // one tile-row. (Contiguous segments have their sizes on the GPU only.) Split K's
-// slices read disjoint K-ranges of B. The kernel then loads B evict-first. Measured on H200 with L2 flushed by writes (its lines dirty) at
-// M = 128 (benchmarks/NOTES.md, v31): FP8 N x K = 24576x1536 / 7168x16384 / 4096x7168
-// +5% / +8% / +7%, 2112x7168 and 7168x2048 +1-2%, 32768x512 -3%; BF16 +1% to +15%
-// (32768x512 level), and +21% at M = 64, N x K = 4096x7168.
+// slices read disjoint K-ranges of B. The kernel then loads B evict-first. Measured
+// on H200 with L2 flushed by writes (its lines dirty), M = 128 (benchmarks/NOTES.md,
+// v31): FP8 N x K = 24576x1536 / 7168x16384 / 4096x7168 / 7168x2048 +5% / +7% / +6%
+// / +4%, 32768x512 -1%, 2112x7168 -3%; BF16 0% to +17%; M = 64, 4096x7168: FP8 +8%,
+// BF16 +21%.
 bool reads_b_once(const GemmShape& p, int block_m) {
     return p.type != GemmType::GroupedContiguous && p.m <= block_m;
 }
