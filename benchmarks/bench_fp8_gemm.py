@@ -33,13 +33,15 @@ from moe import dequant_a, dequant_b  # noqa: E402
 MS = [128, 4096]
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
 
-def cublaslt_block_scaled(x_fp8, x_scales_mn, y_fp8, y_scales, out):
-    """torch._scaled_mm with BlockWise1x128 (A) x BlockWise128x128 (B) scales.
+def cublaslt_block_scaled(x_fp8, x_scales, y_fp8, y_scales, out):
+    """torch._scaled_mm with BlockWise1x128 (A) x BlockWise128x128 (B) scales, as
+    per_token_cast_to_fp8 / per_block_cast_to_fp8 return them.
 
     cuBLASLt wants both scale tensors outer-dimension-major: A's [M, K/128] with
-    stride (1, M) and B's [K/128, N/128] with stride (1, K/128).
+    stride (1, M) exactly (so not deep_gemm's TMA-padded layout) and B's
+    [K/128, N/128] with stride (1, K/128). A's copy is made here, once.
     """
-    scale_a = x_scales_mn
+    scale_a = x_scales.t().contiguous().t()
     scale_b = y_scales.t()
     return lambda: torch._scaled_mm(x_fp8, y_fp8.t(), scale_a, scale_b, out_dtype=torch.bfloat16, out=out)
 
@@ -62,8 +64,7 @@ def bench_shape(m: int, n: int, k: int, reps: int) -> dict:
     d_ref = torch.empty_like(d)
 
     ours = lambda: deep_gemm.fp8_gemm_nt((x_fp8, x_scales_mn), (y_fp8, y_scales), d)
-    # torch wants A's scales with stride (1, M) exactly, without TMA padding.
-    theirs = cublaslt_block_scaled(x_fp8, x_scales.t().contiguous().t(), y_fp8, y_scales, d_ref)
+    theirs = cublaslt_block_scaled(x_fp8, x_scales, y_fp8, y_scales, d_ref)
 
     ours()
     theirs()

@@ -56,7 +56,7 @@ def main() -> None:
         x_mn = get_mn_major_tma_aligned_tensor(x_s)
         sides = {
             "deep_gemm": lambda: deep_gemm.fp8_gemm_nt((x_fp8, x_mn), (y_fp8, y_s), d),
-            "cuBLASLt": cublaslt_block_scaled(x_fp8, x_s.t().contiguous().t(), y_fp8, y_s, d),
+            "cuBLASLt": cublaslt_block_scaled(x_fp8, x_s, y_fp8, y_s, d),
         }
         for side, fn in sides.items():
             rate, mhz, watts = sampled(fn, args.seconds)
