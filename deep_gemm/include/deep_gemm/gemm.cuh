@@ -74,9 +74,14 @@ template <typename A, typename B>
 struct Select<false, A, B> { using type = B; };
 
 // Tile order inside a grid of m_tiles x n_tiles: groups of kGroupM tile-rows,
-// column by column, so the CTAs in flight share a few A and B panels in L2.
+// column by column, so the CTAs in flight share a few A and B panels in L2. 32
+// tile-rows are all of a 4096-row GEMM: each B panel is then read from DRAM once
+// (its 32 tiles run at the same time) where groups of 8 read it four times; A's
+// 4096 rows stay in L2 for every column. Against 8 on H200 (benchmarks/NOTES.md
+// v39): M = 4096, N x K = 24576x1536 +0.6%, 32768x512 +1%, 7168x2048 +10%,
+// 7168x16384 -0.3% (A no longer fits L2 there), the others level or better.
 __device__ __forceinline__ void tile_of_block(int block, int m_tiles, int n_tiles, int& m_tile, int& n_tile) {
-    constexpr int kGroupM = 8;
+    constexpr int kGroupM = 32;
     const int group_span = kGroupM * n_tiles;
     const int first_m = (block / group_span) * kGroupM;
     const int group_rows = min(kGroupM, m_tiles - first_m);
