@@ -157,7 +157,8 @@ jit::KernelSource GemmConfig::source() const {
 //     measured was slower, among them wider tiles in slices instead of narrow whole
 //     ones at M = 128 (FP8 128x128 in 2-8 slices against 128x16-64, also with the
 //     slices summed by a second kernel, v20; BF16 128x96 and 128x224), which is why
-//     the split only ever cuts the tiling chosen first.
+//     the split only ever cuts the tiling chosen first. 128x256 tiles may go in row
+//     halves instead (below), which need no partials.
 // Stages fill shared memory, up to kMaxStages (kMaxNarrowStages for FP8 tiles of at
 // most 32 columns, see above).
 constexpr long kTileOverheadN = 64;
@@ -169,7 +170,8 @@ namespace {
 
 // Tuning overrides, read once: DG_GEMM_BLOCK_M=128 / 192 forces that BLOCK_M where
 // there is a choice (FP8 dense, more than 128 rows), DG_GEMM_BLOCK_N=64 that BLOCK_N,
-// DG_GEMM_SPLIT_K=4 that many slices for the last partial wave's tiles (1: never split).
+// DG_GEMM_SPLIT_K=4 that many K-slices for the last partial wave's tiles (1: never split,
+// neither into K-slices nor into row halves).
 int env_int(const char* name) {
     const char* value = std::getenv(name);
     return value == nullptr ? 0 : std::atoi(value);
@@ -240,13 +242,27 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
                               can_tma_store(p.type, p.n, p.output))};
     plan.b_read_once = reads_b_once(p, block_m);
 
-    // Split K over the last partial wave, in K-blocks of the busiest SM (the tile
-    // is the same either way).
+    // Splitting the last partial wave's tiles (into row halves or K-slices), costed in
+    // K-blocks of the busiest SM (the tile is the same either way).
     const long full_waves = tiles / num_sms;
     const long tail = tiles - full_waves * num_sms;
-    const int max_splits = std::min(kMaxSplits, k_blocks / kMinSliceKBlocks);
-    if (p.type != GemmType::Dense || tail == 0 || max_splits < 2 || forced_splits == 1) return plan;
+    if (p.type != GemmType::Dense || tail == 0 || forced_splits == 1) return plan;
     long best_split_cost = (full_waves + 1) * k_blocks;
+    // Row halves (128x256 tiles of more than one tile-row): the last wave's tiles cut
+    // into their two 64-row halves, each computed by one warpgroup of its own CTA,
+    // which has the SM's tensor cores to itself, so a half takes about half a tile's
+    // time; no partials. H200 (benchmarks/NOTES.md v40): 4096x24576x1536 +1.1% (FP8),
+    // +1.2% (BF16); 4096x24576x7168 +2.4% against its K-split.
+    if (block_n == 256 && block_m == 128 && p.m > block_m && forced_splits == 0) {
+        const long cost = full_waves * k_blocks + ceil_div<long>(2 * tail, num_sms) * ceil_div(k_blocks, 2);
+        if (cost < best_split_cost) {
+            best_split_cost = cost;
+            plan.splits = 2;
+            plan.split_tiles = static_cast<int>(tail);
+            plan.row_halves = true;
+        }
+    }
+    const int max_splits = std::min(kMaxSplits, k_blocks / kMinSliceKBlocks);
     for (int splits = 2; splits <= max_splits; ++splits) {
         if (forced_splits > 1 && splits != std::min(forced_splits, max_splits)) continue;
         const long cost =
@@ -256,6 +272,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
             best_split_cost = cost;
             plan.splits = splits;
             plan.split_tiles = static_cast<int>(tail);
+            plan.row_halves = false;
         }
     }
     return plan;
@@ -263,7 +280,8 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
 
 std::string GemmPlan::describe() const {
     std::string name = config.source().name;
-    if (splits > 1) name += " split-k " + std::to_string(splits) + "x" + std::to_string(split_tiles);
+    if (splits > 1)
+        name += (row_halves ? " split-m " : " split-k ") + std::to_string(splits) + "x" + std::to_string(split_tiles);
     if (b_read_once) name += " b-read-once";
     return name;
 }
@@ -296,6 +314,7 @@ struct KernelArgs {
     int* arrivals;
     int m, n, k, num_groups;
     int splits, split_tiles;
+    int row_halves;
     int b_read_once;
 };
 
@@ -355,7 +374,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     at::Tensor workspace;
     float* partials = nullptr;
     int* arrivals = nullptr;
-    if (plan.splits > 1) {
+    if (plan.splits > 1 && !plan.row_halves) {
         const int64_t partial_bytes =
             static_cast<int64_t>(plan.split_tiles) * plan.splits * config.block_m * config.block_n * sizeof(float);
         const int64_t arrival_bytes = static_cast<int64_t>(plan.split_tiles) * sizeof(int);
@@ -377,6 +396,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                     p.num_groups,
                     plan.splits,
                     plan.split_tiles,
+                    plan.row_halves,
                     plan.b_read_once};
     void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, &tmap_d_tail, &args};
 

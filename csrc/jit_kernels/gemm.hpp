@@ -69,16 +69,18 @@ struct GemmShape {
 
 // A kernel and how to launch it. Split K (dense only): the last `split_tiles` tiles
 // are cut along K into `splits` slices, computed by different CTAs and summed by
-// the last one (see gemm.cuh). b_read_once: every B tile is read by one CTA, and
+// the last one, or (row_halves, splits = 2) into their two 64-row halves, each
+// computed and stored by its own CTA (see gemm.cuh). b_read_once: every B tile is read by one CTA, and
 // the kernel streams B through L2 evict-first.
 struct GemmPlan {
     GemmConfig config;
     int splits = 1;
     int split_tiles = 0;
+    bool row_halves = false;  // the split tiles go in their two row halves, not K-slices
     bool b_read_once = false;
 
     // The kernel's name, then the split and B's streaming if any:
-    // "fp8_gemm_nt[...] split-k 7x17 b-read-once".
+    // "fp8_gemm_nt[...] split-k 7x17 b-read-once", "fp8_gemm_nt[...] split-m 2x36".
     std::string describe() const;
 };
 

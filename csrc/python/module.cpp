@@ -468,8 +468,8 @@ PyMethodDef methods[] = {
                 "            expected_m: int = 0, output: str = 'bf16', num_sms: int = 132) -> str\n\n"
                 "Name of the kernel the tile heuristic picks (input 'fp8'/'bf16', type 'dense'/'contiguous'/\n"
                 "'masked', output 'bf16'/'fp32'), followed by ' split-k SxT' when the last T tiles are cut into\n"
-                "S K-slices and ' b-read-once' when every B tile is read by one CTA (B is then loaded\n"
-                "evict-first); needs no GPU. For tests.\n"),
+                "S K-slices, ' split-m 2xT' when they are cut into their two 64-row halves, and ' b-read-once'\n"
+                "when every B tile is read by one CTA (B is then loaded evict-first); needs no GPU. For tests.\n"),
     DG_FUNCTION(init, kKeywords,
                 "init(include_dir: str, nvrtc_lib: str, cuda_home: str, cuda_include: str, cache_dir: str) -> None\n\n"
                 "Set the JIT's paths (deep_gemm/_loader.py calls this at import). An unwritable cache_dir falls back "

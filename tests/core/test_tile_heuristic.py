@@ -209,9 +209,31 @@ def test_split_k_stays_off_where_it_measured_slower(op, m, n, k):
     assert "split-k" not in _C.gemm_config(op, "dense", m, n, k)
 
 
+# Row halves (H200, benchmarks/NOTES.md v40): the last partial wave of 128x256 tiles goes in
+# its tiles' 64-row halves, each on its own CTA, where that beats the wave and K-slices.
+@pytest.mark.parametrize("op", ["fp8", "bf16"])
+def test_row_halves_cut_the_last_wave_of_256_column_tiles(op):
+    # 3072 tiles: 23 waves + 36 tiles, the 72 halves in one wave of half a tile's time.
+    assert _C.gemm_config(op, "dense", 4096, 24576, 1536).endswith("128x256 s4 bf16 tma-store] split-m 2x36")
+    # 896 tiles: 6 waves + 104, whose 208 halves would take two waves: no gain.
+    assert "split" not in _C.gemm_config(op, "dense", 4096, 7168, 16384)
+
+
+def test_row_halves_give_way_to_k_slices_on_a_long_k():
+    # 96 tiles on 5 SMs, one left over: 5 K-slices of 26 K-blocks beat halves of 128.
+    assert _C.gemm_config("fp8", "dense", 4096, 768, 16384, num_sms=5).endswith("split-k 5x1")
+
+
+def test_row_halves_follow_the_split_override():
+    result = config_under_env({"DG_GEMM_SPLIT_K": "1"}, "fp8", "dense", 4096, 24576, 1536)
+    assert "split" not in result.stdout and result.returncode == 0, result.stderr
+    result = config_under_env({"DG_GEMM_SPLIT_K": "3"}, "fp8", "dense", 4096, 24576, 1536)
+    assert result.stdout.strip().endswith("split-k 3x36"), result.stderr
+
+
 @pytest.mark.parametrize("kind", ["contiguous", "masked"])
 def test_grouped_gemms_never_split(kind):
-    assert "split-k" not in _C.gemm_config("fp8", kind, 4096, 2112, 7168, num_groups=1, expected_m=4096)
+    assert "split" not in _C.gemm_config("fp8", kind, 4096, 2112, 7168, num_groups=1, expected_m=4096)
 
 
 def config_under_env(env: dict, *args) -> subprocess.CompletedProcess:

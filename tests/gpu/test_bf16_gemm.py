@@ -58,6 +58,13 @@ def test_tma_store_of_a_narrow_last_chunk(m, n, k, kernel):
         run(m, n, k, seed=m + n)
 
 
+def test_row_halves_of_256_column_tiles():
+    # 160 tiles of 128x256 on 13 SMs: the last 4 in row halves, a warpgroup's rows per CTA.
+    assert _C.gemm_config("bf16", "dense", 4096, 1280, 1024, num_sms=13).endswith("128x256 s4 bf16 tma-store] split-m 2x4")
+    with num_sms(13):
+        run(4096, 1280, 1024, seed=5)
+
+
 def test_k_must_fill_a_128_byte_block():
     a = torch.randn((64, 96), device="cuda", dtype=torch.bfloat16)
     with pytest.raises(ValueError, match=r"K must be a positive multiple of 64 \(one 128-byte K-block\), got K = 96"):

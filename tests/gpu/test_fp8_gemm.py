@@ -143,10 +143,15 @@ def test_192_row_tiles_fp32_output_and_accumulate():
 # (SMs, m, n, k, the plan the heuristic must pick)
 WIDE_N_TILES = [
     (132, 4096, 7168, 2048, "128x256 s4 bf16 tma-store]"),
-    (13, 4096, 1280, 7168, "128x256 s4 bf16 tma-store] split-k 3x4"),  # slices store after the sum
-    (66, 4096, 4160, 512, "128x256 s4 bf16 tma-store]"),  # the last tile's second scale block lies past N
-    (66, 4097, 4100, 384, "128x256 s4 bf16]"),            # M and N edges, stores from registers; a loop step + tail
+    # The last partial wave in row halves: each of a tile's two CTAs computes one
+    # warpgroup's 64 rows (stored during the last K-block); its other warpgroup skips it.
+    (13, 4096, 1280, 7168, "128x256 s4 bf16 tma-store] split-m 2x4"),
+    (66, 4096, 4160, 512, "128x256 s4 bf16 tma-store] split-m 2x16"),  # the last tile's second scale block lies past N
+    # M and N edges, stores from registers; a loop step + tail; the last tile-row's
+    # second halves lie wholly past M.
+    (66, 4097, 4100, 384, "128x256 s4 bf16] split-m 2x33"),
     (66, 4096, 512, 128, "128x256 s4 bf16 tma-store]"),   # one K-block: the loop's tail alone
+    (5, 4096, 768, 16384, "128x256 s4 bf16 tma-store] split-k 5x1"),  # long K: K-slices, stored after the sum
 ]
 
 
@@ -157,6 +162,14 @@ def test_256_column_tiles(sms, m, n, k, kernel):
 
 def test_256_column_tiles_fp32_output_and_accumulate():
     run_planned(66, 4096, 1000, 384, "128x256 s4 fp32]", out_dtype=torch.float32, with_c=True, seed=10)
+
+
+@pytest.mark.parametrize("sms, m, n, k, kernel", [
+    (13, 4096, 1280, 7168, "128x256 s4 fp32] split-m 2x4"),
+    (5, 4096, 768, 16384, "128x256 s4 fp32] split-k 5x1"),
+])
+def test_256_column_split_tiles_add_c_once(sms, m, n, k, kernel):
+    run_planned(sms, m, n, k, kernel, out_dtype=torch.float32, with_c=True, seed=11)
 
 
 # B read by one tile-row: loaded evict-first, with every tile width the

@@ -19,6 +19,10 @@
 //     its FP32 partial tile to a workspace; the CTA that finishes last adds the
 //     slices up in slice order (so the sum does not depend on timing) and stores D.
 //     Nobody waits on anybody, so there is no deadlock whatever runs alongside.
+//     Tiles of two math warpgroups may instead be cut into their two row halves
+//     (`row_halves`): each CTA computes one warpgroup's 64 rows over the whole K
+//     and stores them; its other warpgroup skips the tile, the first releasing
+//     each stage for both.
 //   * The last warpgroup is the producer: one thread streams K-blocks of A, B
 //     (and A's FP8 scales) into a ring of shared-memory stages with TMA, running
 //     ahead into the next tile while the math warpgroups store the current one.
@@ -102,6 +106,12 @@ struct RingPosition {
             phase ^= 1;
         }
     }
+    // advance() `count` times.
+    __device__ __forceinline__ void skip(int count) {
+        stage += count;
+        phase ^= (stage / kStages) & 1;
+        stage %= kStages;
+    }
 };
 
 struct Tile {
@@ -112,6 +122,7 @@ struct Tile {
     bool skip;   // contiguous: padding rows only (or an invalid expert), nothing to compute
     int k_begin, k_end;  // the K-blocks this CTA computes
     int split, slice;    // split K: which split tile (-1: the whole K) and which slice of it
+    int row_half;        // row halves: which warpgroup's rows this CTA computes (-1: all)
 };
 
 // Hands out tiles; producer and consumers each run one and see the same sequence.
@@ -120,15 +131,17 @@ struct Scheduler {
     int m, n, num_groups, k_blocks;
     const int* grouping;
     int splits, split_tiles;
+    bool row_halves;  // the split tiles are cut into their row halves instead (splits = 2)
     int n_tiles;
     int next_index;
     // Masked: the group the cursor is in, and the tile index where it starts.
     int group = 0, group_first = 0;
 
     __device__ Scheduler(int m_, int n_, int num_groups_, int k_blocks_, const int* grouping_, int splits_,
-                         int split_tiles_)
+                         int split_tiles_, bool row_halves_)
         : m(m_), n(n_), num_groups(num_groups_), k_blocks(k_blocks_), grouping(grouping_), splits(splits_),
-          split_tiles(split_tiles_), n_tiles(ceil_div(n_, kBlockN)), next_index(blockIdx.x) {}
+          split_tiles(split_tiles_), row_halves(row_halves_), n_tiles(ceil_div(n_, kBlockN)),
+          next_index(blockIdx.x) {}
 
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
@@ -143,6 +156,7 @@ struct Scheduler {
         tile.k_begin = 0;
         tile.k_end = k_blocks;
         tile.split = -1;
+        tile.row_half = -1;
         if constexpr (kType == GemmType::GroupedMasked) {
             // Tile indices rise monotonically, so the group cursor only moves forward.
             while (group < num_groups) {
@@ -166,11 +180,16 @@ struct Scheduler {
                 // neighbouring CTAs (they run at the same time and share A and B in L2).
                 const int whole = m_tiles * n_tiles - split_tiles;
                 if (index >= whole) {
-                    tile.split = (index - whole) / splits;
-                    tile.slice = (index - whole) % splits;
-                    tile.k_begin = tile.slice * k_blocks / splits;
-                    tile.k_end = (tile.slice + 1) * k_blocks / splits;
-                    index = whole + tile.split;
+                    const int split = (index - whole) / splits, slice = (index - whole) % splits;
+                    if (row_halves) {
+                        tile.row_half = slice;
+                    } else {
+                        tile.split = split;
+                        tile.slice = slice;
+                        tile.k_begin = slice * k_blocks / splits;
+                        tile.k_end = (slice + 1) * k_blocks / splits;
+                    }
+                    index = whole + split;
                 }
             }
             tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
@@ -306,7 +325,8 @@ struct GemmArgs {
     float* partials;       // split K: [split_tiles, splits] FP32 partial tiles
     int* arrivals;         // split K: slices done per split tile, zero at launch
     int m, n, k, num_groups;
-    int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices
+    int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices,
+    int row_halves;           // or (splits = 2, 128x256 tiles) into their two row halves
     int b_read_once;          // every B tile is read by one CTA (one tile-row per group)
 };
 
@@ -419,7 +439,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     __syncthreads();
 
     Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, k_blocks, args.grouping, args.splits,
-                                                 args.split_tiles);
+                                                 args.split_tiles, args.row_halves != 0);
     Tile tile;
 
     if (warpgroup == Layout::kMathWarpgroups) {
@@ -479,6 +499,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     OutT* d = static_cast<OutT*>(args.d);
 
     RingPosition<kStages> ring;
+    // Row halves for dense tiles of two math warpgroups and 256 columns, the only
+    // ones they measured faster on (in other kernels the skip below changed ptxas's
+    // mainloop: benchmarks/NOTES.md v40).
+    constexpr bool kRowHalves = kType == GemmType::Dense && Layout::kMathWarpgroups == 2 && kBlockN == 256;
     // Stage descriptors differ by a constant step (addresses are in 16-byte units).
     const auto desc_a = ptx::SmemDescriptor::sw128(smem_a + warpgroup * 64 * kBlockKBytes);
     const auto desc_b = ptx::SmemDescriptor::sw128(smem_b);
@@ -487,6 +511,24 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         const int n0 = tile.n_tile * kBlockN;
         // K-blocks below are counted from tile.k_begin (split K computes a slice).
         const int tile_k_blocks = tile.k_end - tile.k_begin;
+        // A row half: the warpgroup whose rows another CTA computes skips the tile;
+        // this one's warps release each stage for both.
+        uint32_t releases = 1;  // arrivals per warp on a stage's empty barrier
+        if constexpr (kRowHalves) {
+            if (tile.row_half >= 0) {
+                if (tile.row_half != warpgroup) {
+                    ring.skip(tile_k_blocks);
+                    continue;
+                }
+                releases = 2;
+            }
+        }
+        auto release = [&](int stage) {
+            if constexpr (kRowHalves)
+                ptx::mbarrier_arrive(&empty[stage], releases);
+            else
+                ptx::mbarrier_arrive(&empty[stage]);
+        };
         // Contiguous: the expert of the tile's last row (see whole_tile below), read
         // before the mainloop so that the load's latency hides behind it.
         int last_row_group = 0;
@@ -614,7 +656,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 if constexpr (kSub == kSubs - 1) {
                     // The MMAs and this warp's scale reads are done with the stage.
                     __syncwarp();
-                    if (lane == 0) ptx::mbarrier_arrive(&empty[stage_of[kBuf]]);
+                    if (lane == 0) release(stage_of[kBuf]);
                 }
                 constexpr int kFirst = kSub * kSubAccumulators;  // the sub-tile's columns in accum
 #pragma unroll
@@ -692,7 +734,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::wgmma_wait<1>();
                 if (kb > 0) {
                     __syncwarp();
-                    if (lane == 0) ptx::mbarrier_arrive(&empty[previous]);
+                    if (lane == 0) release(previous);
                 }
                 previous = s;
             }
@@ -700,7 +742,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 #pragma unroll
             for (int i = 0; i < kAccumulators; ++i) ptx::fence_operand(accum[i]);
             __syncwarp();
-            if (lane == 0) ptx::mbarrier_arrive(&empty[previous]);
+            if (lane == 0) release(previous);
         }
 
         if constexpr (kType == GemmType::Dense) {
