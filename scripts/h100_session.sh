@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # One device call's worth of GPU work on the H100 machine (Python 3.12, torch
 # 2.11.0+cu130, no network): install the merged wheel as users get it, run the
-# GPU tests, compute-sanitizer and the benchmarks. Results land in $OUT.
+# GPU tests, compute-sanitizer and the benchmarks. Results land in $OUT as one
+# archive, h100-session.tgz (the device machine sends back at most 8 files).
 #   bash scripts/h100_session.sh dist/deep_gemm-*.whl [--no-bench]
 set -uo pipefail
 wheel=$1; shift
 repo=$(pwd)
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
+archive_dir=${OUT:-/tmp/out}
+mkdir -p "$archive_dir"
+out=$(mktemp -d)
+trap 'tar czf "$archive_dir/h100-session.tgz" -C "$out" .' EXIT
 py=python3
 # Test-only packages travel as wheels in .whl/ (the machine has no network).
 $py -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
