@@ -184,10 +184,16 @@ def check_torch_lock(lock: Path = TORCH_SITE_LOCK, pin_file: Path = TORCH_PIN_FI
         )
 
 
+def beside_interpreter(name: str) -> Path | None:
+    """The console script *name* of the environment running the fleet (installed by its pins), if there."""
+    path = Path(sys.executable).with_name(name)
+    return path if path.is_file() else None
+
+
 def uv_executable() -> str:
     """The dev env's own uv (pinned in requirements/dev.txt, beside this interpreter), else one on PATH."""
-    beside = Path(sys.executable).with_name("uv")
-    if beside.is_file():
+    beside = beside_interpreter("uv")
+    if beside is not None:
         return str(beside)
     found = shutil.which("uv")
     if found is None:
@@ -309,9 +315,10 @@ def per_python_times(events: list[tuple[str, float]], end: float) -> dict[str, f
 
 
 def build_wheels(opts: Options, site: Path | None, image: str | None) -> dict[str, float]:
-    cibw = Path(sys.executable).with_name("cibuildwheel")
-    if not cibw.exists():
-        raise FleetError(f"{cibw} not found: install the fleet's pins with `uv pip install -r tools/fleet/requirements.txt`")
+    cibw = beside_interpreter("cibuildwheel")
+    if cibw is None:
+        raise FleetError(f"cibuildwheel not found beside {sys.executable}: install the fleet's pins with "
+                         "`uv pip install -r tools/fleet/requirements.txt`")
     opts.wheelhouse.mkdir(parents=True, exist_ok=True)
     for old in opts.wheelhouse.glob("*.whl"):
         old.unlink()
@@ -355,8 +362,8 @@ def wheel_abis(wheel: Path) -> tuple[str, ...]:
 
 def wheel_tool(name: str) -> list[str]:
     """The wheelfuse CLI *name* (merge-wheels / check-wheel) of the dev venv, or its module."""
-    exe = Path(sys.executable).with_name(name)
-    if exe.exists():
+    exe = beside_interpreter(name)
+    if exe is not None:
         return [str(exe)]
     module = {"merge-wheels": "wheelfuse.merge_cli", "check-wheel": "wheelfuse.check_cli"}[name]
     return [sys.executable, "-m", module]
