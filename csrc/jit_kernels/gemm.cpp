@@ -251,7 +251,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     // Row halves (128x256 tiles of more than one tile-row): the last wave's tiles cut
     // into their two 64-row halves, each computed by one warpgroup of its own CTA,
     // which has the SM's tensor cores to itself, so a half takes about half a tile's
-    // time; no partials. H200 (benchmarks/NOTES.md v40): 4096x24576x1536 +1.1% (FP8),
+    // time; no partials. H200 (benchmarks/NOTES.md v40): 4096x24576x1536 +1.1-1.6% (FP8),
     // +1.2% (BF16); 4096x24576x7168 +2.4% against its K-split.
     if (block_n == 256 && block_m == 128 && p.m > block_m && forced_splits == 0) {
         const long cost = full_waves * k_blocks + ceil_div<long>(2 * tail, num_sms) * ceil_div(k_blocks, 2);

@@ -70,8 +70,8 @@ struct GemmShape {
 // A kernel and how to launch it. Split K (dense only): the last `split_tiles` tiles
 // are cut along K into `splits` slices, computed by different CTAs and summed by
 // the last one, or (row_halves, splits = 2) into their two 64-row halves, each
-// computed and stored by its own CTA (see gemm.cuh). b_read_once: every B tile is read by one CTA, and
-// the kernel streams B through L2 evict-first.
+// computed and stored by its own CTA (see gemm.cuh). b_read_once: every B tile is
+// read by one CTA, and the kernel streams B through L2 evict-first.
 struct GemmPlan {
     GemmConfig config;
     int splits = 1;

@@ -19,10 +19,10 @@
 //     its FP32 partial tile to a workspace; the CTA that finishes last adds the
 //     slices up in slice order (so the sum does not depend on timing) and stores D.
 //     Nobody waits on anybody, so there is no deadlock whatever runs alongside.
-//     Tiles of two math warpgroups may instead be cut into their two row halves
-//     (`row_halves`): each CTA computes one warpgroup's 64 rows over the whole K
-//     and stores them; its other warpgroup skips the tile, the first releasing
-//     each stage for both.
+//     128x256 tiles may instead be cut into their two row halves (`row_halves`):
+//     each CTA computes one math warpgroup's 64 rows over the whole K and stores
+//     them; its other warpgroup skips the tile, the first releasing each stage for
+//     both.
 //   * The last warpgroup is the producer: one thread streams K-blocks of A, B
 //     (and A's FP8 scales) into a ring of shared-memory stages with TMA, running
 //     ahead into the next tile while the math warpgroups store the current one.
