@@ -304,6 +304,22 @@ std::vector<GemmConfig> all_gemm_configs() {
 
 namespace {
 
+// Mirrors deep_gemm::FastDivisor (gemm.cuh): n / d = (umulhi(n, magic) + n) >> shift
+// for 0 <= n < 2^31, with shift = ceil(log2 d) and magic = floor(2^32 (2^shift - d) / d) + 1
+// (Granlund and Montgomery's round-up method; magic < 2^32 because 2^shift - d < d).
+struct FastDivisor {
+    uint32_t magic, shift;
+};
+
+FastDivisor fast_divisor(uint32_t d) {  // d >= 1
+    uint32_t shift = 0;
+    while ((1ull << shift) < d) ++shift;
+    const uint64_t magic = (((1ull << shift) - d) << 32) / d + 1;
+    return {static_cast<uint32_t>(magic), shift};
+}
+
+constexpr int kRasterGroupRows = 32;  // gemm.cuh's kGroupM: tile-rows per group of its tile order
+
 // Mirrors deep_gemm::GemmArgs (gemm.cuh), passed by value.
 struct KernelArgs {
     const float* sfb;
@@ -316,6 +332,7 @@ struct KernelArgs {
     int splits, split_tiles;
     int row_halves;
     int b_read_once;
+    FastDivisor group_tiles, last_group_rows;
 };
 
 // Source generation and the JIT lookup happen once per configuration and device.
@@ -384,6 +401,10 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
         C10_CUDA_CHECK(cudaMemsetAsync(arrivals, 0, arrival_bytes, stream));
     }
 
+    // The divisors of the kernel's tile order (dense, contiguous): the tiles of a
+    // group of tile-rows, and the tile-rows of the last group (M, N > 0 here).
+    const int m_tiles = ceil_div(p.m, config.block_m), n_tiles = ceil_div(p.n, config.block_n);
+    const int last_group_rows = m_tiles - (m_tiles - 1) / kRasterGroupRows * kRasterGroupRows;
     KernelArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
                     p.d.data_ptr(),
                     p.c.has_value() ? p.c->data_ptr<float>() : nullptr,
@@ -397,7 +418,9 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                     plan.splits,
                     plan.split_tiles,
                     plan.row_halves,
-                    plan.b_read_once};
+                    plan.b_read_once,
+                    fast_divisor(static_cast<uint32_t>(kRasterGroupRows * n_tiles)),
+                    fast_divisor(static_cast<uint32_t>(last_group_rows))};
     void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, &tmap_d_tail, &args};
 
     // Persistent CTAs: at most one per SM, each looping over tiles and slices (masked:

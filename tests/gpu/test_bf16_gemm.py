@@ -10,7 +10,7 @@ NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7
 ODD = [(1, 16, 64), (65, 130, 192), (129, 1000, 512), (300, 4097, 1024), (4095, 2048, 640), (77, 256, 64)]
 
 
-def run(m, n, k, out_dtype=torch.bfloat16, with_c=False, seed=0):
+def run(m, n, k, out_dtype=torch.bfloat16, with_c=False, seed=0, in_place=False):
     g = torch.Generator(device="cuda").manual_seed(seed)
     a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=g)
     b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=g)
@@ -20,6 +20,8 @@ def run(m, n, k, out_dtype=torch.bfloat16, with_c=False, seed=0):
     if with_c:
         c = torch.randn((m, n), device="cuda", generator=g)
         ref = ref + c
+        if in_place:  # D = D + A B^T: a tile computed twice would add its product twice
+            d = c
     deep_gemm.bf16_gemm_nt(a, b, d, c=c)
     assert not d.isnan().any(), "some outputs were never written"
     assert calc_diff(d, ref) < 1e-3
@@ -63,6 +65,15 @@ def test_row_halves_of_256_column_tiles():
     assert _C.gemm_config("bf16", "dense", 4096, 1280, 1024, num_sms=13).endswith("128x256 s4 bf16 tma-store] split-m 2x4")
     with num_sms(13):
         run(4096, 1280, 1024, seed=5)
+
+
+def test_every_tile_once_over_raster_groups():
+    # 65 tile-rows of 128: groups of 32, 32 and 1 in the tile order, computed in place.
+    assert _C.gemm_config("bf16", "dense", 8300, 520, 256, output="fp32", num_sms=132).endswith("128x160 s6 fp32]")
+    if deep_gemm.get_num_sms() < 132:
+        pytest.skip("the plan is for 132 SMs")
+    with num_sms(132):
+        run(8300, 520, 256, out_dtype=torch.float32, with_c=True, in_place=True, seed=6)
 
 
 def test_k_must_fill_a_128_byte_block():

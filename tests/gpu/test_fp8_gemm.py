@@ -31,7 +31,8 @@ def reference(a, b) -> torch.Tensor:
     return dequant_a(*a) @ dequant_b(*b).T
 
 
-def run(m: int, n: int, k: int, out_dtype=torch.bfloat16, with_c: bool = False, seed: int = 0):
+def run(m: int, n: int, k: int, out_dtype=torch.bfloat16, with_c: bool = False, seed: int = 0,
+        in_place: bool = False):
     a, b = make_operands(m, n, k, seed)
     ref = reference(a, b)
     # Poisoned output: an element the kernel fails to write stays NaN.
@@ -40,6 +41,8 @@ def run(m: int, n: int, k: int, out_dtype=torch.bfloat16, with_c: bool = False, 
     if with_c:
         c = torch.randn((m, n), device="cuda", dtype=torch.float32)
         ref = ref + c
+        if in_place:  # D = D + A B^T: a tile computed twice would add its product twice
+            d = c
     deep_gemm.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), b, d, c=c)
     torch.cuda.synchronize()
     assert not d.isnan().any(), "some outputs were never written"
@@ -170,6 +173,23 @@ def test_256_column_tiles_fp32_output_and_accumulate():
 ])
 def test_256_column_split_tiles_add_c_once(sms, m, n, k, kernel):
     run_planned(sms, m, n, k, kernel, out_dtype=torch.float32, with_c=True, seed=11)
+
+
+# The tile order walks groups of 32 tile-rows, the last group maybe fewer, with
+# divisors from the host: over several groups and a partial last one, for each
+# tile height, every tile is computed once (in place, so twice would add twice).
+# (SMs, m, n, k, the plan the heuristic must pick)
+RASTER_GROUPS = [
+    (132, 8300, 1024, 256, "128x256 s4 fp32]"),             # 65 tile-rows: groups of 32, 32 and 1
+    (132, 8300, 520, 256, "192x64 s6 fp32]"),               # 44 of 192 rows: 32 and 12
+    (132, 12345, 640, 128, "128x128 s6 fp32]"),             # 97: 32, 32, 32 and 1
+    (16, 8300, 1024, 256, "128x256 s4 fp32] split-m 2x4"),  # the last wave in row halves
+]
+
+
+@pytest.mark.parametrize("sms, m, n, k, kernel", RASTER_GROUPS)
+def test_every_tile_once_over_raster_groups(sms, m, n, k, kernel):
+    run_planned(sms, m, n, k, kernel, out_dtype=torch.float32, with_c=True, in_place=True, seed=m + n)
 
 
 # B read by one tile-row: loaded evict-first, with every tile width the

@@ -84,8 +84,8 @@ struct Select<false, A, B> { using type = B; };
 // 4096 rows stay in L2 for every column. Against 8 on H200 (benchmarks/NOTES.md
 // v39): M = 4096, N x K = 24576x1536 +0.6%, 32768x512 +1%, 7168x2048 +10%,
 // 7168x16384 -0.3% (A no longer fits L2 there), the others level or better.
+constexpr int kGroupM = 32;  // csrc/jit_kernels/gemm.cpp mirrors this (TileOrder's divisors)
 __device__ __forceinline__ void tile_of_block(int block, int m_tiles, int n_tiles, int& m_tile, int& n_tile) {
-    constexpr int kGroupM = 32;
     const int group_span = kGroupM * n_tiles;
     const int first_m = (block / group_span) * kGroupM;
     const int group_rows = min(kGroupM, m_tiles - first_m);
@@ -93,6 +93,41 @@ __device__ __forceinline__ void tile_of_block(int block, int m_tiles, int n_tile
     m_tile = first_m + in_group % group_rows;
     n_tile = in_group / group_rows;
 }
+
+// n / d for a divisor fixed at launch, as a multiply-high and a shift: a division
+// by a run-time value is ~40 dependent instructions (through the float unit), which
+// the tile boundary waits for. The host computes magic and shift (csrc/jit_kernels/
+// gemm.cpp); valid for 0 <= n < 2^31.
+struct FastDivisor {
+    uint32_t magic, shift;
+    __device__ __forceinline__ int divide(int n) const {
+        const uint32_t u = static_cast<uint32_t>(n);
+        return static_cast<int>((__umulhi(u, magic) + u) >> shift);
+    }
+};
+
+// tile_of_block's order for a grid fixed at launch (dense, contiguous) without its
+// run-time divisions: a whole group's divide by kGroupM (shifts), the last group's
+// (maybe fewer tile-rows) by a FastDivisor. The math warps took ~570 cycles from
+// one tile's end to the next one's start, ~400 with it; on H200 (benchmarks/NOTES.md
+// v41) 4096x32768x512 +3.3%, 4096x24576x1536 +1.2%, M = 128 up to +5%.
+// (Masked grids change per group and keep tile_of_block.)
+struct TileOrder {
+    int m_tiles, n_tiles;
+    FastDivisor by_group_tiles;     // kGroupM * n_tiles
+    FastDivisor by_last_group_rows; // the last group's tile-rows
+    __device__ __forceinline__ void tile(int block, int& m_tile, int& n_tile) const {
+        const int group = by_group_tiles.divide(block);
+        const int first_m = group * kGroupM, in_group = block - group * kGroupM * n_tiles;
+        if (first_m + kGroupM <= m_tiles) {
+            m_tile = first_m + in_group % kGroupM;
+            n_tile = in_group / kGroupM;
+        } else {
+            n_tile = by_last_group_rows.divide(in_group);
+            m_tile = first_m + in_group - n_tile * (m_tiles - first_m);
+        }
+    }
+};
 
 // Position in the ring of pipeline stages, running on across tiles: the stage and
 // the parity of the pass over the ring (what a stage's barriers are waited on with).
@@ -132,16 +167,18 @@ struct Scheduler {
     const int* grouping;
     int splits, split_tiles;
     bool row_halves;  // the split tiles are cut into their row halves instead (splits = 2)
+    TileOrder order;  // dense, contiguous
     int n_tiles;
     int next_index;
     // Masked: the group the cursor is in, and the tile index where it starts.
     int group = 0, group_first = 0;
 
     __device__ Scheduler(int m_, int n_, int num_groups_, int k_blocks_, const int* grouping_, int splits_,
-                         int split_tiles_, bool row_halves_)
+                         int split_tiles_, bool row_halves_, FastDivisor by_group_tiles, FastDivisor by_last_group_rows)
         : m(m_), n(n_), num_groups(num_groups_), k_blocks(k_blocks_), grouping(grouping_), splits(splits_),
-          split_tiles(split_tiles_), row_halves(row_halves_), n_tiles(ceil_div(n_, kBlockN)),
-          next_index(blockIdx.x) {}
+          split_tiles(split_tiles_), row_halves(row_halves_),
+          order{ceil_div(m_, kBlockM), ceil_div(n_, kBlockN), by_group_tiles, by_last_group_rows},
+          n_tiles(ceil_div(n_, kBlockN)), next_index(blockIdx.x) {}
 
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
@@ -192,7 +229,7 @@ struct Scheduler {
                     index = whole + split;
                 }
             }
-            tile_of_block(index, m_tiles, n_tiles, tile.m_tile, tile.n_tile);
+            order.tile(index, tile.m_tile, tile.n_tile);
             tile.rows = m;
             tile.group = 0;
             if constexpr (kType == GemmType::GroupedContiguous) {
@@ -328,6 +365,7 @@ struct GemmArgs {
     int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices,
     int row_halves;           // or (splits = 2, 128x256 tiles) into their two row halves
     int b_read_once;          // every B tile is read by one CTA (one tile-row per group)
+    FastDivisor group_tiles, last_group_rows;  // dense, contiguous: TileOrder's divisors
 };
 
 // B's scales of a tile's 128-column block, one per K-block, from the tile's first.
@@ -439,7 +477,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     __syncthreads();
 
     Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, k_blocks, args.grouping, args.splits,
-                                                 args.split_tiles, args.row_halves != 0);
+                                                 args.split_tiles, args.row_halves != 0, args.group_tiles,
+                                                 args.last_group_rows);
     Tile tile;
 
     if (warpgroup == Layout::kMathWarpgroups) {
