@@ -17,11 +17,13 @@ from moe import dequant_a, dequant_b  # noqa: E402
 from sms import num_sms  # noqa: E402
 
 # (1024, 4096, 128) and (2048, 1536, 256) give every CTA several tiles, down to one
-# K-block per tile, so the producer runs ahead across tiles.
-SHAPES = [(1, 2112, 512), (65, 200, 256), (128, 7168, 1024), (300, 4097, 384), (1024, 4096, 128), (2048, 1536, 256)]
+# K-block per tile, so the producer runs ahead across tiles; 8300 rows are three
+# groups of the tile order (32, 32 and 1 tile-rows of 128).
+SHAPES = [(1, 2112, 512), (65, 200, 256), (128, 7168, 1024), (300, 4097, 384), (1024, 4096, 128), (2048, 1536, 256),
+          (8300, 1024, 256)]
 # BF16 tiles 256 and 192 wide: the TMA-store epilogue cycles chunks through its
 # two-buffer ring within a tile.
-BF16_SHAPES = [(4096, 4096, 128), (4096, 2112, 128), (300, 4097, 192)]
+BF16_SHAPES = [(4096, 4096, 128), (4096, 2112, 128), (300, 4097, 192), (8300, 520, 256)]
 # Split K: with this few SMs the heuristic cuts the last partial wave's tiles into
 # K-slices summed through a workspace (see tests/gpu/test_split_k.py): with and
 # without the TMA store, M and N edges, slices of unequal length.
