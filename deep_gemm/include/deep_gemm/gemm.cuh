@@ -109,7 +109,7 @@ struct FastDivisor {
 // tile_of_block's order for a grid fixed at launch (dense, contiguous) without its
 // run-time divisions: a whole group's divide by kGroupM (shifts), the last group's
 // (maybe fewer tile-rows) by a FastDivisor. The math warps took ~570 cycles from
-// one tile's end to the next one's start, ~400 with it; on H200 (benchmarks/NOTES.md
+// one tile's end to the next one's start, 290-370 with it; on H200 (benchmarks/NOTES.md
 // v41) 4096x32768x512 +3.3%, 4096x24576x1536 +1.2%, M = 128 up to +5%.
 // (Masked grids change per group and keep tile_of_block.)
 struct TileOrder {
