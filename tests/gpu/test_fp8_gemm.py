@@ -192,6 +192,12 @@ def test_every_tile_once_over_raster_groups(sms, m, n, k, kernel):
     run_planned(sms, m, n, k, kernel, out_dtype=torch.float32, with_c=True, in_place=True, seed=m + n)
 
 
+def test_every_tile_stored_over_raster_groups():
+    # bf16 D through the TMA store (chunks stored during the last K-block): a tile
+    # never visited stays NaN.
+    run_planned(132, 8300, 1024, 256, "128x256 s4 bf16 tma-store]", seed=12)
+
+
 # B read by one tile-row: loaded evict-first, with every tile width the
 # heuristic gives M <= 128, split K's slices among them. (SMs, m, n, k, the plan)
 READ_B_ONCE = [
