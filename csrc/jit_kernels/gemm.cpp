@@ -401,8 +401,9 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
         C10_CUDA_CHECK(cudaMemsetAsync(arrivals, 0, arrival_bytes, stream));
     }
 
-    // The divisors of the kernel's tile order (dense, contiguous): the tiles of a
-    // group of tile-rows, and the tile-rows of the last group (M, N > 0 here).
+    // The grid in tiles (masked: per group), and the divisors of the kernel's tile
+    // order (dense, contiguous): the tiles of a group of tile-rows, and the tile-rows
+    // of the last group (M, N > 0 here).
     const int m_tiles = ceil_div(p.m, config.block_m), n_tiles = ceil_div(p.n, config.block_n);
     const int last_group_rows = m_tiles - (m_tiles - 1) / kRasterGroupRows * kRasterGroupRows;
     KernelArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
@@ -425,8 +426,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
 
     // Persistent CTAs: at most one per SM, each looping over tiles and slices (masked:
     // the tile count depends on GPU-resident row counts, so bound it by the maximum).
-    const long max_tiles = static_cast<long>(ceil_div(p.m, config.block_m)) * (masked ? p.num_groups : 1) *
-                               ceil_div(p.n, config.block_n) +
+    const long max_tiles = static_cast<long>(m_tiles) * (masked ? p.num_groups : 1) * n_tiles +
                            static_cast<long>(plan.split_tiles) * (plan.splits - 1);
     jit::LaunchConfig launch;
     launch.grid = dim3(static_cast<unsigned>(std::max(1L, std::min<long>(num_sms, max_tiles))));

@@ -69,10 +69,8 @@ def test_row_halves_of_256_column_tiles():
 
 def test_every_tile_once_over_raster_groups():
     # 65 tile-rows of 128: groups of 32, 32 and 1 in the tile order, computed in place.
-    assert _C.gemm_config("bf16", "dense", 8300, 520, 256, output="fp32", num_sms=132).endswith("128x160 s6 fp32]")
-    if deep_gemm.get_num_sms() < 132:
-        pytest.skip("the plan is for 132 SMs")
-    with num_sms(132):
+    assert _C.gemm_config("bf16", "dense", 8300, 520, 256, output="fp32", num_sms=66).endswith("128x176 s5 fp32]")
+    with num_sms(66):
         run(8300, 520, 256, out_dtype=torch.float32, with_c=True, in_place=True, seed=6)
 
 

@@ -167,8 +167,7 @@ struct Scheduler {
     const int* grouping;
     int splits, split_tiles;
     bool row_halves;  // the split tiles are cut into their row halves instead (splits = 2)
-    TileOrder order;  // dense, contiguous
-    int n_tiles;
+    TileOrder order;  // its m_tiles / divisors serve dense and contiguous grids, n_tiles all
     int next_index;
     // Masked: the group the cursor is in, and the tile index where it starts.
     int group = 0, group_first = 0;
@@ -178,7 +177,7 @@ struct Scheduler {
         : m(m_), n(n_), num_groups(num_groups_), k_blocks(k_blocks_), grouping(grouping_), splits(splits_),
           split_tiles(split_tiles_), row_halves(row_halves_),
           order{ceil_div(m_, kBlockM), ceil_div(n_, kBlockN), by_group_tiles, by_last_group_rows},
-          n_tiles(ceil_div(n_, kBlockN)), next_index(blockIdx.x) {}
+          next_index(blockIdx.x) {}
 
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
@@ -197,18 +196,18 @@ struct Scheduler {
         if constexpr (kType == GemmType::GroupedMasked) {
             // Tile indices rise monotonically, so the group cursor only moves forward.
             while (group < num_groups) {
-                const int tiles = ceil_div(masked_rows(group), kBlockM) * n_tiles;
+                const int tiles = ceil_div(masked_rows(group), kBlockM) * order.n_tiles;
                 if (index < group_first + tiles) break;
                 group_first += tiles;
                 ++group;
             }
             if (group >= num_groups) return false;
             const int rows = masked_rows(group);
-            tile_of_block(index - group_first, ceil_div(rows, kBlockM), n_tiles, tile.m_tile, tile.n_tile);
+            tile_of_block(index - group_first, ceil_div(rows, kBlockM), order.n_tiles, tile.m_tile, tile.n_tile);
             tile.group = group;
             tile.rows = rows;
         } else {
-            const int m_tiles = ceil_div(m, kBlockM);
+            const int m_tiles = order.m_tiles, n_tiles = order.n_tiles;
             // One exit test only: a second `return false` costs the mainloop its
             // uniform registers (ptxas then moves every WGMMA descriptor with R2UR).
             if (index >= m_tiles * n_tiles + split_tiles * (splits - 1)) return false;
