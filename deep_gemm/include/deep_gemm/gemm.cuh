@@ -630,12 +630,24 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             const float* sfb_row = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
             const int hi_offset = second_b_scales_offset<kBlockN>(tile, n, k_blocks);
             const int hi_from = (kScaleBlock - n0 % kScaleBlock) / Layout::kSubN;
-            // Two K-blocks ahead, indexed by kb % 2.
+            // Two K-blocks ahead, indexed by kb % 2. Past the tile's last K-block a scale
+            // is never read. Where its load is skipped there (the register keeps its old
+            // value), ptxas copies the old value out before the predicated reload, and in a
+            // tile's first step that copy waits for the tile's first scale to arrive from
+            // global memory, holding back the first MMAs. 256-column tiles load regardless
+            // (a select, or the row's last scale again): on H200 (benchmarks/NOTES.md v45)
+            // 4096x24576x1536 +1.1%, 4096x32768x512 +1.4%; in the narrower tiles' mainloops
+            // it cost (2048x7168x2048 -1.9%).
+            constexpr bool kUnpredicated = kSubs > 1;
+            const int sfb_last = k_blocks - 1 - tile.k_begin;  // the row's last scale, from sfb_row
             float sb_ahead[2][kScaleBlocks];
 #pragma unroll
             for (int b = 0; b < kScaleBlocks; ++b) {
                 sb_ahead[0][b] = __ldg(sfb_row + b * hi_offset);
-                sb_ahead[1][b] = tile_k_blocks > 1 ? __ldg(sfb_row + b * hi_offset + 1) : 0.0f;
+                if constexpr (kUnpredicated)
+                    sb_ahead[1][b] = __ldg(sfb_row + b * hi_offset + min(1, sfb_last));
+                else
+                    sb_ahead[1][b] = tile_k_blocks > 1 ? __ldg(sfb_row + b * hi_offset + 1) : 0.0f;
             }
             const float* sfb_next = sfb_row + 2;
             float sb[kScaleBlocks], sa[2];  // the current K-block's B scales, A's (rows r, r + 8)
@@ -660,7 +672,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 #pragma unroll
                     for (int b = 0; b < kScaleBlocks; ++b) {
                         sb[b] = sb_ahead[kAhead][b];
-                        if (kb + 2 < tile_k_blocks) sb_ahead[kAhead][b] = __ldg(sfb_next + b * hi_offset);
+                        if constexpr (kUnpredicated)
+                            sb_ahead[kAhead][b] = kb + 2 < tile_k_blocks ? __ldg(sfb_next + b * hi_offset) : 0.0f;
+                        else if (kb + 2 < tile_k_blocks)
+                            sb_ahead[kAhead][b] = __ldg(sfb_next + b * hi_offset);
                     }
                     ++sfb_next;
                     ptx::mbarrier_wait(&full[stage], ring.phase);
