@@ -34,8 +34,10 @@ SPLIT_CASES = [("fp8", 8, 200, 520, 7168), ("fp8", 8, 65, 1100, 7168), ("fp8", 3
 WIDE_CASES = [("fp8", 2, 300, 128, 2048), ("fp8", 5, 576, 2112, 7168)]
 # Tiles of 256 columns (FP8: four sub-tiles over two B scale blocks), the last wave's
 # in row halves (a warpgroup's rows per CTA): the last tile's second block past N, M
-# and N edges stored from registers, BF16.
-WIDE_N_CASES = [("fp8", 66, 4096, 4160, 256), ("fp8", 66, 4097, 4100, 384), ("bf16", 13, 4096, 1280, 256)]
+# and N edges stored from registers, BF16; one K-block per tile and K-slices ending at
+# the row's last scale (B's scales are loaded two K-blocks ahead without predication).
+WIDE_N_CASES = [("fp8", 66, 4096, 4160, 256), ("fp8", 66, 4097, 4100, 384), ("bf16", 13, 4096, 1280, 256),
+                ("fp8", 66, 4096, 512, 128), ("fp8", 5, 4096, 768, 16384)]
 
 
 def check(op: str, m: int, n: int, k: int) -> bool:

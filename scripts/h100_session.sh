@@ -12,8 +12,10 @@ mkdir -p "$archive_dir"
 out=$(mktemp -d)
 trap 'tar czf "$archive_dir/h100-session.tgz" -C "$out" .' EXIT
 py=python3
-# Test-only packages travel as wheels in .whl/ (the machine has no network).
-$py -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+# Test-only packages the machine lacks (it has no network) may travel as wheels in .whl/.
+if compgen -G ".whl/*.whl" >/dev/null; then
+    $py -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+fi
 $py -m pip install -q --no-deps --force-reinstall "$wheel" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 cd /tmp  # import the installed deep_gemm, not the source tree
