@@ -583,10 +583,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
         // through its buffer ring (one store group per chunk); TMA clips M and N.
         auto store_chunk = [&](auto chunk) {
-            unsigned char* ring = smem_d + warpgroup * Layout::kDChunks * 64 * 128;
+            unsigned char* buffers = smem_d + warpgroup * Layout::kDChunks * 64 * 128;  // this warpgroup's
             const bool issuer = threadIdx.x % 128 == 0;
             constexpr bool kTail = Layout::kTailWidth > 0 && chunk.value == Layout::kChunks - 1;
-            unsigned char* buffer = ring + (chunk.value % Layout::kDChunks) * 64 * 128;
+            unsigned char* buffer = buffers + (chunk.value % Layout::kDChunks) * 64 * 128;
             // The store that last read this buffer (kDChunks chunks ago, maybe in
             // the previous tile) is done with it.
             if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
