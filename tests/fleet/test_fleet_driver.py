@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from fleetutil import REPO  # noqa: I001  (puts tools/fleet on sys.path)
 import fleet
 from cpythons import CPython
 from fleet import FleetError
+import torches
+from torches import TorchError
 
 
 def options(*argv: str) -> fleet.Options:
@@ -20,7 +23,9 @@ def options(*argv: str) -> fleet.Options:
 
 def test_default_run_builds_every_cpython_of_requires_python():
     opts = options()
+    assert opts.torch == torches.default_torch()
     assert [py.abi for py in opts.pythons] == ["cp310", "cp311", "cp312", "cp313"]
+    assert opts.wheelhouse == REPO / "wheelhouse" and opts.dist == REPO / "dist"
     assert not opts.subset
     assert opts.stages == fleet.STAGES
 
@@ -81,18 +86,94 @@ def test_container_engine_string_parses_as_cibuildwheel_reads_it(tmp_path):
     assert config.disable_host_mount
 
 
-def test_torch_lock_matches_the_one_pin():
-    fleet.check_torch_lock()  # the repository's own files agree
-    locked = fleet.locked_versions()
-    assert set(locked) >= {"torch", "nvidia-cuda-runtime", "nvidia-cuda-nvrtc", "nvidia-cuda-crt"}
-    assert "--hash=sha256:" in fleet.TORCH_SITE_LOCK.read_text()
+def test_every_torch_lock_is_complete_and_names_its_torch():
+    locks = sorted(torches.SITE_LOCKS.glob("torch-*.txt"))
+    assert torches.site_lock(torches.default_torch()) in locks
+    for lock in locks:
+        version = lock.name.removeprefix("torch-").removesuffix(".txt")
+        assert torches.require_lock(version) == lock
+        locked = torches.pinned(lock.read_text())
+        assert set(locked) == {"torch", "nvidia-cuda-runtime", "nvidia-cuda-nvrtc", "nvidia-cuda-crt"}, lock
+        assert locked["nvidia-cuda-crt"] == locked["nvidia-cuda-nvrtc"], lock
+        assert lock.read_text().count("--hash=sha256:") >= 4, lock
 
 
-def test_torch_lock_mismatch_fails_closed(tmp_path):
-    pin = tmp_path / "torch.txt"
-    pin.write_text("torch==2.12.0\n")
-    with pytest.raises(FleetError, match="pins torch==2.12.0"):
-        fleet.check_torch_lock(pin_file=pin)
+def test_torch_lock_missing_or_mismatched_fails_closed(tmp_path):
+    with pytest.raises(TorchError, match="lock-torch 2.99.0"):
+        torches.require_lock("2.99.0", tmp_path)
+    torches.site_lock("2.12.0", tmp_path).write_text("torch==2.11.0 \\\n")
+    with pytest.raises(TorchError, match="locks torch==2.11.0, not torch==2.12.0"):
+        torches.require_lock("2.12.0", tmp_path)
+
+
+@pytest.mark.parametrize("text", ["2.15", "2.15.0+cu130", "v2.15.0", "2.15.*", "latest"])
+def test_torch_version_must_be_an_exact_release(text):
+    with pytest.raises(TorchError, match="--torch"):
+        torches.parse_torch_version(text)
+
+
+TORCH_FILES = [
+    "torch-2.15.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+    "torch-2.15.0-cp314-cp314t-manylinux_2_28_x86_64.whl",
+    "torch-2.15.0-cp315-cp315-manylinux_2_28_aarch64.whl",  # other arch
+    "torch-2.15.0-cp310-cp310-win_amd64.whl",  # other OS
+    "torch-2.11.0-cp310-cp310-manylinux_2_28_x86_64.whl",  # other version
+    "torch-2.15.0.tar.gz",
+]
+
+
+def test_published_abis_come_from_the_file_list_and_are_cached(tmp_path):
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        return TORCH_FILES
+
+    assert torches.published_abis("2.15.0", tmp_path, fetch) == {"cp311", "cp314t"}
+    assert torches.published_abis("2.15.0", tmp_path, fetch) == {"cp311", "cp314t"}
+    assert len(calls) == 1
+    with pytest.raises(TorchError, match="no manylinux x86_64"):
+        torches.published_abis("2.16.0", tmp_path, lambda: TORCH_FILES)
+
+
+def seeded_cache(tmp_path: Path, version: str, abis: list[str]) -> Path:
+    (tmp_path / f"torch-{version}-abis.json").write_text(json.dumps(abis))
+    return tmp_path
+
+
+def test_torch_cpythons_are_the_intersection(tmp_path, pyproject):
+    cache = seeded_cache(tmp_path, "2.15.0", ["cp311", "cp312", "cp313", "cp314", "cp314t", "cp315", "cp315t"])
+    spec = fleet.read_requires_python(pyproject(">=3.10,<3.15"))
+    assert [py.abi for py in fleet.torch_cpythons(spec, "2.15.0", cache)] == ["cp311", "cp312", "cp313", "cp314", "cp314t"]
+    with pytest.raises(FleetError, match="none of which"):
+        fleet.torch_cpythons(fleet.read_requires_python(pyproject("<3.11")), "2.15.0", cache)
+
+
+def test_another_torch_gets_its_own_outputs_range_and_label(tmp_path, pyproject):
+    cache = seeded_cache(tmp_path, "2.15.0", ["cp311", "cp312", "cp313", "cp314", "cp314t", "cp315"])
+    wide = str(pyproject(">=3.10,<3.16"))
+    opts = options("--torch", "2.15.0", "--cache-dir", str(cache), "--pyproject", wide)
+    assert [py.abi for py in opts.pythons] == ["cp311", "cp312", "cp313", "cp314", "cp315"]
+    assert opts.wheel_requires_python == ">=3.11,<3.16"
+    assert set(opts.not_built) == {"cp314t"} and "workflows/wheels.yml" in opts.not_built["cp314t"]
+    assert opts.wheelhouse == REPO / "wheelhouse" / "torch-2.15.0"
+    assert opts.dist == REPO / "dist" / "torch-2.15.0"
+    official = options("--torch", "2.15.0", "--cache-dir", str(cache), "--pyproject", wide, "--official-image")
+    assert not official.not_built and "cp314t" in [py.abi for py in official.pythons]
+
+
+def test_staged_source_is_retargeted_to_the_runs_torch(tmp_path, pyproject):
+    cache = seeded_cache(tmp_path, "2.15.0", ["cp311", "cp312", "cp313"])
+    opts = options("--torch", "2.15.0", "--cache-dir", str(cache))
+    dest = fleet.staged_source(tmp_path / "src", opts)
+    assert torches.default_torch(dest / "requirements" / "torch.txt") == "2.15.0"
+    project = tomllib.loads((dest / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11,<3.14"
+    assert project["version"].endswith("+torch2.15.0")
+    # the checkout itself is untouched, and the default torch gets no label
+    assert torches.default_torch() != "2.15.0"
+    default = fleet.staged_source(tmp_path / "src2", options())
+    assert "+" not in tomllib.loads((default / "pyproject.toml").read_text())["project"]["version"]
 
 
 def test_torch_site_key_follows_the_lock(tmp_path):

@@ -1,12 +1,15 @@
-"""The wheel fleet driver: one fat deep_gemm wheel for every CPython in Requires-Python.
+"""The wheel fleet driver: one fat deep_gemm wheel for every CPython that Requires-Python
+allows AND the pinned torch publishes wheels for.
 
-    .venv/bin/python tools/fleet                     # all stages, all CPythons
+    .venv/bin/python tools/fleet                     # all stages, all CPythons, the default torch
+    .venv/bin/python tools/fleet --torch 2.15.0      # another torch: dist/torch-2.15.0/, +torch2.15.0
+    .venv/bin/python tools/fleet lock-torch 2.15.0   # write tools/fleet/torch-sites/torch-2.15.0.txt
     .venv/bin/python tools/fleet --pythons 3.12      # a subset (the 1-vs-4 measurement)
     .venv/bin/python tools/fleet --official-image    # quay.io/pypa/manylinux_2_28_x86_64
     .venv/bin/python tools/fleet torch-site          # stage (a) only; prints the path
 
 Stages, each timed:
-  fetch   the pinned build-time torch (tools/fleet/torch-site.txt) into
+  fetch   the build-time torch (tools/fleet/torch-sites/torch-<X>.txt) into
           <cache>/torch-site-<key>/, once per key (later runs reuse it)
   image   the local build image (tools/image/build_image.py), rebuilt only when stale
   build   cibuildwheel --platform linux --output-dir wheelhouse/, output live; the
@@ -14,8 +17,14 @@ Stages, each timed:
   merge   merge-wheels wheelhouse/*.whl -o dist/   (dist/ ends up with ONE wheel)
   check   check-wheel dist/<wheel>
 
-then a summary: tags, per-wheel sizes, merged size, time per stage (also written as
-JSON to wheelhouse/fleet-summary.json).
+then a summary: tags, per-wheel sizes, merged size, time per stage, and the CPythons of
+the range it did not build, with the reason (also written as JSON to
+<wheelhouse>/fleet-summary.json).
+
+The default torch (requirements/torch.txt) writes wheelhouse/ and dist/ as before; any other
+torch X writes wheelhouse/torch-X/ and dist/torch-X/, and its wheel's version carries the local
+label +torchX (what `pip list` shows). Every wheel's Requires-Dist pins the minor of the torch
+it was built against and its Requires-Python is narrowed to the CPythons that torch has.
 """
 
 from __future__ import annotations
@@ -40,18 +49,16 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tools" / "image"))
 
 import build_image  # noqa: E402
-from cpythons import CPython, CPythonError, build_cpythons, read_requires_python, select_subset  # noqa: E402
+import torches  # noqa: E402
+from cpythons import CPython, CPythonError, build_cpythons, not_local_reason, read_requires_python, select_subset  # noqa: E402
+from packaging.specifiers import SpecifierSet  # noqa: E402
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename  # noqa: E402
+from torches import TorchError, default_torch  # noqa: E402
 
 STAGES = ("fetch", "image", "build", "merge", "check")
 DEFAULT_CACHE = Path(os.environ.get("DG_FLEET_CACHE", "/var/cache/deep-gemm-fleet"))
 CONTAINER_TORCH_SITE = "/opt/torch-site"
 OFFICIAL_IMAGE = "quay.io/pypa/manylinux_2_28_x86_64"
-TORCH_SITE_LOCK = HERE / "torch-site.txt"
-TORCH_PIN_FILE = REPO / "requirements" / "torch.txt"
-# the wheel of the build-time torch: any CPython's has the same headers and libraries
-TORCH_SITE_PYTHON = "3.12"
-TORCH_SITE_PLATFORM = "x86_64-manylinux_2_28"
 
 
 class FleetError(Exception):
@@ -63,8 +70,13 @@ class FleetError(Exception):
 
 @dataclasses.dataclass
 class Options:
+    torch: str
     pythons: list[CPython]
     subset: bool
+    # the wheel's Requires-Python: the CPythons of the range this torch has wheels for
+    wheel_requires_python: str
+    # CPythons of that range this run does not build, with the reason (the summary says so)
+    not_built: dict[str, str]
     stages: tuple[str, ...]
     official_image: bool
     engine: str
@@ -78,9 +90,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespa
     parser = argparse.ArgumentParser(
         prog="tools/fleet", description="Build one fat deep_gemm wheel for every CPython in Requires-Python."
     )
-    parser.add_argument("command", nargs="?", default="run", choices=("run", "torch-site", "pythons"),
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "torch-site", "pythons", "lock-torch"),
                         help="run: the stages (default); torch-site: fetch stage only, print the path; "
-                             "pythons: print the CPythons Requires-Python selects")  # fmt: skip
+                             "pythons: print the CPythons built for the torch; lock-torch [VERSION]: "
+                             "write tools/fleet/torch-sites/torch-VERSION.txt")  # fmt: skip
+    parser.add_argument("version", nargs="?", help="lock-torch: the torch version (default: --torch)")
+    parser.add_argument("--torch", metavar="X.Y.Z",
+                        help="the torch to build against (default: requirements/torch.txt's pin)")  # fmt: skip
     parser.add_argument("--pythons", nargs="+", metavar="X.Y",
                         help="build only these CPythons (e.g. 3.12); check-wheel then checks only them")  # fmt: skip
     parser.add_argument("--stages", default=",".join(STAGES),
@@ -91,8 +107,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, argparse.Namespa
                         help="container engine (GitHub Actions uses docker)")  # fmt: skip
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help=f"where the build-time torch is kept (default {DEFAULT_CACHE}, or $DG_FLEET_CACHE)")  # fmt: skip
-    parser.add_argument("--wheelhouse", type=Path, default=REPO / "wheelhouse")
-    parser.add_argument("--dist", type=Path, default=REPO / "dist")
+    parser.add_argument("--wheelhouse", type=Path, help="default: wheelhouse/ (another torch: wheelhouse/torch-X/)")
+    parser.add_argument("--dist", type=Path, help="default: dist/ (another torch: dist/torch-X/)")
     parser.add_argument("--pyproject", type=Path, default=REPO / "pyproject.toml")
     parser.add_argument("--json", action="store_true", help="pythons: print a JSON list (a CI matrix)")
     args = parser.parse_args(argv)
@@ -106,21 +122,55 @@ def resolve_options(args: argparse.Namespace) -> Options:
         raise FleetError(f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(STAGES)}")
     if args.official_image and "image" in stages:
         stages = tuple(s for s in stages if s != "image")
-    all_pys = build_cpythons(read_requires_python(args.pyproject))
+    torch = torch_version(args)
+    cache_dir = args.cache_dir.resolve()
+    targets = torch_cpythons(read_requires_python(args.pyproject), torch, cache_dir)
+    not_built = {} if args.official_image else {py.abi: r for py in targets if (r := not_local_reason(py))}
+    all_pys = [py for py in targets if py.abi not in not_built]
     pythons = select_subset(all_pys, args.pythons) if args.pythons else all_pys
     if args.pythons and "check" in stages:
         subset_range(pythons)  # fail before building, not after
+    suffix = "" if torch == default_torch() else f"torch-{torch}"
     return Options(
+        torch=torch,
         pythons=pythons,
         subset=bool(args.pythons) and pythons != all_pys,
+        wheel_requires_python=contiguous_range(targets),
+        not_built=not_built,
         stages=stages,
         official_image=args.official_image,
         engine=args.engine,
-        cache_dir=args.cache_dir.resolve(),
-        wheelhouse=args.wheelhouse.resolve(),
-        dist=args.dist.resolve(),
+        cache_dir=cache_dir,
+        wheelhouse=(args.wheelhouse or REPO / "wheelhouse" / suffix).resolve(),
+        dist=(args.dist or REPO / "dist" / suffix).resolve(),
         pyproject=args.pyproject.resolve(),
     )
+
+
+def torch_version(args: argparse.Namespace) -> str:
+    return torches.parse_torch_version(args.torch) if args.torch else default_torch()
+
+
+def torch_cpythons(spec: SpecifierSet, torch: str, cache_dir: Path) -> list[CPython]:
+    """The CPythons of *spec* (cibuildwheel's selection) that torch *torch* has wheels for."""
+    published = torches.published_abis(torch, cache_dir)
+    pys = [py for py in build_cpythons(spec) if py.abi in published]
+    if not pys:
+        raise FleetError(f"torch {torch} has wheels for {', '.join(sorted(published))}, none of which "
+                         f"requires-python {str(spec)!r} allows")  # fmt: skip
+    return pys
+
+
+def contiguous_range(pythons: list[CPython]) -> str:
+    """'>=3.10,<3.15' for cp310..cp314 (free-threaded builds share their minor's range)."""
+    versions = sorted({(py.major, py.minor) for py in pythons})
+    (a0, b0), (a1, b1) = versions[0], versions[-1]
+    if len(versions) != (b1 - b0 + 1) or a0 != a1:
+        raise FleetError(
+            f"CPythons {' '.join(f'{a}.{b}' for a, b in versions)} are not contiguous: "
+            "one wheel has one Requires-Python range, so a subset must be contiguous (e.g. 3.11 3.12)"
+        )
+    return f"=={a0}.{b0}.*" if len(versions) == 1 else f">={a0}.{b0},<{a1}.{b1 + 1}"
 
 
 # --------------------------------------------------------------------------- host tools
@@ -156,32 +206,13 @@ def ensure_host_tools(engine: str, need_image: bool, *, which=shutil.which, runn
 # --------------------------------------------------------------------------- stage (a): torch
 
 
-def torch_pin(path: Path = TORCH_PIN_FILE) -> str:
-    pins = re.findall(r"^\s*torch\s*==\s*(\S+)\s*$", path.read_text(), flags=re.M)
-    if len(pins) != 1:
-        raise FleetError(f"{path}: expected exactly one 'torch==X.Y.Z' line, found {len(pins)}")
-    return pins[0]
+torch_pin = default_torch
 
 
-def locked_versions(lock: Path = TORCH_SITE_LOCK) -> dict[str, str]:
-    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock.read_text(), flags=re.M))
-
-
-def torch_site_key(lock: Path = TORCH_SITE_LOCK) -> str:
+def torch_site_key(lock: Path) -> str:
     h = hashlib.sha256(lock.read_bytes())
-    h.update(f"{TORCH_SITE_PYTHON} {TORCH_SITE_PLATFORM}".encode())
+    h.update(f"{torches.SITE_PYTHON} {torches.SITE_PLATFORM}".encode())
     return h.hexdigest()[:16]
-
-
-def check_torch_lock(lock: Path = TORCH_SITE_LOCK, pin_file: Path = TORCH_PIN_FILE) -> None:
-    locked = locked_versions(lock).get("torch")
-    pinned = torch_pin(pin_file)
-    if locked != pinned:
-        raise FleetError(
-            f"{lock} has torch=={locked} but {pin_file} pins torch=={pinned}: edit "
-            f"{lock.with_suffix('.in').name} (torch and its nvidia-cuda-* versions, as "
-            f"`uv pip install torch=={pinned}` resolves them) and regenerate {lock.name}"
-        )
 
 
 def beside_interpreter(name: str) -> Path | None:
@@ -202,10 +233,10 @@ def uv_executable() -> str:
     return found
 
 
-def ensure_torch_site(cache_dir: Path) -> tuple[Path, bool]:
-    """<cache>/torch-site-<key>, installed unless complete. Returns (path, fetched)."""
-    check_torch_lock()
-    site = cache_dir / f"torch-site-{torch_site_key()}"
+def ensure_torch_site(cache_dir: Path, torch: str) -> tuple[Path, bool]:
+    """<cache>/torch-site-<key> of torch *torch*, installed unless complete. Returns (path, fetched)."""
+    lock = torches.require_lock(torch)
+    site = cache_dir / f"torch-site-{torch_site_key(lock)}"
     if (site / ".complete").is_file():
         return site, False
     uv = uv_executable()
@@ -213,16 +244,16 @@ def ensure_torch_site(cache_dir: Path) -> tuple[Path, bool]:
     tmp = Path(tempfile.mkdtemp(prefix=f"{site.name}.tmp.", dir=cache_dir))
     try:
         cmd = [uv, "pip", "install", "--quiet", "--target", str(tmp), "--no-deps", "--require-hashes",
-               "--python-version", TORCH_SITE_PYTHON, "--python-platform", TORCH_SITE_PLATFORM,
-               "-r", str(TORCH_SITE_LOCK)]  # fmt: skip
+               "--python-version", torches.SITE_PYTHON, "--python-platform", torches.SITE_PLATFORM,
+               "-r", str(lock)]  # fmt: skip
         echo(cmd)
         if subprocess.run(cmd).returncode:
-            raise FleetError(f"fetch: installing {TORCH_SITE_LOCK.name} failed (see uv's message above)")
+            raise FleetError(f"fetch: installing {lock.name} failed (see uv's message above)")
         for need in ("torch/include", "torch/lib/libtorch.so", "nvidia/cu13/include/crt/host_config.h",
                      "nvidia/cu13/lib/libcudart.so.13", "nvidia/cu13/lib/libnvrtc.so.13"):  # fmt: skip
             if not (tmp / need).exists():
-                raise FleetError(f"fetch: {need} missing from the installed torch site; fix {TORCH_SITE_LOCK.name}")
-        (tmp / ".complete").write_text(TORCH_SITE_LOCK.read_text())
+                raise FleetError(f"fetch: {need} missing from the installed torch site; fix {lock.name}")
+        (tmp / ".complete").write_text(lock.read_text())
         if site.exists():  # an incomplete leftover
             shutil.rmtree(site)
         tmp.rename(site)
@@ -244,8 +275,9 @@ def point_default_link(cache_dir: Path, site: Path) -> None:
 # --------------------------------------------------------------------------- stage (c): build
 
 
-def staged_source(dest: Path) -> Path:
-    """Copy the project's tracked and untracked-but-not-ignored files to *dest*.
+def staged_source(dest: Path, opts: Options | None = None) -> Path:
+    """Copy the project's tracked and untracked-but-not-ignored files to *dest*; with *opts*,
+    the copy is made for that run's torch (retarget_source).
 
     cibuildwheel copies its working directory into the container wholesale; the
     checkout also holds .venv/ (GBs of torch) and build/, which must not go in.
@@ -264,7 +296,29 @@ def staged_source(dest: Path) -> Path:
             target.symlink_to(os.readlink(src))
         elif src.is_file():
             shutil.copy2(src, target)
+    if opts is not None:
+        retarget_source(dest, opts)
     return dest
+
+
+def _replace_one(path: Path, pattern: str, line: str) -> None:
+    text = path.read_text()
+    new, n = re.subn(pattern, line, text, count=2, flags=re.M)
+    if n != 1:
+        raise FleetError(f"{path}: expected one line matching {pattern!r} to retarget, found {n}")
+    path.write_text(new)
+
+
+def retarget_source(src: Path, opts: Options) -> None:
+    """Make the staged copy build for opts.torch: requirements/torch.txt pins it (setup.py
+    derives Requires-Dist from it and checks the site against it), pyproject's requires-python
+    is narrowed to the CPythons that torch has, and another torch than the default gets a
+    local version label (+torch2.15.0) so the wheel's name and `pip list` say which it is for."""
+    _replace_one(src / "requirements" / "torch.txt", r"^\s*torch\s*==.*$", f"torch=={opts.torch}")
+    pyproject = src / "pyproject.toml"
+    _replace_one(pyproject, r"^requires-python\s*=.*$", f'requires-python = "{opts.wheel_requires_python}"')
+    if opts.torch != default_torch():
+        _replace_one(pyproject, r'^version\s*=\s*"([^"+]+)"\s*$', f'version = "\\g<1>+torch{opts.torch}"')
 
 
 def cibuildwheel_env(opts: Options, site: Path | None, image: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -329,7 +383,7 @@ def build_wheels(opts: Options, site: Path | None, image: str | None) -> dict[st
             events.append((m.group(1), now))
 
     with tempfile.TemporaryDirectory(prefix="deep-gemm-fleet-src.") as tmp:
-        src = staged_source(Path(tmp))
+        src = staged_source(Path(tmp), opts)
         env = cibuildwheel_env(opts, site, image)
         rc = run_live(
             [str(cibw), "--platform", "linux", "--output-dir", str(opts.wheelhouse), str(src)],
@@ -398,14 +452,10 @@ def merge_wheels(opts: Options) -> Path:
 
 def subset_range(pythons: list[CPython]) -> str:
     """The --python-range check-wheel needs for a --pythons subset (a contiguous one)."""
-    versions = sorted({(py.major, py.minor) for py in pythons})
-    (a0, b0), (a1, b1) = versions[0], versions[-1]
-    if len(versions) != (b1 - b0 + 1) or a0 != a1:
-        raise FleetError(
-            f"--pythons {' '.join(py.version for py in pythons)}: check-wheel takes one range, "
-            "so a subset must be contiguous (e.g. 3.11 3.12)"
-        )
-    return f"=={a0}.{b0}.*" if len(versions) == 1 else f">={a0}.{b0},<{a1}.{b1 + 1}"
+    try:
+        return contiguous_range(pythons)
+    except FleetError as exc:
+        raise FleetError(f"--pythons: {exc}") from None
 
 
 def check_wheel(opts: Options, merged: Path) -> None:
@@ -429,7 +479,9 @@ def summarize(stage_times: dict[str, float], wheels: list[Path], merged: Path | 
     per = [{"wheel": w.name, "abi": ",".join(wheel_abis(w)), "bytes": w.stat().st_size} for w in wheels]
     total = sum(p["bytes"] for p in per)
     summary = {
+        "torch": opts.torch,
         "pythons": [py.version for py in opts.pythons],
+        "not_built": opts.not_built,
         "image": "official" if opts.official_image else "local",
         "stage_seconds": {k: round(v, 1) for k, v in stage_times.items()},
         "build_seconds_per_python": build_times,
@@ -453,7 +505,7 @@ def summarize(stage_times: dict[str, float], wheels: list[Path], merged: Path | 
 
 def print_summary(summary: dict) -> None:
     print("\n=== fleet summary ===")
-    print(f"CPythons: {', '.join(summary['pythons'])}   image: {summary['image']}")
+    print(f"torch {summary['torch']}   CPythons: {', '.join(summary['pythons'])}   image: {summary['image']}")
     for w in summary["wheels"]:
         took = summary["build_seconds_per_python"].get(next(iter(k for k in summary["build_seconds_per_python"] if k.startswith(w["abi"] + "-")), ""), None)
         print(f"  {w['wheel']:<72} {human(w['bytes']):>10}" + (f"  built in {took:.0f}s" if took else ""))
@@ -463,6 +515,8 @@ def print_summary(summary: dict) -> None:
         print(f"merged: {m['wheel']}  {human(m['bytes'])}"
               f"  ({m['vs_largest_per_python']}x the largest per-Python wheel, {m['vs_sum']}x their sum)")  # fmt: skip
         print(f"  tags: {m['tags']}  (ABIs {', '.join(m['abis'])})")
+    for abi, why in summary["not_built"].items():
+        print(f"not built: {abi}: {why}")
     times = summary["stage_seconds"]
     print("stages: " + "  ".join(f"{k} {v:.1f}s" for k, v in times.items()) + f"  (total {sum(times.values()):.1f}s)")
 
@@ -498,8 +552,9 @@ def run(opts: Options) -> dict:
         if installed:
             print(f"installed from Debian: {', '.join(installed)}")
     if "fetch" in opts.stages or "build" in opts.stages:
-        site, fetched = timed("fetch", lambda: ensure_torch_site(opts.cache_dir))  # type: ignore[misc]
-        point_default_link(opts.cache_dir, site)
+        site, fetched = timed("fetch", lambda: ensure_torch_site(opts.cache_dir, opts.torch))  # type: ignore[misc]
+        if opts.torch == default_torch():
+            point_default_link(opts.cache_dir, site)
         print(f"torch site: {site} ({'fetched' if fetched else 'cached'})")
     if "image" in opts.stages:
         image, built, _ = timed("image", lambda: build_image.ensure_image(opts.pyproject))  # type: ignore[misc]
@@ -529,18 +584,25 @@ def run(opts: Options) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     command, args = parse_args(argv)
     try:
+        if command == "lock-torch":
+            version = torches.parse_torch_version(args.version) if args.version else torch_version(args)
+            print(torches.lock_torch(version, uv_executable()))
+            return 0
         if command == "pythons":
-            versions = [py.version for py in build_cpythons(read_requires_python(args.pyproject))]
+            pys = torch_cpythons(read_requires_python(args.pyproject), torch_version(args), args.cache_dir.resolve())
+            versions = [py.version for py in pys]
             print(json.dumps(versions) if args.json else " ".join(versions))
             return 0
         if command == "torch-site":
-            site, _ = ensure_torch_site(args.cache_dir.resolve())
-            point_default_link(args.cache_dir.resolve(), site)
+            torch = torch_version(args)
+            site, _ = ensure_torch_site(args.cache_dir.resolve(), torch)
+            if torch == default_torch():
+                point_default_link(args.cache_dir.resolve(), site)
             print(site)
             return 0
         run(resolve_options(args))
         return 0
-    except (FleetError, CPythonError, build_image.ImageError) as exc:
+    except (FleetError, CPythonError, TorchError, build_image.ImageError) as exc:
         print(f"\nfleet: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -149,9 +149,21 @@ def build_cpythons(spec: SpecifierSet) -> list[CPython]:
     return out
 
 
+# Why the local image cannot have a CPython (None: it can). Debian has no free-threaded
+# 3.14/3.15 binary and no 3.14+ source is reachable here (tools/cpython/README.md).
+FREE_THREADED_NOT_LOCAL = (
+    "no free-threaded CPython binary or source reachable on this machine: "
+    ".github/workflows/wheels.yml builds it on the official manylinux image"
+)
+
+
+def not_local_reason(py: CPython) -> str | None:
+    return FREE_THREADED_NOT_LOCAL if py.free_threaded else None
+
+
 def image_cpythons(spec: SpecifierSet) -> list[CPython]:
-    """Build CPythons plus cibuildwheel's utility CPython (3.9), sorted."""
-    pys = set(build_cpythons(spec))
+    """The build CPythons the local image can have, plus cibuildwheel's utility CPython (3.9), sorted."""
+    pys = {py for py in build_cpythons(spec) if not_local_reason(py) is None}
     pys.add(CPython.from_tag(UTILITY_CPYTHON))
     return sorted(pys)
 
