@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: dev build wheels bench-fleet lint test-deps test lock clean
+.PHONY: dev build wheels wheels-torch bench-fleet lint test-deps test lock clean
 
 $(VENV)/.ready: requirements/dev.txt tools/wheelfuse/pyproject.toml
 	$(BASE_PYTHON) -m uv --version >/dev/null 2>&1 || $(BASE_PYTHON) -m pip install --quiet uv==$(UV_VERSION)
@@ -35,9 +35,17 @@ build: dev
 # fetch the pinned torch once -> local build image (rebuilt only when stale) ->
 # cibuildwheel per CPython -> merge-wheels -> check-wheel; one wheel in dist/.
 # FLEET_ARGS="--official-image" uses quay.io/pypa/manylinux_2_28_x86_64 instead.
+# TORCH=X builds against torch X instead of requirements/torch.txt's pin: every CPython
+# that torch has wheels for and Requires-Python allows, into dist/torch-X/ (+torchX label).
 FLEET_ARGS ?=
+TORCH ?=
 wheels: dev
-	$(PY) tools/fleet $(FLEET_ARGS)
+	$(PY) tools/fleet $(if $(TORCH),--torch $(TORCH)) $(FLEET_ARGS)
+
+# A second torch's fleet, kept out of `make test` (CI's budget): `make wheels-torch TORCH=2.15.0`.
+wheels-torch: dev
+	@test -n "$(TORCH)" || { echo "make wheels-torch: set TORCH=X.Y.Z (e.g. TORCH=2.15.0)" >&2; exit 2; }
+	$(PY) tools/fleet --torch $(TORCH) $(FLEET_ARGS)
 
 # Fleet wall time and sizes, 1 CPython against all of them.
 bench-fleet: dev
