@@ -23,6 +23,7 @@ from .binaries import Target, check_module_binary, parse_module_path, target_for
 from .errors import WheelError
 from .platforms import parse_platform
 from .pythons import RELEASED_MINORS, PythonRange, resolve
+from .symbols import ELF_MAGIC, SymbolsError, check_symbols
 from .wheelinfo import LoadedWheel, installed_paths, load_wheel
 
 # Libraries a CUDA/torch extension may leave for the environment to provide.
@@ -180,8 +181,7 @@ def _modules(report: Report, wheel: LoadedWheel, target: Target | None) -> None:
             report.add("tags", f"tag {tag} is not tied to one CPython")
 
     by_abi: dict[str, list[ModuleRow]] = defaultdict(list)
-    members = wheel.archive.members
-    for installed, path in sorted(installed_paths(wheel.dist_info, members).items()):
+    for installed, path in sorted(installed_paths(wheel.dist_info, wheel.archive.entries).items()):
         found = parse_module_path(installed)
         if found is None:
             continue
@@ -192,7 +192,8 @@ def _modules(report: Report, wheel: LoadedWheel, target: Target | None) -> None:
                     f"built for {found.suffix_platform}, expected {target.ext_suffix(found.abi)}"
                 )
             else:
-                module.problem = check_module_binary(members[path].data, target, found.module)
+                data = wheel.archive.read(path)
+                module.problem = check_module_binary(data, target, found.module)
         if module.problem:
             report.add("module", module.problem, found.abi, path)
         by_abi[found.abi].append(module)
@@ -286,12 +287,26 @@ def _policy(report: Report, path: Path, allowed: Sequence[str]) -> None:
         )
 
 
+def _symbols(report: Report, wheel: LoadedWheel, dirs: Sequence[Path]) -> None:
+    """The ABI guard (symbols.py): every ELF's symbols from the libraries of *dirs* are there."""
+    archive = wheel.archive
+    binaries = {name: data for name in archive.entries if (data := archive.read(name))[:4] == ELF_MAGIC}
+    try:
+        missing = check_symbols(binaries, dirs)
+    except SymbolsError as exc:
+        report.add("symbols", str(exc))
+        return
+    for m in missing:
+        report.add("symbols", m.message, path=m.path)
+
+
 def check_wheel(
     path: Path,
     *,
     python_range: str | None = None,
     free_threaded: bool = False,
     allowed_external: Sequence[str] = DEFAULT_ALLOWED_EXTERNAL,
+    symbols_from: Sequence[Path] = (),
 ) -> Report:
     report = Report(wheel=path.name)
     try:
@@ -310,6 +325,8 @@ def check_wheel(
     _modules(report, wheel, target)
     if target is not None and target.format == "ELF":
         _policy(report, path, allowed_external)
+        if symbols_from:
+            _symbols(report, wheel, symbols_from)
     elif target is not None:
         report.policy = PolicyVerdict(
             [],

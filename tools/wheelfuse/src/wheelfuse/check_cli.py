@@ -1,4 +1,5 @@
-"""check-wheel WHEEL [--python-range SPEC] [--free-threaded] [--allow-external GLOB ...] [--json]"""
+"""check-wheel WHEEL [--python-range SPEC] [--free-threaded] [--allow-external GLOB ...]
+[--symbols-from DIR ...] [--json]"""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="soname pattern that may stay un-grafted (repeatable; replaces the default list:"
         f" {' '.join(DEFAULT_ALLOWED_EXTERNAL)})",
+    )
+    parser.add_argument(
+        "--symbols-from",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="library directories (e.g. a pinned torch's torch/lib): every undefined symbol an ELF"
+        " of the wheel needs from a library there (by DT_NEEDED soname) must be exported by it",
     )
     parser.add_argument("--json", action="store_true", help="print a machine-readable report")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -109,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         python_range=args.python_range,
         free_threaded=args.free_threaded,
         allowed_external=tuple(args.allow_external or DEFAULT_ALLOWED_EXTERNAL),
+        symbols_from=args.symbols_from,
     )
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))

@@ -17,7 +17,15 @@ class WheelError(Exception):
 
 
 class UnsafeArchive(WheelError):
-    """Not a zip, truncated, duplicate entries, unsafe names, links, absurd sizes."""
+    """The archive is not a zip, or not an unambiguous one: `rule` names the rule it breaks
+    (layout, eocd, zip64, central, local-header, descriptor, data, name, mode, flags,
+    method, sizes, extra, limits, io, changed)."""
+
+    def __init__(
+        self, source: str, message: str, path: str | None = None, *, rule: str
+    ) -> None:
+        self.rule = rule
+        super().__init__(source, f"{message} [rule: {rule}]", path)
 
 
 class RecordMismatch(WheelError):

@@ -13,19 +13,18 @@ Rules (each refusal names the input and the path or tag):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from packaging.tags import Tag, parse_tag
 from packaging.utils import parse_wheel_filename
 
 from . import __version__
-from .archive import Member
+from .archive import Member, name_key
 from .errors import IncompatibleInputs, InvalidWheel, PathConflict, WheelError
 from .platforms import Platform, most_restrictive, parse_platform
 from .wheelinfo import LoadedWheel
@@ -92,11 +91,10 @@ def _root_is_purelib(wheel: LoadedWheel) -> str:
 def _provenance_of(wheel: LoadedWheel) -> tuple[list[dict[str, str]], set[Override]]:
     """The original inputs behind `wheel`: itself, or the list its provenance file holds."""
     path = wheel.dist_info_path(PROVENANCE)
-    member = wheel.archive.members.get(path)
-    if member is None:
+    if path not in wheel.archive.entries:
         return [{"filename": wheel.source, "sha256": wheel.archive.sha256}], set()
     try:
-        data = json.loads(member.data)
+        data = json.loads(wheel.archive.read(path))
         inputs = [
             {"filename": str(i["filename"]), "sha256": str(i["sha256"])} for i in data["inputs"]
         ]
@@ -127,7 +125,7 @@ def _choose_files(
 ) -> dict[str, Member]:
     by_path: dict[str, list[LoadedWheel]] = defaultdict(list)
     for wheel in inputs:
-        for path in wheel.archive.members:
+        for path in wheel.archive.entries:
             if path.removeprefix(wheel.dist_info + "/") not in _REGENERATED:
                 by_path[path].append(wheel)
 
@@ -136,9 +134,10 @@ def _choose_files(
     files: dict[str, Member] = {}
     for path in sorted(by_path):
         providers = by_path[path]
-        members = [w.archive.members[path] for w in providers]
-        if all(m.data == members[0].data for m in members):
-            files[path] = Member(members[0].data, any(m.executable for m in members))
+        members = [w.member(path) for w in providers]
+        if all(m.sha256 == members[0].sha256 for m in members):
+            executable = any(m.executable for m in members)
+            files[path] = replace(members[0], executable=executable)
             continue
         override = take.get(path)
         if override is None:
@@ -154,7 +153,7 @@ def _choose_files(
                 f"--take {path}={override.abi}",
                 f"no input for {override.abi} holds this path",
             )
-        files[path] = chosen[0].archive.members[path]
+        files[path] = chosen[0].member(path)
         used.add(path)
     for override in overrides:
         if override.path not in used:
@@ -171,25 +170,27 @@ def _describe_versions(
     """'sha256 1a2b3c4d5e6f in a.whl (cp310), b.whl (cp311); sha256 ... in c.whl (cp312)'"""
     groups: dict[str, list[str]] = defaultdict(list)
     for wheel in providers:
-        digest = hashlib.sha256(wheel.archive.members[path].data).hexdigest()[:12]
+        digest = wheel.digests[path].hex()[:12]
         groups[digest].append(f"{wheel.source} ({'.'.join(sorted(abis[wheel.source]))})")
     return "; ".join(f"sha256 {d} in {', '.join(names)}" for d, names in groups.items())
 
 
 def _check_paths_portable(files: dict[str, Member], inputs: Sequence[LoadedWheel]) -> None:
-    """Refuse names that collide on case-insensitive file systems, or as file and directory."""
+    """Refuse names that collide on case-insensitive or normalising file systems, or as
+    file and directory."""
 
     def owners(path: str) -> str:
-        return ", ".join(w.source for w in inputs if path in w.archive.members)
+        return ", ".join(w.source for w in inputs if path in w.archive.entries)
 
     folded: dict[str, str] = {}
     directories = {path.rsplit("/", i)[0] for path in files for i in range(1, path.count("/") + 1)}
     for path in sorted(files):
-        other = folded.setdefault(path.casefold(), path)
+        other = folded.setdefault(name_key(path), path)
         if other != path:
             raise PathConflict(
                 owners(path),
-                f"differs only in case from {other} (in {owners(other)})",
+                f"differs only in case or Unicode normalisation from {other} (in"
+                f" {owners(other)})",
                 path,
             )
         if path in directories:
@@ -271,11 +272,11 @@ def plan_merge(wheels: Sequence[LoadedWheel], overrides: Sequence[Override] = ()
     }
     build = "".join(map(str, reference.build))
     dist_info = reference.dist_info
-    files[f"{dist_info}/WHEEL"] = Member(
-        _wheel_file(tags, _root_is_purelib(reference), build), False
+    files[f"{dist_info}/WHEEL"] = Member.generated(
+        _wheel_file(tags, _root_is_purelib(reference), build)
     )
-    files[f"{dist_info}/{PROVENANCE}"] = Member(
-        (json.dumps(provenance, indent=2, sort_keys=True) + "\n").encode(), False
+    files[f"{dist_info}/{PROVENANCE}"] = Member.generated(
+        (json.dumps(provenance, indent=2, sort_keys=True) + "\n").encode()
     )
 
     name = reference.name.replace("-", "_")

@@ -10,10 +10,10 @@ import base64
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .archive import Member
+from .archive import Member, WheelArchive
 from .errors import RecordMismatch
 
 _WEAK = {"md5", "sha1"}
@@ -30,8 +30,8 @@ class RecordEntry:
     size: int | None
 
 
-def b64_digest(algorithm: str, data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=").decode()
+def b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def parse_record(source: str, record_path: str, text: bytes) -> dict[str, RecordEntry]:
@@ -58,41 +58,54 @@ def parse_record(source: str, record_path: str, text: bytes) -> dict[str, Record
                 raise RecordMismatch(source, f"hash algorithm {algorithm!r} not allowed", path)
         size = None
         if size_field:
-            if not size_field.isdigit():
+            if not (size_field.isascii() and size_field.isdigit()):
                 raise RecordMismatch(source, f"malformed size {size_field!r} in {where}", path)
             size = int(size_field)
         entries[path] = RecordEntry(path, algorithm, digest, size)
     return entries
 
 
-def verify_record(source: str, record_path: str, members: Mapping[str, Member]) -> None:
-    """Every member is listed with the right hash and size, and every listed file exists."""
-    entries = parse_record(source, record_path, members[record_path].data)
-    missing = sorted(set(entries) - set(members))
+def verify_record(
+    source: str, record_path: str, record: bytes, archive: WheelArchive
+) -> dict[str, bytes]:
+    """Every member is listed with the right hash and size, and every listed file exists.
+
+    Streams every member once (which also proves its CRC and framing); returns each
+    member's raw SHA-256 digest."""
+    entries = parse_record(source, record_path, record)
+    missing = sorted(set(entries) - set(archive.entries))
     if missing:
         raise RecordMismatch(source, "listed in RECORD but missing from the archive", missing[0])
-    for path in sorted(members):
+    digests: dict[str, bytes] = {}
+    for path in sorted(archive.entries):
         entry = entries.get(path)
         if entry is None:
             raise RecordMismatch(source, "file in the archive is not listed in RECORD", path)
         if path == record_path:
             continue
-        data = members[path].data
         if entry.algorithm is None or entry.digest is None:
             raise RecordMismatch(source, "RECORD lists no hash for this file", path)
-        if b64_digest(entry.algorithm, data) != entry.digest:
+        sha256 = hashlib.sha256()
+        listed = hashlib.new(entry.algorithm) if entry.algorithm != "sha256" else sha256
+        size = 0
+        for chunk in archive.chunks(path):
+            sha256.update(chunk)
+            if listed is not sha256:
+                listed.update(chunk)
+            size += len(chunk)
+        if b64(listed.digest()) != entry.digest:
             raise RecordMismatch(source, f"{entry.algorithm} hash does not match RECORD", path)
-        if entry.size is not None and entry.size != len(data):
-            raise RecordMismatch(
-                source, f"size {len(data)} does not match RECORD's {entry.size}", path
-            )
+        if entry.size is not None and entry.size != size:
+            raise RecordMismatch(source, f"size {size} does not match RECORD's {entry.size}", path)
+        digests[path] = sha256.digest()
+    return digests
 
 
-def render_record(record_path: str, files: Iterable[tuple[str, bytes]]) -> bytes:
+def render_record(record_path: str, files: Iterable[tuple[str, Member]]) -> bytes:
     """RECORD for `files` (in the given order), ending with RECORD's own unhashed line."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for path, data in files:
-        writer.writerow([path, f"sha256={b64_digest('sha256', data)}", len(data)])
+    for path, member in files:
+        writer.writerow([path, f"sha256={b64(member.sha256)}", member.size])
     writer.writerow([record_path, "", ""])
     return out.getvalue().encode("utf-8")

@@ -23,7 +23,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from .archive import DEFAULT_LIMITS, Limits, WheelArchive, read_wheel
+from .archive import DEFAULT_LIMITS, Limits, Member, WheelArchive, read_wheel
 from .errors import InvalidWheel
 from .record import verify_record
 
@@ -37,6 +37,8 @@ class LoadedWheel:
     tags: frozenset[Tag]
     dist_info: str  # e.g. "deep_gemm-1.0.dist-info"
     wheel: Message  # parsed WHEEL file
+    metadata: bytes  # METADATA
+    digests: dict[str, bytes]  # path -> raw SHA-256 of its bytes, for every file but RECORD
 
     @property
     def source(self) -> str:
@@ -45,9 +47,9 @@ class LoadedWheel:
     def dist_info_path(self, name: str) -> str:
         return f"{self.dist_info}/{name}"
 
-    @property
-    def metadata(self) -> bytes:
-        return self.archive.members[self.dist_info_path("METADATA")].data
+    def member(self, path: str) -> Member:
+        entry = self.archive.entries[path]
+        return Member(entry.size, self.digests[path], entry.executable, self.archive, path)
 
 
 def _find_dist_info(source: str, paths: list[str]) -> str:
@@ -70,6 +72,20 @@ def _tags_from_wheel_file(source: str, path: str, wheel: Message) -> frozenset[T
     return frozenset(tags)
 
 
+def unexpanded_tag_lines(wheel: Message) -> list[str]:
+    """WHEEL Tag lines that are not one tag each (a compressed set, or a repeat): the wheel
+    specification lists tags expanded. Inputs may have them (maturin writes compressed
+    lines); a wheel to publish may not."""
+    seen: set[str] = set()
+    bad = []
+    for line in wheel.get_all("Tag") or []:
+        tag = line.strip()
+        if "." in tag or tag in seen:
+            bad.append(tag)
+        seen.add(tag)
+    return bad
+
+
 def inspect_archive(archive: WheelArchive) -> LoadedWheel:
     source = archive.filename
     try:
@@ -77,7 +93,7 @@ def inspect_archive(archive: WheelArchive) -> LoadedWheel:
     except InvalidWheelFilename as exc:
         raise InvalidWheel(source, f"not a valid wheel file name ({exc})") from exc
 
-    dist_info = _find_dist_info(source, list(archive.members))
+    dist_info = _find_dist_info(source, list(archive.entries))
     stem = dist_info.removesuffix(".dist-info")
     dist_name, _, dist_version = stem.rpartition("-")
     try:
@@ -88,13 +104,14 @@ def inspect_archive(archive: WheelArchive) -> LoadedWheel:
         raise InvalidWheel(source, f"does not match the file name's {name} {version}", dist_info)
 
     for required in ("METADATA", "WHEEL", "RECORD"):
-        if f"{dist_info}/{required}" not in archive.members:
+        if f"{dist_info}/{required}" not in archive.entries:
             raise InvalidWheel(source, "missing", f"{dist_info}/{required}")
-    verify_record(source, f"{dist_info}/RECORD", archive.members)
+    record_path = f"{dist_info}/RECORD"
+    digests = verify_record(source, record_path, archive.read(record_path), archive)
 
     wheel_path = f"{dist_info}/WHEEL"
     try:
-        wheel = email.parser.BytesParser().parsebytes(archive.members[wheel_path].data)
+        wheel = email.parser.BytesParser().parsebytes(archive.read(wheel_path))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidWheel(source, f"unreadable ({exc})", wheel_path) from exc
     wheel_version = (wheel.get("Wheel-Version") or "").strip()
@@ -110,7 +127,8 @@ def inspect_archive(archive: WheelArchive) -> LoadedWheel:
             f" only in WHEEL: {only_wheel})",
             wheel_path,
         )
-    return LoadedWheel(archive, name, version, build, tags, dist_info, wheel)
+    metadata = archive.read(f"{dist_info}/METADATA")
+    return LoadedWheel(archive, name, version, build, tags, dist_info, wheel, metadata, digests)
 
 
 def load_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedWheel:

@@ -26,7 +26,6 @@ from .record import render_record
 from .wheelinfo import installed_paths
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-COMPRESS_LEVEL = 6
 
 
 def zip_timestamp(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[int, ...]:
@@ -52,18 +51,23 @@ def archive_order(plan: MergePlan) -> list[str]:
 
 
 def _zip_member(zf: zipfile.ZipFile, name: str, member: Member, date_time: tuple[int, ...]) -> None:
+    """Stream one member in; zipfile deflates at zlib's default level (6) and, on a seekable
+    file, rewrites the local header with CRC and sizes (no data descriptor)."""
     info = zipfile.ZipInfo(name, date_time=date_time)  # type: ignore[arg-type]
     info.create_system = 3
     info.external_attr = (0o100755 if member.executable else 0o100644) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
-    zf.writestr(info, member.data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
+    info.file_size = member.size  # lets zipfile choose ZIP64 up front for a member over 2 GiB
+    with zf.open(info, "w") as out:
+        for chunk in member.chunks():
+            out.write(chunk)
 
 
 def write_wheel(plan: MergePlan, out_dir: Path, date_time: tuple[int, ...]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / plan.filename
     order = archive_order(plan)
-    record = render_record(plan.record_path, ((p, plan.files[p].data) for p in order))
+    record = render_record(plan.record_path, ((p, plan.files[p]) for p in order))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{plan.filename}.", suffix=".tmp", dir=out_dir)
     tmp = Path(tmp_name)
     try:
@@ -71,7 +75,7 @@ def write_wheel(plan: MergePlan, out_dir: Path, date_time: tuple[int, ...]) -> P
             with zipfile.ZipFile(raw, "w") as zf:
                 for path in order:
                     _zip_member(zf, path, plan.files[path], date_time)
-                _zip_member(zf, plan.record_path, Member(record, False), date_time)
+                _zip_member(zf, plan.record_path, Member.generated(record), date_time)
             raw.flush()
             os.fsync(raw.fileno())
         tmp.chmod(0o644)
@@ -103,7 +107,9 @@ def staged_vendor_tree(plan: MergePlan, vendor_dir: Path) -> Iterator[None]:
         for path, member in tree.items():
             target = staging / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(member.data)
+            with target.open("wb") as out:
+                for chunk in member.chunks():
+                    out.write(chunk)
             target.chmod(0o755 if member.executable else 0o644)
         yield
         for top in tops:
