@@ -1,47 +1,25 @@
-"""FP8/BF16 GEMM kernels for NVIDIA Hopper with DeepGEMM's Python API.
+"""FP8/BF16 GEMM kernels for NVIDIA Hopper with DeepGEMM 2.x's Python API.
 
-Kernels are CUDA templates (deep_gemm/include) compiled at first use for the
-shapes they meet; `_C` is the per-CPython binding to the C++ runtime.
+Kernels are CUDA templates (deep_gemm/include) compiled at first use for the shapes
+they meet; `_C` is the per-CPython binding to the C++ runtime. The public functions
+live in Python modules, as DeepGEMM's names them: `gemm` (every GEMM), `config`
+(process-wide settings), `utils` (casts and scale layouts) and `testing`.
 """
+from . import config, gemm, testing, utils
 from ._loader import _C
-from ._C import (
-    bf16_gemm_nt,
-    fp8_gemm_nt,
-    get_mk_alignment_for_contiguous_layout,
-    get_num_sms,
-    m_grouped_bf16_gemm_nt_contiguous,
-    m_grouped_bf16_gemm_nt_masked,
-    m_grouped_fp8_gemm_nt_contiguous,
-    m_grouped_fp8_gemm_nt_masked,
-    set_num_sms,
-)
-from .utils import (
-    align,
-    calc_diff,
-    ceil_div,
-    get_col_major_tma_aligned_tensor,
-    get_mn_major_tma_aligned_tensor,
-    get_tma_aligned_size,
-    per_block_cast_to_fp8,
-    per_token_cast_to_fp8,
-)
+from .config import *  # noqa: F403
+from .config import __all__ as _config_all
+from .gemm import *  # noqa: F403
+from .gemm import __all__ as _gemm_all
+from .utils import *  # noqa: F403
+from .utils import __all__ as _utils_all
 
-__all__ = [
-    "align",
-    "bf16_gemm_nt",
-    "calc_diff",
-    "ceil_div",
-    "fp8_gemm_nt",
-    "get_col_major_tma_aligned_tensor",
-    "get_mk_alignment_for_contiguous_layout",
-    "get_mn_major_tma_aligned_tensor",
-    "get_num_sms",
-    "get_tma_aligned_size",
-    "m_grouped_bf16_gemm_nt_contiguous",
-    "m_grouped_bf16_gemm_nt_masked",
-    "m_grouped_fp8_gemm_nt_contiguous",
-    "m_grouped_fp8_gemm_nt_masked",
-    "per_block_cast_to_fp8",
-    "per_token_cast_to_fp8",
-    "set_num_sms",
-]
+# Not top-level in DeepGEMM (it is deep_gemm.testing.calc_diff); kept for this package's
+# earlier users.
+from .testing import calc_diff
+
+# The DeepGEMM release whose API this package implements (its own distribution version
+# is the one in pyproject.toml).
+__version__ = "2.6.1"
+
+__all__ = sorted({*_config_all, *_gemm_all, *_utils_all, "calc_diff", "config", "gemm", "testing", "utils"})

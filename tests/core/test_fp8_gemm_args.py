@@ -33,8 +33,9 @@ def call_with(**changes):
     [
         ({"a": torch.zeros((M, K), dtype=torch.bfloat16)}, TypeError, "a[0] must have dtype Float8_e4m3fn, got BFloat16"),
         ({"b": torch.zeros((N, K), dtype=torch.float8_e5m2)}, TypeError, "b[0] must have dtype Float8_e4m3fn"),
-        ({"sfa": torch.ones((M, K // 128), dtype=torch.float16)}, TypeError, "a[1] must have dtype Float"),
-        ({"sfb": torch.ones((2, 3), dtype=torch.int32)}, TypeError, "b[1] must have dtype Float"),
+        ({"sfa": torch.ones((M, K // 128), dtype=torch.float16)}, TypeError,
+         "a[1] must have dtype torch.float32, got torch.float16"),
+        ({"sfb": torch.ones((2, 3), dtype=torch.int32)}, TypeError, "b[1] holds packed UE8M0 scales (torch.int32)"),
         ({"d": torch.empty((M, N), dtype=torch.float16)}, TypeError, "d must have dtype BFloat16 or Float"),
         ({"c": torch.zeros((M, N))}, TypeError, "accumulating into c needs d to be torch.float32"),
         ({"a": torch.zeros((1, M, K), dtype=torch.float8_e4m3fn)}, ValueError, "a[0] must be 2-D, got shape [1, 64, 384]"),
@@ -43,8 +44,8 @@ def call_with(**changes):
          ValueError, "K must be a positive multiple of 128 (one scale block), got K = 200"),
         ({"a": torch.zeros((K, M), dtype=torch.float8_e4m3fn).t()}, ValueError, "a[0] must be contiguous"),
         ({"d": torch.empty((M, N + 1), dtype=torch.bfloat16)}, ValueError, "d must have shape [M, N] = [64, 256], got [64, 257]"),
-        ({"sfa": torch.ones((M, 2))}, ValueError, "a[1] must have shape [M, K / 128] = [64, 3], got [64, 2]"),
-        ({"sfa": torch.ones((M, K // 128))}, ValueError, "a[1] must be in the MN-major TMA-aligned layout"),
+        ({"sfa": torch.ones((M, 2))}, ValueError,
+         "a[1] must have shape [ceil(MN / 1), ceil(K / 128)] = [64, 3] for MN = 64, K = 384, got [64, 2]"),
         ({"sfb": torch.ones((2, 4))}, ValueError, "b[1] must have shape [ceil(N / 128), K / 128] = [2, 3], got [2, 4]"),
     ],
 )
@@ -63,14 +64,24 @@ def test_cpu_tensors_are_refused():
         call_with()
 
 
-def test_unaligned_m_needs_padded_scales():
-    # M = 5: the TMA-aligned scale layout pads each K-block's column to 8 floats.
-    (a, sfa), (b, sfb), d = operands(m=5)
-    assert sfa.stride() == (1, 8)
+@pytest.mark.parametrize("m", [5, 64])
+def test_a_scales_in_any_layout_reach_the_kernel_checks(m):
+    # Row-major, unpadded MN-major and TMA-aligned A scales are all accepted (DeepGEMM
+    # re-lays them out): each call gets as far as the device check.
+    (a, sfa), (b, sfb), d = operands(m=m)
+    for scales in (sfa, torch.ones((m, K // 128)), torch.ones((K // 128, m)).t()):
+        with pytest.raises(ValueError, match=re.escape("a[0] must be a CUDA tensor")):
+            deep_gemm.fp8_gemm_nt((a, scales), (b, sfb), d)
+    # B's block scales transposed-contiguous are accepted too.
     with pytest.raises(ValueError, match=re.escape("a[0] must be a CUDA tensor")):
-        deep_gemm.fp8_gemm_nt((a, sfa), (b, sfb), d)
-    with pytest.raises(ValueError, match=re.escape("strides (1, 8), got strides [1, 5]")):
-        deep_gemm.fp8_gemm_nt((a, torch.ones((3, 5)).t()), (b, sfb), d)
+        deep_gemm.fp8_gemm_nt((a, sfa), (b, sfb.t().contiguous().t()), d)
+
+
+def test_b_scales_in_another_layout_are_named():
+    (a, sfa), (b, sfb), d = operands()
+    strided = torch.ones((2, 6))[:, ::2]
+    with pytest.raises(ValueError, match=re.escape("b[1] (128x128-block scales) must be row-major or transposed")):
+        deep_gemm.fp8_gemm_nt((a, sfa), (b, strided), d)
 
 
 def test_operands_must_be_pairs():
