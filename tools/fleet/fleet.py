@@ -15,7 +15,7 @@ Stages, each timed:
   build   cibuildwheel --platform linux --output-dir wheelhouse/, output live; the
           torch site is mounted read-only at /opt/torch-site (DG_TORCH_SITE)
   merge   merge-wheels wheelhouse/*.whl -o dist/   (dist/ ends up with ONE wheel)
-  check   check-wheel dist/<wheel>
+  check   check-wheel dist/<wheel> --symbols-from <the torch site's torch/lib and nvidia/cu13/lib>
 
 then a summary: tags, per-wheel sizes, merged size, time per stage, and the CPythons of
 the range it did not build, with the reason (also written as JSON to
@@ -458,13 +458,18 @@ def subset_range(pythons: list[CPython]) -> str:
         raise FleetError(f"--pythons: {exc}") from None
 
 
-def check_wheel(opts: Options, merged: Path) -> None:
-    cmd = [*wheel_tool("check-wheel"), str(merged)]
+def check_wheel(opts: Options, merged: Path, site: Path) -> None:
+    """check-wheel, with the torch-ABI guard against the libraries of the torch it was built for."""
+    cmd = [*wheel_tool("check-wheel"), str(merged), "--symbols-from", *map(str, symbol_dirs(site))]
     if opts.subset:
         cmd += ["--python-range", subset_range(opts.pythons)]
     echo(cmd)
     if subprocess.run(cmd, env=wheel_tool_env()).returncode:
         raise FleetError(f"check: check-wheel rejected {merged.name} (see above)")
+
+
+def symbol_dirs(site: Path) -> list[Path]:
+    return [site / "torch" / "lib", site / "nvidia" / "cu13" / "lib"]
 
 
 # --------------------------------------------------------------------------- summary
@@ -551,7 +556,7 @@ def run(opts: Options) -> dict:
         installed = ensure_host_tools(opts.engine, "image" in opts.stages)
         if installed:
             print(f"installed from Debian: {', '.join(installed)}")
-    if "fetch" in opts.stages or "build" in opts.stages:
+    if {"fetch", "build", "check"} & set(opts.stages):
         site, fetched = timed("fetch", lambda: ensure_torch_site(opts.cache_dir, opts.torch))  # type: ignore[misc]
         if opts.torch == default_torch():
             point_default_link(opts.cache_dir, site)
@@ -572,7 +577,7 @@ def run(opts: Options) -> dict:
             if len(found) != 1:
                 raise FleetError(f"check: expected one wheel in {opts.dist}, found {len(found)}")
             merged = found[0]
-        timed("check", lambda: check_wheel(opts, merged))
+        timed("check", lambda: check_wheel(opts, merged, site))  # type: ignore[arg-type]
     wheels = sorted(opts.wheelhouse.glob("*.whl")) if opts.wheelhouse.is_dir() else []
     summary = summarize(times, wheels, merged, build_times, opts)
     print_summary(summary)
