@@ -3,8 +3,8 @@
 Products, both inside the `deep_gemm` package:
   libdeep_gemm_runtime.so  csrc/jit + csrc/apis + csrc/jit_kernels over libtorch. It
                            never sees Python headers, so one build serves every CPython;
-                           `python setup.py build_runtime` builds it into
-                           build/runtime/<hash>/ and every later wheel build reuses it.
+                           it is built into build/runtime/<hash>/ and reused by every
+                           later build of the same inputs.
   _C<EXT_SUFFIX>           csrc/python/module.cpp (CPython's C API + torch's Tensor caster),
                            compiled with the TARGET interpreter's headers and linked
                            against the runtime.
@@ -12,49 +12,40 @@ Products, both inside the `deep_gemm` package:
 Both compile against ONE torch, the pinned one (requirements/torch.txt): the torch of
 $DG_TORCH_SITE (a site-packages holding torch/ and nvidia/cu13/), or else the build
 interpreter's torch, located without importing it. The target interpreter needs no
-torch. Parallel compiles: -j N on build_runtime / build_ext, or $DG_BUILD_JOBS (default 2).
+torch. Parallel compiles: -j N, or $DG_BUILD_JOBS (default 2).
 
 Dev build for the tests:  .venv/bin/python setup.py build_ext --inplace
+_C for other CPythons:    python setup.py build_c --python "/usr/bin/python3.10 /usr/bin/python3.13" --output-dir out/
+                          (out/ gets libdeep_gemm_runtime.so and one _C<EXT_SUFFIX> per --python;
+                          with no --python, the runtime only. The fleet's before-all runs this.)
 Per-Python wheel:         DG_TORCH_SITE=/path/to/site-packages uv build --wheel --python 3.10
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 from setuptools import Command, Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import SetupError
 
 ROOT = Path(__file__).resolve().parent
 CSRC = ROOT / "csrc"
 RUNTIME_DIRS = ("jit", "apis", "jit_kernels")
 RUNTIME_NAME = "libdeep_gemm_runtime.so"
 
-# The ABI flags torch 2.11 is built with. torch 2.11 no longer exports
-# torch._C._PYBIND11_{COMPILER_TYPE,STDLIB,BUILD_ABI}: it bundles pybind11 3.0.1, whose
-# internals id is derived from the compiler. We pin the id torch's own
-# libtorch_python.so carries ("__pybind11_internals_v11_system_libstdcpp_gxx_abi_1xxx_
-# use_cxx11_abi_1__", read from the torch==2.11.0 wheel) so pybind11 objects can be shared
-# with torch whatever compiler builds _C. Revisit on every torch pin change
-# (tests/core/test_loader.py checks the two ids match). Today's _C is plain C API and
-# creates no pybind11 internals (it only calls torch's exported Tensor caster); the
-# flags stay so that any pybind11 state it ever creates is torch's.
-PYBIND11_ABI_FLAGS = [
-    '-DPYBIND11_COMPILER_TYPE="_system"',
-    '-DPYBIND11_STDLIB=""',
-    '-DPYBIND11_BUILD_ABI="_libstdcpp_gxx_abi_1xxx_use_cxx11_abi_1"',
-]
-COMMON_FLAGS = ["-std=c++17", "-O2", "-fPIC", "-D_GLIBCXX_USE_CXX11_ABI=1", "-Wall"]
+COMMON_FLAGS = ["-O2", "-fPIC", "-D_GLIBCXX_USE_CXX11_ABI=1", "-Wall"]
 # _C (csrc/python/module.cpp) is built once per CPython and ships once per CPython in
 # the fat wheel, so it is built for size: -Os (after COMMON_FLAGS' -O2, so it wins; it
 # only converts arguments), every function in its own section for --gc-sections, and
@@ -65,8 +56,8 @@ BINDING_LINK_FLAGS = ["-Wl,--gc-sections", "-Wl,--strip-all", "-Wl,--as-needed",
                       f"-Wl,--version-script={CSRC / 'python' / 'exports.map'}"]
 
 
-class BuildError(RuntimeError):
-    pass
+class BuildError(SetupError):
+    """setuptools prints these as one `error: ...` line, without a traceback."""
 
 
 def torch_pin() -> str:
@@ -88,6 +79,14 @@ def torch_requirement() -> str:
     return f"torch=={major}.{minor}.*"
 
 
+def search(pattern: str, path: Path) -> str:
+    """The first group of *pattern*'s first match in the file *path*."""
+    found = re.search(pattern, path.read_text())
+    if found is None:
+        raise BuildError(f"{path}: no line matches {pattern!r}")
+    return found.group(1)
+
+
 class Torch:
     """The torch install that both products compile and link against."""
 
@@ -99,15 +98,18 @@ class Torch:
                      self.cuda / "include", self.cuda / "lib" / "libcudart.so.13"):
             if not path.exists():
                 raise BuildError(f"torch site {self.site} lacks {path.relative_to(self.site)}")
-        text = (self.root / "version.py").read_text()
-        self.version = re.search(r"__version__\s*=\s*'([^']+)'", text).group(1)
-        self.cuda_version = re.search(r"cuda\s*:[^=]*=\s*'([^']+)'", text).group(1)
+        version_py = self.root / "version.py"
+        self.version = search(r"__version__\s*=\s*'([^']+)'", version_py)
+        self.cuda_version = search(r"cuda\s*:[^=]*=\s*'([^']+)'", version_py)
         if self.version.split("+")[0] != torch_pin():
             raise BuildError(
                 f"torch at {self.root} is {self.version}, but requirements/torch.txt pins "
                 f"{torch_pin()}: point DG_TORCH_SITE at a site-packages with torch=={torch_pin()}"
             )
         self.cuda_host_include = self._find_cuda_host_include()
+        # the C++ standard torch's headers need (torch 2.15's TorchConfig.cmake asks for C++20)
+        config = self.root / "share" / "cmake" / "Torch" / "TorchConfig.cmake"
+        self.std_flag = "-std=c++20" if config.is_file() and "cxx_std_20" in config.read_text() else "-std=c++17"
 
     @staticmethod
     def _find_site() -> Path:
@@ -134,8 +136,8 @@ class Torch:
         for home in filter(None, homes):
             include = Path(home) / "include"
             if (include / "crt" / "host_config.h").is_file():
-                found = re.search(r"#define CUDA_VERSION (\d+)", (include / "cuda.h").read_text())
-                version = f"{int(found.group(1)) // 1000}.{int(found.group(1)) % 1000 // 10}"
+                number = int(search(r"#define CUDA_VERSION (\d+)", include / "cuda.h"))
+                version = f"{number // 1000}.{number % 1000 // 10}"
                 if version != self.cuda_version:
                     raise BuildError(f"{include} is CUDA {version}; torch {self.version} needs {self.cuda_version}")
                 return dirs + [include]
@@ -227,127 +229,168 @@ def missing(plan: dict[Path, Path], flags: list[str]) -> list[tuple[Path, Path, 
 def runtime_plan(torch: Torch) -> tuple[dict[Path, Path], list[str]]:
     dirs = [CSRC / d for d in RUNTIME_DIRS]
     sources = sorted(p for d in dirs for p in d.glob("*.cpp"))
-    flags = COMMON_FLAGS + torch.include_flags()
+    flags = COMMON_FLAGS + [torch.std_flag] + torch.include_flags()
     return object_plan(sources, flags, ROOT / "build" / "runtime" / "obj", dirs, torch), flags
 
 
-def binding_plan(torch: Torch, python_include: Path) -> tuple[dict[Path, Path], list[str]]:
-    """_C's objects for the CPython whose headers are in python_include (the flags carry
-    that path, so each CPython gets its own keys in the one object directory)."""
-    flags = COMMON_FLAGS + BINDING_FLAGS + PYBIND11_ABI_FLAGS + torch.include_flags(system=True) + [f"-I{python_include}"]
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The CPython a _C is built for: all it contributes is its headers and EXT_SUFFIX."""
+
+    python: str
+    version: str
+    include: Path
+    ext_suffix: str
+
+    PROBE = ("import json, sys, sysconfig; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3], "
+             "'include': sysconfig.get_paths()['include'], 'ext_suffix': sysconfig.get_config_var('EXT_SUFFIX')}))")
+
+    @classmethod
+    def probe(cls, python: str) -> Target:
+        """Ask the interpreter *python* (a path or a name on PATH); it needs no torch."""
+        try:
+            result = subprocess.run([python, "-c", cls.PROBE], capture_output=True, text=True)
+        except OSError as exc:
+            raise BuildError(f"--python {python}: cannot run it ({exc.strerror})") from None
+        if result.returncode != 0:
+            raise BuildError(f"--python {python}: it failed to report its headers:\n{result.stderr.strip()}")
+        found = json.loads(result.stdout)
+        target = cls(python, found["version"], Path(found["include"]), found["ext_suffix"])
+        if not (target.include / "Python.h").is_file():
+            raise BuildError(f"{python} (CPython {target.version}) has no Python.h in {target.include}: "
+                             "install its development headers")
+        return target
+
+    def check_supported(self, requires_python: str | None) -> None:
+        from packaging.specifiers import SpecifierSet  # a build requirement of every front-end
+
+        if self.version not in SpecifierSet(requires_python or ""):
+            raise BuildError(f"{self.python} is CPython {self.version}, outside deep_gemm's Requires-Python "
+                             f"{requires_python}")
+
+
+def binding_plan(torch: Torch, target: Target) -> tuple[dict[Path, Path], list[str]]:
+    """_C's objects for *target* (the flags carry its include path, so each CPython gets
+    its own keys in the one object directory)."""
+    flags = COMMON_FLAGS + [torch.std_flag] + BINDING_FLAGS + torch.include_flags(system=True) + [f"-I{target.include}"]
     sources = sorted((CSRC / "python").glob("*.cpp"))
     return object_plan(sources, flags, ROOT / "build" / "binding" / "obj",
                        [CSRC / "python"] + [CSRC / d for d in RUNTIME_DIRS], torch), flags
 
 
-def prebuild_pythons(requires_python: str | None) -> list[Path]:
-    """Include dirs of the interpreters named by $DG_PREBUILD_PYTHONS (paths or globs) that
-    Requires-Python admits. cibuildwheel builds one CPython after another; compiling every
-    _C object up front, in parallel with the runtime, keeps both cores busy (the fleet's
-    before-all does this), and each per-CPython build then only links."""
-    from packaging.specifiers import SpecifierSet  # a build requirement of every front-end
-
-    spec = SpecifierSet(requires_python or "")
-    includes = []
-    for pattern in shlex.split(os.environ.get("DG_PREBUILD_PYTHONS", "")):
-        for python in sorted(Path("/").glob(pattern.lstrip("/"))) if pattern.startswith("/") else [Path(pattern)]:
-            probe = subprocess.run([str(python), "-c", "import sys, sysconfig; print(sysconfig.get_paths()['include']);"
-                                    " print('%d.%d.%d' % sys.version_info[:3])"], capture_output=True, text=True)
-            if probe.returncode != 0:
-                raise BuildError(f"DG_PREBUILD_PYTHONS: cannot run {python}: {probe.stderr.strip()}")
-            include, version = probe.stdout.split()
-            if version in spec:
-                includes.append(Path(include))
-    return includes
-
-
-def build_runtime_library(parallel: int, also: list[tuple[Path, Path, list[str]]] = ()) -> Path:
-    """build/runtime/<hash>/libdeep_gemm_runtime.so, built unless present; the hash
-    covers its objects' keys (see object_plan) and the link flags. `also`: more compile
-    jobs to run in the same pool."""
-    torch = Torch()
+def build_products(torch: Torch, targets: list[Target], parallel: int) -> tuple[Path, dict[Target, Path]]:
+    """The runtime library and one _C per target, compiled in one pool (both cores busy
+    while cibuildwheel's before-all builds every CPython's _C along with the runtime).
+    Returns the runtime's path, build/runtime/<hash>/libdeep_gemm_runtime.so, and each
+    target's _C, build/binding/<hash>/_C<EXT_SUFFIX>; the hashes cover the objects' keys
+    (see object_plan) and the link flags, so an unchanged product is reused as it is."""
     plan, flags = runtime_plan(torch)
-    compile_objects(missing(plan, flags) + list(also), parallel)
-    objects = list(plan.values())
     link_flags = torch.link_flags(["torch_cpu", "torch_cuda", "c10", "c10_cuda", ":libcudart.so.13", "dl"])
     # --no-undefined proves the runtime Python-free; the RUNPATH finds torch's libs from
     # site-packages/deep_gemm/ (they are loaded already once torch is imported).
     link_flags = ["-Wl,--no-undefined", "-Wl,--as-needed", f"-Wl,-soname,{RUNTIME_NAME}",
                   "-Wl,-rpath,$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"] + link_flags
-    output = ROOT / "build" / "runtime" / digest(*map(str, objects), *link_flags) / RUNTIME_NAME
-    if output.is_file():
-        print(f"[deep_gemm] reusing {output.relative_to(ROOT)}", flush=True)
-        return output
-    link(objects, output, link_flags)
-    print(f"[deep_gemm] built {output.relative_to(ROOT)}", flush=True)
-    return output
+    runtime = ROOT / "build" / "runtime" / digest(*map(str, plan.values()), *link_flags) / RUNTIME_NAME
+    # libtorch_python.so is the one CPython-specific torch library _C needs, yet linking
+    # the pin's copy serves every CPython: its SONAME is the same in the torch wheel of
+    # each CPython, and `import torch` (deep_gemm imports it first) has already loaded
+    # the installed torch's copy, which the dynamic linker then reuses by SONAME. The
+    # symbols _C takes from it are C++ functions of torch's own API, identical across
+    # those wheels; all Python C-API use is compiled against the target's headers.
+    c_link_flags = (BINDING_LINK_FLAGS
+                    + [f"-L{runtime.parent}", "-ldeep_gemm_runtime",
+                       "-Wl,-rpath,$ORIGIN:$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"]
+                    + torch.link_flags(["torch_python", "torch_cpu", "c10"]))
+    bindings = {}
+    jobs = [] if runtime.is_file() else missing(plan, flags)
+    for target in targets:
+        c_plan, c_flags = binding_plan(torch, target)
+        objects = list(c_plan.values())
+        output = ROOT / "build" / "binding" / digest(*map(str, objects), *c_link_flags) / f"_C{target.ext_suffix}"
+        bindings[target] = (objects, output)
+        if not output.is_file():
+            jobs += missing(c_plan, c_flags)
+    compile_objects(jobs, parallel)
+    if runtime.is_file():
+        print(f"[deep_gemm] reusing {runtime.relative_to(ROOT)}", flush=True)
+    else:
+        link(list(plan.values()), runtime, link_flags)
+        print(f"[deep_gemm] built {runtime.relative_to(ROOT)}", flush=True)
+    built = {}
+    for target, (objects, output) in bindings.items():
+        if not output.is_file():
+            link(objects, output, c_link_flags)
+        built[target] = output
+    return runtime, built
 
 
-class BuildRuntime(Command):
-    description = "build libdeep_gemm_runtime.so once into build/runtime/<hash>/ (reused by every _C build)"
-    user_options = [("parallel=", "j", "compile jobs (default $DG_BUILD_JOBS or 2)")]
+def install_file(source: Path, dest: Path) -> None:
+    """Copy under a temporary name, then rename: a reader never sees half a library."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
+    shutil.copy2(source, temp)
+    os.replace(temp, dest)
+
+
+def parallel_option(value: str | None) -> int:
+    return int(value) if value else default_jobs()
+
+
+class BuildC(Command):
+    description = ("build libdeep_gemm_runtime.so and a _C for each --python (a CPython that needs "
+                   "only its headers, no torch) into --output-dir")
+    user_options = [
+        ("python=", None, "target interpreters, space-separated paths or names (none: the runtime only)"),
+        ("output-dir=", "o", "where the runtime and each _C<EXT_SUFFIX> go (default build/c)"),
+        ("parallel=", "j", "compile jobs (default $DG_BUILD_JOBS or 2)"),
+    ]
 
     def initialize_options(self) -> None:
-        self.parallel = None
+        self.python: str | None = None
+        self.output_dir: str | None = None
+        self.parallel: str | None = None
 
     def finalize_options(self) -> None:
-        self.parallel = int(self.parallel) if self.parallel else default_jobs()
+        self.targets = [Target.probe(python) for python in shlex.split(self.python or "")]
+        for target in self.targets:
+            target.check_supported(self.distribution.python_requires)
+        self.output = Path(self.output_dir or ROOT / "build" / "c").resolve()
+        self.jobs = parallel_option(self.parallel)
 
     def run(self) -> None:
-        torch = Torch()
-        prebuilt = []
-        for include in prebuild_pythons(self.distribution.python_requires):
-            plan, flags = binding_plan(torch, include)
-            prebuilt += missing(plan, flags)
-        build_runtime_library(self.parallel, prebuilt)
+        runtime, bindings = build_products(Torch(), self.targets, self.jobs)
+        install_file(runtime, self.output / RUNTIME_NAME)
+        for target, binding in bindings.items():
+            install_file(binding, self.output / binding.name)
+            print(f"[deep_gemm] {self.output / binding.name} (CPython {target.version})", flush=True)
 
 
 class BuildExt(build_ext):
-    """Builds `_C` for the running interpreter against the prebuilt runtime."""
+    """Builds `_C` for the running interpreter (as build_c does) and puts the runtime beside it."""
 
     def run(self) -> None:
-        parallel = int(self.parallel) if self.parallel else default_jobs()
-        self._runtime = build_runtime_library(parallel)
-        self._parallel = parallel
+        self._parallel = parallel_option(self.parallel)
         super().run()  # builds into build_lib; with --inplace, then copies _C to the source tree
         if self.inplace:
             package_dir = Path(self.get_finalized_command("build_py").get_package_dir("deep_gemm"))
-            shutil.copy2(self._runtime, package_dir / RUNTIME_NAME)
+            install_file(self._runtime, package_dir / RUNTIME_NAME)
 
     def build_extension(self, ext: Extension) -> None:
-        torch = Torch()
         output = Path(self.get_ext_fullpath(ext.name))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self._runtime, output.parent / RUNTIME_NAME)
-        python_include = Path(sysconfig.get_paths()["include"])
-        if not (python_include / "Python.h").is_file():
-            raise BuildError(f"{sys.executable} has no Python.h in {python_include}: install its development headers")
-        plan, flags = binding_plan(torch, python_include)
-        compile_objects(missing(plan, flags), self._parallel)
-        objects = list(plan.values())
-        # libtorch_python.so is the one CPython-specific torch library we need, yet
-        # linking the pin's copy serves every CPython: its SONAME is the same in the
-        # torch wheel of each CPython, and `import torch` (deep_gemm imports it first)
-        # has already loaded the installed torch's copy, which the dynamic linker then
-        # reuses by SONAME. The symbols _C takes from it are C++ functions of torch's
-        # own API, identical across those wheels; all Python C-API use is compiled here
-        # against the target interpreter's headers.
-        link(
-            objects,
-            output,
-            BINDING_LINK_FLAGS
-            + [f"-L{self._runtime.parent}", "-ldeep_gemm_runtime",
-               "-Wl,-rpath,$ORIGIN:$ORIGIN/../torch/lib:$ORIGIN/../nvidia/cu13/lib"]
-            + torch.link_flags(["torch_python", "torch_cpu", "c10"]),
-        )
+        target = Target.probe(sys.executable)
+        self._runtime, bindings = build_products(Torch(), [target], self._parallel)
+        install_file(self._runtime, output.parent / RUNTIME_NAME)
+        install_file(bindings[target], output)
 
 
 setup(
     packages=find_packages(include=["deep_gemm", "deep_gemm.*"]),
     package_data={"deep_gemm": ["include/**/*"]},
     install_requires=[torch_requirement()],
-    # The sources are listed for sdists; BuildExt compiles them through binding_plan.
-    ext_modules=[Extension("deep_gemm._C", sources=sorted(str(p.relative_to(ROOT)) for p in (CSRC / "python").glob("*.cpp")))],
-    cmdclass={"build_runtime": BuildRuntime, "build_ext": BuildExt},
+    # BuildExt compiles _C's sources through binding_plan (MANIFEST.in puts all of csrc/ in the sdist).
+    ext_modules=[Extension(
+        "deep_gemm._C", sources=sorted(str(p.relative_to(ROOT)) for p in CSRC.glob("python/*.cpp")))
+    ],
+    cmdclass={"build_c": BuildC, "build_ext": BuildExt},
     zip_safe=False,
 )

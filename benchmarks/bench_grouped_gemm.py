@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 import deep_gemm
-from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor as mn_major, per_token_cast_to_fp8
+from deep_gemm import calc_diff, per_token_cast_to_fp8
+from deep_gemm import get_mn_major_tma_aligned_tensor as mn_major
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
 from bench_fp8_gemm import cublaslt_block_scaled  # noqa: E402
@@ -60,7 +61,7 @@ def bench_contiguous(groups, expected_m, n, k, timer):
     # operands), rounded up to 16 rows: cuBLASLt's block scaling refuses other counts.
     rounded = [deep_gemm.align(c, 16) for c in counts]
     outs = [torch.empty((c, n), device="cuda", dtype=torch.bfloat16) for c in rounded]
-    slices = [(a[0][s:s + c].contiguous(), a[1][s:s + c].contiguous()) for s, c in zip(starts, rounded)]
+    slices = [(a[0][s:s + c].contiguous(), a[1][s:s + c].contiguous()) for s, c in zip(starts, rounded, strict=False)]
     theirs = per_expert_loop(slices, b, outs)
 
     ours()

@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 import deep_gemm
-from deep_gemm import _C, _loader, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
-from bench_fp8_gemm import MS as FP8_MS, NK as FP8_NK
+from bench_fp8_gemm import MS as FP8_MS
+from bench_fp8_gemm import NK as FP8_NK
 from bench_grouped_gemm import BF16_M, BF16_NK
+from deep_gemm import _C, _loader, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 
 # The shapes of the two speed benchmarks.
 FP8_SHAPES = [(m, n, k) for m in FP8_MS for n, k in FP8_NK]

@@ -60,7 +60,8 @@ print("RESULT " + json.dumps(out), flush=True)
 
 def parse_variant(spec: str) -> tuple[str, dict[str, str], dict[str, str]]:
     name, _, items = spec.partition(":")
-    macros, env = {}, {}
+    macros: dict[str, str] = {}
+    env: dict[str, str] = {}
     for item in filter(None, items.split(",")):
         key, sep, value = item.partition("=")
         if not sep:
@@ -120,7 +121,7 @@ def main() -> None:
             proc_env = dict(os.environ, PYTHONPATH=str(dirs[name]), **env)
             proc = subprocess.run([sys.executable, "-c", TIMER, str(REPO), args.input, str(args.reps), *args.shapes],
                                   env=proc_env, capture_output=True, text=True, cwd=dirs[name])
-            line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+            line = next((out for out in proc.stdout.splitlines() if out.startswith("RESULT ")), None)
             if proc.returncode or line is None:
                 sys.exit(f"variant {name!r} round {round_} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
             results[name].append(json.loads(line[len("RESULT "):]))
@@ -132,7 +133,7 @@ def main() -> None:
     print(f"{'shape':>16} " + "".join(f"{name:>{width}}" for name in results) + "   plan (first variant)")
     for shape in args.shapes:
         cells = []
-        for name, runs in results.items():
+        for runs in results.values():
             values = [r[shape]["tflops"] for r in runs]
             # NaN (an output never written) fails this too.
             bad = args.input == "fp8" and not all(r[shape]["diff"] < 1e-3 for r in runs)

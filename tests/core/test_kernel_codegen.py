@@ -29,7 +29,7 @@ def largest_tiles() -> list[tuple[str, str]]:
     """Per (input, GEMM type, BLOCK_M, output): the widest BLOCK_N's source, the most register-hungry."""
     widest: dict[str, tuple[int, str, str]] = {}
     for name, source in _C.kernel_sources():
-        match = re.fullmatch(r"(\w+_gemm_nt)\[(\d+)x(\d+) s\d+ (.*)\]", name)
+        match = re.fullmatch(r"(\w+_gemm_nt(?:_1d1d)?)\[(\d+)x(\d+) s\d+ (.*)\]", name)
         if not match:
             continue  # not a GEMM (the grouping checks hold no MMAs)
         op, block_m, block_n, rest = match.groups()
@@ -44,8 +44,8 @@ def largest_tiles() -> list[tuple[str, str]]:
 def test_mmas_stay_asynchronous(name, source, tmp_path):
     (tmp_path / "kernel.cu").write_text(source)
     result = subprocess.run(
-        [NVCC, "-std=c++17", "-arch=sm_90a", "-cubin", "-Xptxas", "-v", "-I", str(INCLUDE), "-o", str(tmp_path / "kernel.cubin"),
-         str(tmp_path / "kernel.cu")],
+        [NVCC, "-std=c++17", "-arch=sm_90a", "-cubin", "-Xptxas", "-v", "-I", str(INCLUDE),
+         "-o", str(tmp_path / "kernel.cubin"), str(tmp_path / "kernel.cu")],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if SERIALISED.search(line)]

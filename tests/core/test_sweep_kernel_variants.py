@@ -19,7 +19,8 @@ def fake_package(root: Path) -> Path:
 
 
 def test_variant_spec_separates_macros_from_environment():
-    assert sweep.parse_variant("wide:KNOB=4,$DG_GEMM_BLOCK_N=256") == ("wide", {"KNOB": "4"}, {"DG_GEMM_BLOCK_N": "256"})
+    assert sweep.parse_variant("wide:KNOB=4,$DG_GEMM_BLOCK_N=256") == (
+        "wide", {"KNOB": "4"}, {"DG_GEMM_BLOCK_N": "256"})
     assert sweep.parse_variant("auto:") == ("auto", {}, {})
     with pytest.raises(SystemExit, match="'KNOB' is not NAME=value"):
         sweep.parse_variant("bad:KNOB")

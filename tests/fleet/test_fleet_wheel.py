@@ -22,7 +22,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fleetutil import REPO  # noqa: I001  (puts tools/image and tools/fleet on sys.path)
+
+from fleetutil import REPO  # puts tools/image and tools/fleet on sys.path
+
+# isort: split
 import fleet
 from cpythons import CPython, CPythonError, build_cpythons, host_interpreter, read_requires_python
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import deep_gemm
-from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor as mn_major, per_token_cast_to_fp8
-
+from deep_gemm import calc_diff, per_token_cast_to_fp8
+from deep_gemm import get_mn_major_tma_aligned_tensor as mn_major
 from moe import cast_b, contiguous_rows, dequant_a, dequant_b, grouped_reference
 
 # DeepGEMM's MoE (n, k) pairs.
