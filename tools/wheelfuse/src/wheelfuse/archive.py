@@ -32,6 +32,7 @@ import unicodedata
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -329,6 +330,10 @@ def _end_records(source: str, f: BinaryIO, size: int, limits: Limits) -> tuple[i
     if n_total > limits.max_entries:
         raise UnsafeArchive(source, f"{n_total} entries (zip bomb?)", rule="limits")
     if cd_offset + cd_size != end_of_cd:
+        between = _read_at(f, cd_offset + cd_size, max(0, end_of_cd - cd_offset - cd_size))
+        if EOCD_BYTES in between:
+            raise UnsafeArchive(source, "more than one end-of-central-directory record",
+                                rule="eocd")
         raise UnsafeArchive(
             source,
             f"central directory at {cd_offset} + {cd_size} bytes does not end at the end"
@@ -422,7 +427,6 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
 @dataclass(frozen=True)
 class WheelArchive:
     path: Path
-    sha256: str
     entries: Mapping[str, Entry]  # regular files, in archive order; directories are dropped
     identity: tuple[int, int, int, int]  # the file as it was proven (device, inode, size, mtime)
 
@@ -430,15 +434,29 @@ class WheelArchive:
     def filename(self) -> str:
         return self.path.name
 
+    def _open(self, name: str | None = None) -> BinaryIO:
+        f = self.path.open("rb")
+        if _identity(os.fstat(f.fileno())) != self.identity:
+            f.close()
+            raise UnsafeArchive(self.filename, "the file changed after it was checked", name,
+                                rule="changed")
+        return f
+
+    @cached_property
+    def sha256(self) -> str:
+        """Of the whole file (for provenance); computed when first asked for."""
+        digest = hashlib.sha256()
+        with self._open() as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def chunks(self, name: str) -> Iterator[bytes]:
         """Stream one member's bytes; its size, CRC and deflate framing are checked as it
         goes, and the last chunk is yielded only after they are proven."""
         entry = self.entries[name]
         source = self.filename
-        with self.path.open("rb") as f:
-            if _identity(os.fstat(f.fileno())) != self.identity:
-                raise UnsafeArchive(source, "the file changed after it was checked", name,
-                                    rule="changed")
+        with self._open(name) as f:
             f.seek(entry.data_offset)
             inflater = zlib.decompressobj(-15) if entry.method == DEFLATED else None
             left = entry.compressed_size
@@ -489,14 +507,6 @@ class WheelArchive:
             raise UnsafeArchive(self.filename, f"{size} bytes is too large to read", name,
                                 rule="limits")
         return b"".join(self.chunks(name))
-
-
-def _file_sha256(f: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    f.seek(0)
-    while chunk := f.read(CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
@@ -570,9 +580,8 @@ def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
                 f"{cd_offset - expected} bytes between the last member and the central directory",
                 rule="layout",
             )
-        sha256 = _file_sha256(f)
     ordered = {c.name: entries[c.name] for c in centrals if c.name in entries}
-    return WheelArchive(path=path, sha256=sha256, entries=ordered, identity=_identity(st))
+    return WheelArchive(path=path, entries=ordered, identity=_identity(st))
 
 
 @dataclass(frozen=True)
