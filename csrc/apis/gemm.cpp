@@ -3,10 +3,13 @@
 #include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/util/Exception.h>
 
+#include <cstdlib>
 #include <sstream>
+#include <string_view>
 
 #include "../jit_kernels/gemm.hpp"
 #include "../jit_kernels/grouping_check.hpp"
+#include "attention.hpp"
 #include "device.hpp"
 
 namespace deep_gemm::api {
@@ -16,7 +19,6 @@ using kernels::ceil_div;
 using kernels::GemmType;
 using kernels::GroupingViolation;
 using kernels::InputType;
-using kernels::kBlockKBytes;
 using kernels::kContiguousAlignment;
 using kernels::kScaleBlock;
 
@@ -55,20 +57,23 @@ void check_contiguous(const char* op, const char* name, const at::Tensor& t) {
                       t.strides());
 }
 
-// A's FP8 scales, [(G,) M, K/128], MN-major with each K-block's column padded to 16 bytes.
-void check_sfa(const char* op, const at::Tensor& sfa, int64_t groups, int64_t m, int64_t k_blocks) {
-    const int64_t padded_m = align(m, kTmaAlignment / static_cast<int64_t>(sizeof(float)));
+// Per-row FP8 scales (A's; 1D1D B's too), [(G,) MN, ceil(K/128)], MN-major with each
+// K-block's column padded to 16 bytes. `name` is "a[1]" or "b[1]", `mn` M or N.
+void check_mn_major_scales(const char* op, const char* name, const at::Tensor& sf, int64_t groups, int64_t mn,
+                           int64_t k_blocks) {
+    const char* rows = name[0] == 'a' ? "M" : "N";
+    const int64_t padded = align(mn, kTmaAlignment / static_cast<int64_t>(sizeof(float)));
     if (groups == 0) {
-        check_shape(op, "a[1]", sfa, {m, k_blocks}, "[M, K / 128]");
+        check_shape(op, name, sf, {mn, k_blocks}, (std::string("[") + rows + ", ceil(K / 128)]").c_str());
     } else {
-        check_shape(op, "a[1]", sfa, {groups, m, k_blocks}, "[G, M, K / 128]");
+        check_shape(op, name, sf, {groups, mn, k_blocks}, (std::string("[G, ") + rows + ", ceil(K / 128)]").c_str());
     }
-    const int64_t dim = sfa.dim();
-    const bool mn_major = sfa.stride(dim - 2) == 1 && (k_blocks == 1 || sfa.stride(dim - 1) == padded_m) &&
-                          (groups <= 1 || sfa.stride(0) == padded_m * k_blocks);
-    TORCH_CHECK_VALUE(mn_major, op, ": a[1] must be in the MN-major TMA-aligned layout, strides ",
-                      groups == 0 ? "" : "(" + std::to_string(padded_m * k_blocks) + ", ", "(1, ", padded_m,
-                      "), got strides ", sfa.strides(), "; convert it with deep_gemm.get_mn_major_tma_aligned_tensor");
+    const int64_t dim = sf.dim();
+    const bool mn_major = sf.stride(dim - 2) == 1 && (k_blocks == 1 || sf.stride(dim - 1) == padded) &&
+                          (groups <= 1 || sf.stride(0) == padded * k_blocks);
+    TORCH_CHECK_VALUE(mn_major, op, ": ", name, " must be in the MN-major TMA-aligned layout, strides ",
+                      groups == 0 ? "" : "(" + std::to_string(padded * k_blocks) + ", ", "(1, ", padded,
+                      "), got strides ", sf.strides(), "; convert it with deep_gemm.get_mn_major_tma_aligned_tensor");
 }
 
 struct Call {
@@ -83,7 +88,15 @@ struct Call {
     const std::optional<at::Tensor>* c;
     const at::Tensor* grouping;  // m_indices (contiguous) or masked_m (masked)
     int expected_m;
+    bool sfb_per_column = false;  // FP8 recipe (1, 1, 128): b[1] per (column, K-block), dense, fp32 d
 };
+
+// DG_CHECK_GROUPING=1: every grouped call checks m_indices / masked_m before the GEMM
+// (read per call, so a debugging session can switch it on and off).
+bool grouping_check_requested() {
+    const char* value = std::getenv("DG_CHECK_GROUPING");
+    return value != nullptr && std::string_view(value) == "1";
+}
 
 bool capturing_cuda_graph() {
     return c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None;
@@ -140,6 +153,9 @@ void gemm(const Call& call) {
         check_tensor(op, "b[1]", *call.sfb, {at::kFloat}, grouped ? 3 : 2);
     }
     check_tensor(op, "d", call.d, {at::kBFloat16, at::kFloat}, masked ? 3 : 2);
+    if (call.sfb_per_column)
+        TORCH_CHECK_TYPE(call.d.scalar_type() == at::kFloat, op, ": recipe (1, 1, 128) writes an FP32 d, got ",
+                         call.d.scalar_type());
     if (has_c) {
         check_tensor(op, "c", **call.c, {at::kFloat}, 2);
         TORCH_CHECK_TYPE(call.d.scalar_type() == at::kFloat, op, ": accumulating into c needs d to be torch.float32, got ",
@@ -152,9 +168,10 @@ void gemm(const Call& call) {
     const int64_t m = call.a.size(masked ? 1 : 0), k = call.a.size(-1), n = call.b.size(grouped ? 1 : 0);
     TORCH_CHECK_VALUE(call.b.size(-1) == k, op, ": ", a_name, " has shape ", shape_of(call.a), " and ", b_name,
                       " has shape ", shape_of(call.b), ": K differs");
-    const int64_t k_unit = fp8 ? kScaleBlock : kBlockKBytes / 2;  // elements
+    // A partial last K-block is zero-filled by TMA; rows must only be 16-byte aligned.
+    const int64_t k_unit = kTmaAlignment / (fp8 ? 1 : 2);  // elements
     TORCH_CHECK_VALUE(k > 0 && k % k_unit == 0, op, ": K must be a positive multiple of ", k_unit,
-                      fp8 ? " (one scale block)" : " (one 128-byte K-block)", ", got K = ", k);
+                      " (rows of A and B 16-byte aligned for TMA), got K = ", k);
     if (masked) {
         TORCH_CHECK_VALUE(call.a.size(0) == groups, op, ": a has ", call.a.size(0), " groups but b has ", groups);
         check_shape(op, "d", call.d, {groups, m, n}, "[G, M, N]");
@@ -176,16 +193,18 @@ void gemm(const Call& call) {
     check_contiguous(op, "d", call.d);
     if (has_c) check_contiguous(op, "c", **call.c);
     if (grouped) check_contiguous(op, grouping_name, *call.grouping);
-    const int64_t k_blocks = k / kScaleBlock;
+    const int64_t k_blocks = ceil_div(k, int64_t{kScaleBlock});
     if (fp8) {
-        check_sfa(op, *call.sfa, masked ? groups : 0, m, k_blocks);
-        if (grouped) {
+        check_mn_major_scales(op, "a[1]", *call.sfa, masked ? groups : 0, m, k_blocks);
+        if (call.sfb_per_column) {
+            check_mn_major_scales(op, "b[1]", *call.sfb, 0, n, k_blocks);
+        } else if (grouped) {
             check_shape(op, "b[1]", *call.sfb, {groups, ceil_div(n, int64_t{kScaleBlock}), k_blocks},
-                        "[G, ceil(N / 128), K / 128]");
+                        "[G, ceil(N / 128), ceil(K / 128)]");
         } else {
-            check_shape(op, "b[1]", *call.sfb, {ceil_div(n, int64_t{kScaleBlock}), k_blocks}, "[ceil(N / 128), K / 128]");
+            check_shape(op, "b[1]", *call.sfb, {ceil_div(n, int64_t{kScaleBlock}), k_blocks}, "[ceil(N / 128), ceil(K / 128)]");
         }
-        check_contiguous(op, "b[1]", *call.sfb);
+        if (!call.sfb_per_column) check_contiguous(op, "b[1]", *call.sfb);
     }
 
     // Devices last, so that shape and layout errors are reported (and testable) on CPU tensors too.
@@ -203,10 +222,10 @@ void gemm(const Call& call) {
     }
     require_sm90(call.d, op);
 
-    // GPU-resident indices: checked except under CUDA-graph capture (which forbids
-    // the sync); the kernel clamps them either way, so a bad value can only give
-    // wrong rows, never an out-of-bounds access.
-    if (grouped && call.grouping->numel() > 0 && !capturing_cuda_graph())
+    // GPU-resident indices: the kernel clamps them, so a bad value can only give wrong
+    // rows, never an out-of-bounds access. Checking them costs a host sync, so it is
+    // opt-in, for debugging (and skipped under CUDA-graph capture, which forbids it).
+    if (grouped && call.grouping->numel() > 0 && grouping_check_requested() && !capturing_cuda_graph())
         check_grouping_values(op, call.type, *call.grouping, m, groups);
 
     if (m == 0 || n == 0) return;
@@ -223,7 +242,8 @@ void gemm(const Call& call) {
                                  static_cast<int>(n),
                                  static_cast<int>(k),
                                  static_cast<int>(groups),
-                                 call.expected_m};
+                                 call.expected_m,
+                                 call.sfb_per_column};
     kernels::launch_gemm(problem, get_num_sms());
 }
 
@@ -234,6 +254,12 @@ int get_mk_alignment_for_contiguous_layout() { return kContiguousAlignment; }
 void fp8_gemm_nt(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                  const std::optional<at::Tensor>& c) {
     gemm({"fp8_gemm_nt", InputType::FP8, GemmType::Dense, a.first, &a.second, b.first, &b.second, d, &c, nullptr, 0});
+}
+
+void fp8_gemm_nt_1d1d(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                      const std::optional<at::Tensor>& c) {
+    gemm({"fp8_gemm_nt", InputType::FP8, GemmType::Dense, a.first, &a.second, b.first, &b.second, d, &c, nullptr, 0,
+          true});
 }
 
 void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const std::optional<at::Tensor>& c) {
@@ -294,6 +320,7 @@ std::vector<std::pair<std::string, std::string>> kernel_sources() {
         jit::KernelSource source = kernels::grouping_check_source(type);
         sources.emplace_back(std::move(source.name), std::move(source.source));
     }
+    for (auto& source : attention_kernel_sources()) sources.push_back(std::move(source));
     return sources;
 }
 

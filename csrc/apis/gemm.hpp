@@ -2,10 +2,11 @@
 // and layouts. Every argument is validated here; a bad one raises a c10 error
 // (TypeError / ValueError / RuntimeError in Python) naming it.
 //
-// FP8 operands are (e4m3 data, fp32 scales) pairs: A's scales [.., M, K/128] in the
-// MN-major TMA-aligned layout (get_mn_major_tma_aligned_tensor), B's scales
-// [.., ceil(N/128), K/128] contiguous. D is bf16 or fp32; C (fp32, may be D) needs
-// an fp32 D. Grouped B is [G, N, K].
+// FP8 operands are (e4m3 data, fp32 scales) pairs: A's scales [.., M, ceil(K/128)] in
+// the MN-major TMA-aligned layout (get_mn_major_tma_aligned_tensor), B's scales
+// [.., ceil(N/128), ceil(K/128)] contiguous (recipe (1, 128, 128)). D is bf16 or fp32;
+// C (fp32, may be D) needs an fp32 D. Grouped B is [G, N, K]. K is any multiple of 16
+// (FP8) or 8 (BF16): rows of A and B must be 16-byte aligned for TMA.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -25,10 +26,16 @@ int get_mk_alignment_for_contiguous_layout();
 // D = A @ B^T (+ C); A [M, K], B [N, K], D [M, N].
 void fp8_gemm_nt(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                  const std::optional<at::Tensor>& c);
+// Recipe (1, 1, 128) ("1D1D", upstream's weight-gradient kernel): B's scales are per
+// (column, K-block) like A's, [N, ceil(K/128)] MN-major TMA-aligned; D is fp32.
+void fp8_gemm_nt_1d1d(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                      const std::optional<at::Tensor>& c);
 void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const std::optional<at::Tensor>& c);
 
 // D[r] = A[r] @ B[m_indices[r]]^T; A [M, K], D [M, N], m_indices int32 [M] with
-// -1 for padding rows (their D rows are left untouched). Each expert's segment
+// -1 for padding rows. A tile of rows is computed with the expert of its first row,
+// padding rows included (upstream's semantics); tiles that start with padding are
+// skipped, their D rows left untouched. Each expert's segment
 // starts at a multiple of get_mk_alignment_for_contiguous_layout() rows.
 void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                                       const at::Tensor& m_indices);

@@ -6,10 +6,13 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <limits>
 #include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "tma.hpp"
 
@@ -55,9 +58,10 @@ constexpr int kWideBlockM = 192;
 // rows) when they fit, else two (128); FP8 dense also three (192), listed first so
 // that 128 rows win the heuristic's exact ties. Grouped tiles must divide the
 // 128-row alignment of contiguous segments.
-std::vector<int> block_ms(InputType input, GemmType type, int rows) {
+std::vector<int> block_ms(InputType input, GemmType type, int rows, bool sfb_per_column) {
     if (rows <= 64) return {64};
-    if (input == InputType::FP8 && type == GemmType::Dense && rows > 128) return {kWideBlockM, 128};
+    if (input == InputType::FP8 && type == GemmType::Dense && rows > 128 && !sfb_per_column)
+        return {kWideBlockM, 128};
     return {128};
 }
 
@@ -71,40 +75,87 @@ int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 // Mirrors GemmLayout in gemm.cuh: optional bf16 staging for D, then per stage A,
 // B, (FP8) A's scales and two barriers, then the split-K verdict.
 constexpr int kSplitVerdictBytes = 16;
-int stage_bytes(InputType input, int block_m, int block_n) {
-    return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) + 16;
+int stage_bytes(InputType input, int block_m, int block_n, bool sfb_per_column) {
+    return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) +
+           (sfb_per_column ? block_n * 4 : 0) + 16;
 }
 // Per math warpgroup (64 rows), a ring of up to two 64-column bf16 chunk buffers.
 int staging_bytes(int block_m, int block_n, bool tma_store) {
     return tma_store ? block_m * 128 * std::min(ceil_div(block_n, 64), 2) : 0;
 }
 
-GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store) {
+GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store,
+                       bool sfb_per_column) {
     const int max_stages = input == InputType::FP8 && block_n <= kNarrowBlockN ? kMaxNarrowStages : kMaxStages;
     const int stages = std::min(max_stages, (kMaxSharedBytes - kSplitVerdictBytes -
                                              staging_bytes(block_m, block_n, tma_store)) /
-                                                stage_bytes(input, block_m, block_n));
-    return {input, type, block_m, block_n, stages, output, tma_store};
+                                                stage_bytes(input, block_m, block_n, sfb_per_column));
+    return {input, type, block_m, block_n, stages, output, tma_store, sfb_per_column};
 }
 
 // The TMA store writes bf16 rows whose stride is a 16-byte multiple. Masked D must
-// keep rows past each group's count untouched, which a whole-tile store would not
-// (contiguous tiles with padding fall back in-kernel).
+// keep rows past each group's count untouched, which a whole-tile store would not.
 bool can_tma_store(GemmType type, int n, OutputType output) {
     return output == OutputType::BF16 && n % 8 == 0 && type != GemmType::GroupedMasked;
 }
 
-const std::vector<int>& block_ns(InputType input) { return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs; }
+// 1D1D promotes every column with its own scale, within one sub-tile of at most 128 columns.
+const std::vector<int> k1D1DBlockNs = {16, 32, 64, 128};
+const std::vector<int>& block_ns(InputType input, bool sfb_per_column) {
+    if (sfb_per_column) return k1D1DBlockNs;
+    return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs;
+}
 
 bool contains(const std::vector<int>& values, int value) {
     return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// Mirrors deep_gemm::FastDivisor (gemm.cuh): n / d = (umulhi(n, magic) + n) >> shift
+// for 0 <= n < 2^31, with shift = ceil(log2 d) and magic = floor(2^32 (2^shift - d) / d) + 1
+// (Granlund and Montgomery's round-up method; magic < 2^32 because 2^shift - d < d).
+struct FastDivisor {
+    uint32_t magic, shift;
+};
+
+FastDivisor fast_divisor(uint32_t d) {  // d >= 1
+    uint32_t shift = 0;
+    while ((1ull << shift) < d) ++shift;
+    const uint64_t magic = (((1ull << shift) - d) << 32) / d + 1;
+    return {static_cast<uint32_t>(magic), shift};
+}
+
+constexpr int kRasterGroupRows = 32;  // gemm.cuh's kGroupM: tile-rows per group of its tile order
+
+// Mirrors deep_gemm::GemmArgs (gemm.cuh), passed by value; the generated source
+// static_asserts the size and every offset (kernel_args_offsets).
+struct KernelArgs {
+    const float* sfb;
+    void* d;
+    const float* c;
+    const int* grouping;
+    float* partials;
+    int* arrivals;
+    int m, n, k, num_groups;
+    int splits, split_tiles;
+    int row_halves;
+    int b_read_once;
+    FastDivisor group_tiles, last_group_rows;
+};
+
+std::vector<std::pair<std::string, size_t>> kernel_args_offsets() {
+#define DG_FIELD(name) {#name, offsetof(KernelArgs, name)}
+    return {DG_FIELD(sfb),        DG_FIELD(d),          DG_FIELD(c),           DG_FIELD(grouping),
+            DG_FIELD(partials),   DG_FIELD(arrivals),   DG_FIELD(m),           DG_FIELD(n),
+            DG_FIELD(k),          DG_FIELD(num_groups), DG_FIELD(splits),      DG_FIELD(split_tiles),
+            DG_FIELD(row_halves), DG_FIELD(b_read_once), DG_FIELD(group_tiles), DG_FIELD(last_group_rows)};
+#undef DG_FIELD
 }
 
 }  // namespace
 
 int GemmConfig::threads() const { return 128 * (block_m / 64 + 1); }
 int GemmConfig::shared_bytes() const {
-    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(input, block_m, block_n) +
+    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(input, block_m, block_n, sfb_per_column) +
            kSplitVerdictBytes;
 }
 
@@ -112,21 +163,36 @@ jit::KernelSource GemmConfig::source() const {
     static const char* kTypeNames[] = {"Dense", "GroupedContiguous", "GroupedMasked"};
     static const char* kTypeTags[] = {"", " contiguous", " masked"};
     const char* out_type = output == OutputType::BF16 ? "__nv_bfloat16" : "float";
-    const std::string op = input == InputType::FP8 ? "fp8_gemm_nt" : "bf16_gemm_nt";
+    const std::string op =
+        input == InputType::FP8 ? (sfb_per_column ? "fp8_gemm_nt_1d1d" : "fp8_gemm_nt") : "bf16_gemm_nt";
     const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + " s" + std::to_string(stages) +
                             (output == OutputType::BF16 ? " bf16" : " fp32") + kTypeTags[static_cast<int>(type)] +
                             (tma_store ? " tma-store" : "");
+    auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
+    const std::string shape = std::to_string(block_m) + ", " + std::to_string(block_n) + ", " + std::to_string(stages);
+    const std::string layout = "GemmLayout<" + flag(input == InputType::FP8) + ", " + flag(sfb_per_column) + ", " +
+                               shape + ", " + flag(tma_store) + ">";
+    // The host's mirrors of the kernel's arguments (KernelArgs) and of its shared memory
+    // (shared_bytes), checked where both sides are visible: a field added on one side only
+    // fails the compile instead of scrambling the other.
+    std::string checks = "static_assert(sizeof(GemmArgs) == " + std::to_string(sizeof(KernelArgs)) +
+                         ", \"GemmArgs (gemm.cuh) and KernelArgs (gemm.cpp) differ in size\");\n";
+    for (const auto& [field, offset] : kernel_args_offsets())
+        checks += "static_assert(__builtin_offsetof(GemmArgs, " + field + ") == " + std::to_string(offset) +
+                  ", \"GemmArgs::" + field + " is not where KernelArgs has it\");\n";
+    checks += "static_assert(" + layout + "::kSharedBytes == " + std::to_string(shared_bytes()) +
+              ", \"the host sizes shared memory differently from GemmLayout\");\n";
     std::string code =
         "#include <deep_gemm/gemm.cuh>\n"
-        "using namespace deep_gemm;\n"
+        "using namespace deep_gemm;\n" + checks +
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads()) + ", 1)\n"
         "deep_gemm_kernel(const __grid_constant__ TensorMap a, const __grid_constant__ TensorMap b,\n"
-        "                 const __grid_constant__ TensorMap sfa, const __grid_constant__ TensorMap d_map,\n"
-        "                 const __grid_constant__ TensorMap d_tail_map, const __grid_constant__ GemmArgs args) {\n"
-        "    gemm_nt<" + std::string(input == InputType::FP8 ? "true" : "false") + ", GemmType::" +
-        kTypeNames[static_cast<int>(type)] + ", " + std::to_string(block_m) + ", " + std::to_string(block_n) + ", " +
-        std::to_string(stages) + ", " + (tma_store ? "true" : "false") + ", " + out_type +
-        ">(a, b, sfa, d_map, d_tail_map, args);\n"
+        "                 const __grid_constant__ TensorMap sfa, const __grid_constant__ TensorMap sfb,\n"
+        "                 const __grid_constant__ TensorMap d_map, const __grid_constant__ TensorMap d_tail_map,\n"
+        "                 const __grid_constant__ GemmArgs args) {\n"
+        "    gemm_nt<" + flag(input == InputType::FP8) + ", " + flag(sfb_per_column) + ", GemmType::" +
+        kTypeNames[static_cast<int>(type)] + ", " + shape + ", " + flag(tma_store) + ", " + out_type +
+        ">(a, b, sfa, sfb, d_map, d_tail_map, args);\n"
         "}\n";
     return {op + "[" + tag + "]", std::move(code)};
 }
@@ -194,9 +260,9 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
     const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
     const int groups = masked ? p.num_groups : 1;
-    const int k_blocks = std::max(1, p.k * element_bytes(p.input) / kBlockKBytes);
-    const std::vector<int> m_candidates = block_ms(p.input, p.type, rows);
-    const std::vector<int>& n_candidates = block_ns(p.input);
+    const int k_blocks = std::max(1, ceil_div(p.k * element_bytes(p.input), kBlockKBytes));
+    const std::vector<int> m_candidates = block_ms(p.input, p.type, rows, p.sfb_per_column);
+    const std::vector<int>& n_candidates = block_ns(p.input, p.sfb_per_column);
 
     static const int forced_block_m = env_int("DG_GEMM_BLOCK_M");
     static const int forced_block_n = env_int("DG_GEMM_BLOCK_N");
@@ -238,8 +304,8 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
             }
         }
     }
-    GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output,
-                              can_tma_store(p.type, p.n, p.output))};
+    GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output, can_tma_store(p.type, p.n, p.output),
+                              p.sfb_per_column)};
     plan.b_read_once = reads_b_once(p, block_m);
 
     // Splitting the last partial wave's tiles (into row halves or K-slices), costed in
@@ -288,57 +354,29 @@ std::string GemmPlan::describe() const {
 
 std::vector<GemmConfig> all_gemm_configs() {
     std::vector<GemmConfig> configs;
+    auto add = [&](InputType input, GemmType type, OutputType output, bool sfb_per_column) {
+        for (int rows : {1, std::numeric_limits<int>::max()})  // every BLOCK_M
+            for (int block_m : block_ms(input, type, rows, sfb_per_column))
+                for (int block_n : block_ns(input, sfb_per_column)) {
+                    if (!registers_fit(input, block_m, block_n)) continue;
+                    configs.push_back(make_config(input, type, block_m, block_n, output, false, sfb_per_column));
+                    if (can_tma_store(type, 8, output))
+                        configs.push_back(make_config(input, type, block_m, block_n, output, true, sfb_per_column));
+                }
+    };
     for (InputType input : {InputType::FP8, InputType::BF16})
         for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
-            for (OutputType output : {OutputType::BF16, OutputType::FP32})
-                for (int rows : {1, std::numeric_limits<int>::max()})  // every BLOCK_M
-                    for (int block_m : block_ms(input, type, rows))
-                        for (int block_n : block_ns(input)) {
-                            if (!registers_fit(input, block_m, block_n)) continue;
-                            configs.push_back(make_config(input, type, block_m, block_n, output, false));
-                            if (can_tma_store(type, 8, output))
-                                configs.push_back(make_config(input, type, block_m, block_n, output, true));
-                        }
+            for (OutputType output : {OutputType::BF16, OutputType::FP32}) add(input, type, output, false);
+    add(InputType::FP8, GemmType::Dense, OutputType::FP32, true);  // 1D1D: FP32 D (the API requires it)
     return configs;
 }
 
 namespace {
 
-// Mirrors deep_gemm::FastDivisor (gemm.cuh): n / d = (umulhi(n, magic) + n) >> shift
-// for 0 <= n < 2^31, with shift = ceil(log2 d) and magic = floor(2^32 (2^shift - d) / d) + 1
-// (Granlund and Montgomery's round-up method; magic < 2^32 because 2^shift - d < d).
-struct FastDivisor {
-    uint32_t magic, shift;
-};
-
-FastDivisor fast_divisor(uint32_t d) {  // d >= 1
-    uint32_t shift = 0;
-    while ((1ull << shift) < d) ++shift;
-    const uint64_t magic = (((1ull << shift) - d) << 32) / d + 1;
-    return {static_cast<uint32_t>(magic), shift};
-}
-
-constexpr int kRasterGroupRows = 32;  // gemm.cuh's kGroupM: tile-rows per group of its tile order
-
-// Mirrors deep_gemm::GemmArgs (gemm.cuh), passed by value.
-struct KernelArgs {
-    const float* sfb;
-    void* d;
-    const float* c;
-    const int* grouping;
-    float* partials;
-    int* arrivals;
-    int m, n, k, num_groups;
-    int splits, split_tiles;
-    int row_halves;
-    int b_read_once;
-    FastDivisor group_tiles, last_group_rows;
-};
-
 // Source generation and the JIT lookup happen once per configuration and device.
 const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
     const auto key = std::make_tuple(device, config.input, config.type, config.block_m, config.block_n, config.stages,
-                                     config.output, config.tma_store);
+                                     config.output, config.tma_store, config.sfb_per_column);
     return jit::get_kernel_once(key, [&] { return config.source(); });
 }
 
@@ -346,7 +384,8 @@ const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
 
 void launch_gemm(const GemmProblem& p, int num_sms) {
     const OutputType output = p.d.scalar_type() == at::kBFloat16 ? OutputType::BF16 : OutputType::FP32;
-    const GemmPlan plan = plan_gemm({p.input, p.type, p.m, p.n, p.k, p.num_groups, p.expected_m, output}, num_sms);
+    const GemmPlan plan =
+        plan_gemm({p.input, p.type, p.m, p.n, p.k, p.num_groups, p.expected_m, output, p.sfb_per_column}, num_sms);
     const GemmConfig& config = plan.config;
     const c10::cuda::CUDAGuard guard(p.d.device());
     const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(p.d.get_device()).stream();
@@ -363,14 +402,18 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                                      config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem,
                                      config.block_n, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
-    CUtensorMap tmap_sfa{};
+    CUtensorMap tmap_sfa{}, tmap_sfb{};
     if (p.input == InputType::FP8) {
-        // sfa is MN-major: row i holds the scales of K-block i (of group i / (K/128)
-        // when masked) for all M rows, rows padded to 16 bytes.
-        const int k_blocks = p.k / kScaleBlock;
-        const uint64_t row_bytes = static_cast<uint64_t>(ceil_div(p.m, 4)) * 4 * sizeof(float);
-        tmap_sfa = make_tma_2d(p.sfa.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, (masked ? p.num_groups : 1) * k_blocks,
-                               p.m, row_bytes, 1, config.block_m, CU_TENSOR_MAP_SWIZZLE_NONE);
+        // sfa is MN-major: row i holds the scales of K-block i (of group i / ceil(K/128)
+        // when masked) for all M rows, rows padded to 16 bytes; 1D1D's sfb likewise for N.
+        const int k_blocks = ceil_div(p.k, kScaleBlock);
+        auto mn_major_scales = [&](const at::Tensor& scales, int mn, int groups, int box) {
+            const uint64_t row_bytes = static_cast<uint64_t>(ceil_div(mn, 4)) * 4 * sizeof(float);
+            return make_tma_2d(scales.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, groups * k_blocks, mn, row_bytes, 1,
+                               box, CU_TENSOR_MAP_SWIZZLE_NONE);
+        };
+        tmap_sfa = mn_major_scales(p.sfa, p.m, masked ? p.num_groups : 1, config.block_m);
+        if (p.sfb_per_column) tmap_sfb = mn_major_scales(p.sfb, p.n, 1, config.block_n);
     }
     // D's maps: 64x64 boxes (one 128-byte swizzled chunk of a math warpgroup's rows)
     // and, when BLOCK_N is not a multiple of 64, boxes of the last chunk's width,
@@ -422,7 +465,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                     plan.b_read_once,
                     fast_divisor(static_cast<uint32_t>(kRasterGroupRows * n_tiles)),
                     fast_divisor(static_cast<uint32_t>(last_group_rows))};
-    void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, &tmap_d_tail, &args};
+    void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_sfb, &tmap_d, &tmap_d_tail, &args};
 
     // Persistent CTAs: at most one per SM, each looping over tiles and slices (masked:
     // the tile count depends on GPU-resident row counts, so bound it by the maximum).

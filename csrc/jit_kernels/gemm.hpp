@@ -38,6 +38,7 @@ struct GemmConfig {
     int stages;
     OutputType output;
     bool tma_store;  // bf16 D staged in shared memory and stored with TMA
+    bool sfb_per_column = false;  // FP8 recipe (1, 1, 128) ("1D1D"): B scaled per column and K-block
 
     int threads() const;
     int shared_bytes() const;
@@ -48,13 +49,14 @@ struct GemmConfig {
 struct GemmProblem {
     InputType input;
     GemmType type;
-    at::Tensor a, sfa, b, sfb, d;  // sfa / sfb undefined for BF16
+    at::Tensor a, sfa, b, sfb, d;  // sfa / sfb undefined for BF16; 1D1D: sfb MN-major like sfa
     std::optional<at::Tensor> c;
     at::Tensor grouping;  // contiguous: int32 expert per row; masked: int32 rows per group
     int m;                // rows of A (masked: per group)
     int n, k;
     int num_groups;       // 1 for dense
     int expected_m;       // masked: the typical rows per group, for the heuristic
+    bool sfb_per_column = false;  // FP8 1D1D (dense)
 };
 
 // What the tile heuristic looks at (of a GemmProblem, without its tensors).
@@ -65,6 +67,7 @@ struct GemmShape {
     int num_groups;  // 1 for dense
     int expected_m;  // masked: the typical rows per group
     OutputType output;
+    bool sfb_per_column = false;  // FP8 1D1D (dense)
 };
 
 // A kernel and how to launch it. Split K (dense only): the last `split_tiles` tiles

@@ -288,6 +288,10 @@ PyObject* fp8_gemm_nt(PyObject*, PyObject* args, PyObject* kwargs) {
     return call_gemm(api::fp8_gemm_nt, "fp8_gemm_nt", kDenseNames, 3, args, kwargs);
 }
 
+PyObject* fp8_gemm_nt_1d1d(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::fp8_gemm_nt_1d1d, "fp8_gemm_nt_1d1d", kDenseNames, 3, args, kwargs);
+}
+
 PyObject* bf16_gemm_nt(PyObject*, PyObject* args, PyObject* kwargs) {
     return call_gemm(api::bf16_gemm_nt, "bf16_gemm_nt", kDenseNames, 3, args, kwargs);
 }
@@ -429,6 +433,11 @@ PyMethodDef methods[] = {
                 "torch.Tensor, c: torch.Tensor | None = None) -> None\n\n"
                 "D = A @ B.T (+ C) for e4m3 A [M, K] and B [N, K] with DeepGEMM's 1x128 / 128x128 block scales.\n"
                 "a and b are (data, scales) pairs; d is bf16 or fp32 [M, N]; c (fp32) needs an fp32 d.\n"),
+    DG_FUNCTION(fp8_gemm_nt_1d1d, kKeywords,
+                "fp8_gemm_nt_1d1d(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor], d: "
+                "torch.Tensor, c: torch.Tensor | None = None) -> None\n\n"
+                "fp8_gemm_nt with recipe (1, 1, 128): B's scales per (column, 128-K-block) like A's, both\n"
+                "[MN, ceil(K/128)] MN-major TMA-aligned; d fp32 [M, N]; c (fp32, may be d) is added.\n"),
     DG_FUNCTION(bf16_gemm_nt, kKeywords,
                 "bf16_gemm_nt(a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, c: torch.Tensor | None = None) -> "
                 "None\n\n"
@@ -439,7 +448,7 @@ PyMethodDef methods[] = {
                 "torch.Tensor], d: torch.Tensor, m_indices: torch.Tensor) -> None\n\n"
                 "MoE GEMM over experts' rows concatenated along M: D[r] = A[r] @ B[m_indices[r]].T.\n"
                 "a = (e4m3 [M, K], scales), b = (e4m3 [G, N, K], scales [G, ceil(N/128), K/128]), d [M, N];\n"
-                "m_indices int32 [M], -1 for padding rows (their D rows are left untouched).\n"),
+                "m_indices int32 [M], -1 for padding rows; a tile is computed with the expert of its first row.\n"),
     DG_FUNCTION(m_grouped_bf16_gemm_nt_contiguous, kKeywords,
                 "m_grouped_bf16_gemm_nt_contiguous(a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, m_indices: "
                 "torch.Tensor) -> None\n\n"

@@ -41,12 +41,12 @@ def call_with(**changes):
         ({"a": torch.zeros((1, M, K), dtype=torch.float8_e4m3fn)}, ValueError, "a[0] must be 2-D, got shape [1, 64, 384]"),
         ({"b": torch.zeros((N, 512), dtype=torch.float8_e4m3fn)}, ValueError, "K differs"),
         ({"a": torch.zeros((M, 200), dtype=torch.float8_e4m3fn), "b": torch.zeros((N, 200), dtype=torch.float8_e4m3fn)},
-         ValueError, "K must be a positive multiple of 128 (one scale block), got K = 200"),
+         ValueError, "K must be a positive multiple of 16 (rows of A and B 16-byte aligned for TMA), got K = 200"),
         ({"a": torch.zeros((K, M), dtype=torch.float8_e4m3fn).t()}, ValueError, "a[0] must be contiguous"),
         ({"d": torch.empty((M, N + 1), dtype=torch.bfloat16)}, ValueError, "d must have shape [M, N] = [64, 256], got [64, 257]"),
         ({"sfa": torch.ones((M, 2))}, ValueError,
          "a[1] must have shape [ceil(MN / 1), ceil(K / 128)] = [64, 3] for MN = 64, K = 384, got [64, 2]"),
-        ({"sfb": torch.ones((2, 4))}, ValueError, "b[1] must have shape [ceil(N / 128), K / 128] = [2, 3], got [2, 4]"),
+        ({"sfb": torch.ones((2, 4))}, ValueError, "b[1] must have shape [ceil(N / 128), ceil(K / 128)] = [2, 3], got [2, 4]"),
     ],
 )
 def test_bad_argument_is_named(changes, error, message):

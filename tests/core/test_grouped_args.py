@@ -45,7 +45,7 @@ def test_contiguous_errors():
     expect(TypeError, "m_indices must have dtype Int, got Long", op, a, b, d, m_indices.long())
     expect(ValueError, "m_indices must have shape [M] = [256], got [255]", op, a, b, d, m_indices[:255])
     expect(ValueError, "b[0] must be 3-D, got shape [256, 256]", op, a, (fp8(N, K), b[1]), d, m_indices)
-    expect(ValueError, "b[1] must have shape [G, ceil(N / 128), K / 128] = [2, 2, 2], got [2, 2, 3]", op, a,
+    expect(ValueError, "b[1] must have shape [G, ceil(N / 128), ceil(K / 128)] = [2, 2, 2], got [2, 2, 3]", op, a,
            (b[0], torch.ones(G, 2, 3)), d, m_indices)
     short = (fp8(200, K), mn_major(torch.ones(200, K // 128)))
     expect(ValueError, "needs M (200) to be a multiple of get_mk_alignment_for_contiguous_layout() = 128", op, short,
@@ -72,8 +72,8 @@ def test_bf16_errors():
     d = torch.empty(M, N, dtype=torch.bfloat16)
     expect(ValueError, "a must be a CUDA tensor", deep_gemm.bf16_gemm_nt, a, a, d)
     expect(TypeError, "b must have dtype BFloat16, got Float", deep_gemm.bf16_gemm_nt, a, a.float(), d)
-    expect(ValueError, "K must be a positive multiple of 64 (one 128-byte K-block), got K = 96",
-           deep_gemm.bf16_gemm_nt, a[:, :96].contiguous(), a[:, :96].contiguous(), d)
+    expect(ValueError, "K must be a positive multiple of 8 (rows of A and B 16-byte aligned for TMA), got K = 100",
+           deep_gemm.bf16_gemm_nt, a[:, :100].contiguous(), a[:, :100].contiguous(), d)
     xm = torch.zeros(G, M, K, dtype=torch.bfloat16)
     expect(ValueError, "d must have shape [G, M, N] = [2, 256, 256], got [2, 256, 255]",
            deep_gemm.m_grouped_bf16_gemm_nt_masked, xm, torch.zeros(G, N, K, dtype=torch.bfloat16),

@@ -5,12 +5,24 @@ from deep_gemm import align, get_mk_alignment_for_contiguous_layout, per_block_c
 
 
 def dequant_a(data: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    return data.float() * scales.repeat_interleave(128, dim=-1)
+    """Per (row, 128-K-block) scales; a partial last K-block's scale covers what exists."""
+    return data.float() * scales.repeat_interleave(128, dim=-1)[..., :data.shape[-1]]
 
 
 def dequant_b(data: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    n = data.shape[-2]
-    return data.float() * scales.repeat_interleave(128, dim=-2).repeat_interleave(128, dim=-1)[..., :n, :]
+    n, k = data.shape[-2:]
+    return data.float() * scales.repeat_interleave(128, dim=-2).repeat_interleave(128, dim=-1)[..., :n, :k]
+
+
+def quant_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """e4m3 copy of [MN, K] with one fp32 scale per (row, 128-K-block), K any size: the
+    scales of recipe (1, 128) (A) and of 1D1D's B, computed here so the kernel tests do not
+    depend on the package's casts."""
+    mn, k = x.shape
+    blocks = torch.nn.functional.pad(x.float(), (0, (-k) % 128)).view(mn, -1, 128)
+    amax = blocks.abs().amax(dim=2).clamp(min=1e-4)
+    data = (blocks * (448.0 / amax.unsqueeze(2))).to(torch.float8_e4m3fn).view(mn, -1)[:, :k].contiguous()
+    return data, amax / 448.0
 
 
 def cast_b(y: torch.Tensor):
@@ -30,6 +42,15 @@ def contiguous_rows(num_groups: int, expected_m: int, gen: torch.Generator) -> t
     return counts, torch.tensor(m_indices, dtype=torch.int32, device="cuda")
 
 
+def contiguous_reference(a_deq: torch.Tensor, b_deq: torch.Tensor, m_indices: torch.Tensor) -> torch.Tensor:
+    """What the contiguous layout computes (upstream DeepGEMM's semantics): each 128-row
+    tile with the expert of its first row, padding rows included; tiles that start with
+    padding are not computed (NaN here)."""
+    alignment = get_mk_alignment_for_contiguous_layout()
+    tile_expert = m_indices.view(-1, alignment)[:, 0].repeat_interleave(alignment)
+    return grouped_reference(a_deq, b_deq, tile_expert)
+
+
 def grouped_reference(a_deq: torch.Tensor, b_deq: torch.Tensor, m_indices: torch.Tensor) -> torch.Tensor:
     """D[r] = A[r] @ B[m_indices[r]]^T for rows with an expert; padding rows are NaN."""
     out = torch.full((a_deq.shape[0], b_deq.shape[1]), float("nan"), device="cuda")
@@ -39,4 +60,5 @@ def grouped_reference(a_deq: torch.Tensor, b_deq: torch.Tensor, m_indices: torch
     return out
 
 
-__all__ = ["cast_b", "contiguous_rows", "dequant_a", "dequant_b", "grouped_reference", "per_token_cast_to_fp8"]
+__all__ = ["cast_b", "contiguous_reference", "contiguous_rows", "dequant_a", "dequant_b", "grouped_reference",
+           "per_token_cast_to_fp8", "quant_rows"]

@@ -74,7 +74,15 @@ def test_every_tile_once_over_raster_groups():
         run(8300, 520, 256, out_dtype=torch.float32, with_c=True, in_place=True, seed=6)
 
 
-def test_k_must_fill_a_128_byte_block():
-    a = torch.randn((64, 96), device="cuda", dtype=torch.bfloat16)
-    with pytest.raises(ValueError, match=r"K must be a positive multiple of 64 \(one 128-byte K-block\), got K = 96"):
+# K not a multiple of 64: the last 128-byte K-block is partial (TMA reads zeros past K).
+@pytest.mark.parametrize("m, n, k", [(4096, 7168, 2112), (128, 2048, 96), (65, 300, 8), (300, 130, 1000)])
+def test_partial_last_k_block(m, n, k):
+    run(m, n, k, seed=k)
+    run(m, n, k, out_dtype=torch.float32, with_c=True, seed=k)
+
+
+def test_k_must_keep_rows_16_byte_aligned():
+    a = torch.randn((64, 100), device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"K must be a positive multiple of 8 \(rows of A and B 16-byte aligned for "
+                                         r"TMA\), got K = 100"):
         deep_gemm.bf16_gemm_nt(a, a, torch.empty((64, 64), device="cuda", dtype=torch.bfloat16))

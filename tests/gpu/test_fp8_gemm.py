@@ -4,7 +4,7 @@ import torch
 
 import deep_gemm
 from deep_gemm import _C, calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
-from moe import dequant_a, dequant_b
+from moe import dequant_a, dequant_b, quant_rows
 from sms import num_sms
 
 # DeepGEMM's dense test shapes: (n, k) pairs of DeepSeek-V3's layers.
@@ -60,6 +60,38 @@ def test_deepgemm_shapes(m, n, k):
 @pytest.mark.parametrize("m,n,k", ODD)
 def test_odd_shapes(m, n, k):
     run(m, n, k, seed=m + n + k)
+
+
+# K not a multiple of 128: the last K-block is partial (TMA reads zeros past K, its scales
+# cover what exists). DeepGEMM's dgrad shapes have K = 2112 and 576.
+@pytest.mark.parametrize("m,n,k", [(4096, 7168, 2112), (128, 7168, 576), (65, 300, 144), (1, 64, 16),
+                                   (4096, 2048, 1040)])
+def test_partial_last_k_block(m, n, k):
+    x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=torch.Generator("cuda").manual_seed(k))
+    a, b = quant_rows(x), per_block_cast_to_fp8(torch.randn((n, k), device="cuda", dtype=torch.bfloat16))
+    d = torch.full((m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+    _C.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), b, d, None)
+    assert calc_diff(d, reference(a, b)) < 1e-3
+
+
+# Recipe (1, 1, 128), upstream's weight-gradient kernel: B scaled per (column, K-block) like
+# A; FP32 D, accumulated into C in place. DeepGEMM's wgrad shapes (M = its N, N = 4096).
+@pytest.mark.parametrize("m,n,k", [(2112, 4096, 7168), (576, 4096, 7168), (24576, 4096, 1536), (7168, 2048, 4096),
+                                   (129, 200, 384), (64, 64, 128), (300, 1000, 2112), (1, 16, 16)])
+@pytest.mark.parametrize("with_c", [False, True])
+def test_1d1d(m, n, k, with_c):
+    gen = torch.Generator(device="cuda").manual_seed(m + n + k)
+    a = quant_rows(torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=gen))
+    b = quant_rows(torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=gen))
+    ref = dequant_a(*a) @ dequant_a(*b).T
+    d = torch.full((m, n), float("nan"), device="cuda", dtype=torch.float32)
+    if with_c:
+        d = torch.randn((m, n), device="cuda", dtype=torch.float32, generator=gen) * 32
+        ref += d
+    mn = get_mn_major_tma_aligned_tensor
+    _C.fp8_gemm_nt_1d1d((a[0], mn(a[1])), (b[0], mn(b[1])), d, d if with_c else None)
+    assert not d.isnan().any()
+    assert calc_diff(d, ref) < 1e-3
 
 
 @pytest.mark.parametrize("m,n,k", [(128, 2112, 7168), (77, 300, 512)])
@@ -223,6 +255,8 @@ def test_errors_on_the_gpu():
     with pytest.raises(ValueError, match=r"must be a CUDA tensor"):
         deep_gemm.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), (b[0], b[1].cpu()), d)
     with pytest.raises(ValueError, match=r"MN-major TMA-aligned"):
-        deep_gemm.fp8_gemm_nt(a, b, d)  # a[1] still row-major [M, K/128]
+        _C.fp8_gemm_nt(a, b, d, None)  # the kernel's entry point takes a[1] only in the TMA layout
+    deep_gemm.fp8_gemm_nt(a, b, d)  # ... the API re-lays row-major A scales out, as upstream does
+    assert calc_diff(d, reference(a, b)) < 1e-3
     with pytest.raises(ValueError, match=r"num_sms must be in \[1, "):
         deep_gemm.set_num_sms(0)

@@ -7,7 +7,7 @@ import torch
 import deep_gemm
 from deep_gemm import calc_diff, per_token_cast_to_fp8
 from deep_gemm import get_mn_major_tma_aligned_tensor as mn_major
-from moe import cast_b, contiguous_rows, dequant_a, dequant_b, grouped_reference
+from moe import cast_b, contiguous_reference, contiguous_rows, dequant_a, dequant_b
 
 # DeepGEMM's MoE (n, k) pairs.
 NK = [(4096, 7168), (7168, 2048), (6144, 7168), (7168, 3072)]
@@ -29,15 +29,16 @@ def test_contiguous(num_groups, expected_m, n, k, dtype):
     d = torch.full((m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
     if dtype == "fp8":
         a, b = per_token_cast_to_fp8(x), cast_b(y)
-        ref = grouped_reference(dequant_a(*a), dequant_b(*b), m_indices)
+        ref = contiguous_reference(dequant_a(*a), dequant_b(*b), m_indices)
         deep_gemm.m_grouped_fp8_gemm_nt_contiguous((a[0], mn_major(a[1])), b, d, m_indices)
     else:
-        ref = grouped_reference(x.float(), y.float(), m_indices)
+        ref = contiguous_reference(x.float(), y.float(), m_indices)
         deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)
-    valid = m_indices >= 0
-    assert d[~valid].isnan().all(), "padding rows of d were written"
-    assert not d[valid].isnan().any(), "some expert rows were never written"
-    assert calc_diff(d[valid], ref[valid]) < 1e-3
+    # Padding rows inside an expert's tiles are written (A_pad @ B^T, as upstream DeepGEMM does).
+    computed = ~ref[:, 0].isnan()
+    assert computed.sum() == m, "every tile of this layout starts with an expert row"
+    assert not d.isnan().any(), "some rows were never written"
+    assert calc_diff(d, ref) < 1e-3
 
 
 # (2, 5400, 4096): groups of about 4096 rows take FP8 tiles of 256 columns. (4, 128, 96):
@@ -122,7 +123,8 @@ def indices(*runs):
     (((0, 100), (-1, 20), (0, 8), (1, 128)),
      "m_indices[120] = 0 follows padding (m_indices[119] = -1) in the 128-row block from row 0;"),
 ])
-def test_bad_m_indices_name_the_first_offending_row(runs, message):
+def test_bad_m_indices_name_the_first_offending_row(runs, message, monkeypatch):
+    monkeypatch.setenv("DG_CHECK_GROUPING", "1")
     m_indices = indices(*runs)
     x, y, d = contiguous_operands(m_indices.numel())
     with pytest.raises(ValueError, match=re.escape("m_grouped_bf16_gemm_nt_contiguous: " + message)):
@@ -130,8 +132,9 @@ def test_bad_m_indices_name_the_first_offending_row(runs, message):
     assert d.isnan().all(), "a rejected call wrote d"
 
 
-def test_first_of_many_bad_rows_is_named():
+def test_first_of_many_bad_rows_is_named(monkeypatch):
     """Many rows per thread of the check: the smallest offending row wins, wherever it lies."""
+    monkeypatch.setenv("DG_CHECK_GROUPING", "1")
     m = 128 * 40
     x, y, d = contiguous_operands(m, num_groups=8)
     m_indices = torch.arange(m, device="cuda", dtype=torch.int32) // 128 % 8
@@ -143,19 +146,25 @@ def test_first_of_many_bad_rows_is_named():
         deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)
 
 
-def test_valid_padding_passes():
+def test_tiles_starting_with_padding_are_skipped(monkeypatch):
+    """A tile is computed with the expert of its first row and stored whole; one that starts
+    with padding is not computed, its rows left untouched (the full check accepts the layout)."""
+    monkeypatch.setenv("DG_CHECK_GROUPING", "1")
     m_indices = indices((0, 100), (-1, 28), (-1, 128), (1, 128), (0, 1), (-1, 127))
     x, y, d = contiguous_operands(m_indices.numel())
     deep_gemm.m_grouped_bf16_gemm_nt_contiguous(x, y, d, m_indices)
-    valid = m_indices >= 0
-    assert d[~valid].isnan().all() and not d[valid].isnan().any()
+    ref = contiguous_reference(x.float(), y.float(), m_indices)
+    skipped = ref[:, 0].isnan()
+    assert skipped.sum() == 128 and d[skipped].isnan().all()
+    assert calc_diff(d[~skipped], ref[~skipped]) < 1e-3
 
 
 @pytest.mark.parametrize("masked_m, message", [
     ([65, 1], "masked_m[0] = 65 exceeds M = 64 (values must lie in [0, M])"),
     ([64, -1], "masked_m[1] = -1 is negative (values must lie in [0, M = 64])"),
 ])
-def test_bad_masked_m_names_the_group(masked_m, message):
+def test_bad_masked_m_names_the_group(masked_m, message, monkeypatch):
+    monkeypatch.setenv("DG_CHECK_GROUPING", "1")
     num_groups, n, k = 2, 256, 128
     x = torch.randn((num_groups, 64, k), device="cuda", dtype=torch.bfloat16)
     y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16)
@@ -164,10 +173,13 @@ def test_bad_masked_m_names_the_group(masked_m, message):
         deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, torch.tensor(masked_m, device="cuda", dtype=torch.int32), 64)
 
 
+@pytest.mark.parametrize("check, syncs", [("0", 0), ("1", 1)])
 @pytest.mark.parametrize("layout", ["contiguous", "masked"])
 @pytest.mark.filterwarnings("ignore:Synchronization debug mode is a prototype")
-def test_index_check_syncs_once(layout, capfd):
-    """The check of m_indices / masked_m costs one host sync, and the GEMM none."""
+def test_grouped_calls_sync_only_when_checking(layout, check, syncs, capfd, monkeypatch):
+    """A grouped call does not synchronise with the host; the opt-in check of m_indices /
+    masked_m (DG_CHECK_GROUPING=1) costs one sync."""
+    monkeypatch.setenv("DG_CHECK_GROUPING", check)
     num_groups, n, k = 4, 256, 128
     y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16)
     if layout == "contiguous":
@@ -188,4 +200,4 @@ def test_index_check_syncs_once(layout, capfd):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     # c10 warns on each sync; raised inside the runtime, the warning goes to stderr.
-    assert capfd.readouterr().err.count("called a synchronizing CUDA operation") == 1
+    assert capfd.readouterr().err.count("called a synchronizing CUDA operation") == syncs

@@ -1,12 +1,15 @@
 // The GEMM kernel, "NT" layout: D[M,N] = A[M,K] @ B[N,K]^T (+ C), for
 //   * FP8: e4m3 inputs with DeepGEMM's block scales, A per 1x128 (row, K-block),
-//     B per 128x128 block, accumulated in FP32 with per-K-block promotion;
+//     B per 128x128 block (recipe (1, 128, 128), "1D2D") or, like A, per column
+//     and K-block (recipe (1, 1, 128), "1D1D": dense only, B's scales then travel
+//     with each stage), accumulated in FP32 with per-K-block promotion;
 //   * BF16: plain bf16 inputs, FP32 accumulation;
 // each either dense, or grouped over experts (MoE):
 //   * contiguous: the experts' rows are concatenated along M in segments aligned
-//     to 128 rows; grouping[r] is the expert of row r, or -1 for a padding row
-//     (all-padding tiles are skipped; a padding row's D row is left untouched);
-//     B is [G, N, K];
+//     to 128 rows; grouping[r] is the expert of row r, or -1 for a padding row.
+//     A tile's first row names its expert, and the whole tile is computed with it
+//     and stored, padding rows too (their D rows get A_pad @ B^T, as upstream
+//     DeepGEMM writes them); tiles that start with padding are skipped. B is [G, N, K];
 //   * masked: A [G, M, K] and D [G, M, N]; only the first grouping[g] rows of
 //     group g are computed and written (grouping lives on the GPU, so the launch
 //     needs no host sync and can be captured in a CUDA graph).
@@ -301,7 +304,7 @@ __device__ __forceinline__ void stage_tail_chunk_bf16(unsigned char* buffer, con
     }
 }
 
-template <bool kFP8, int kBlockM, int kBlockN, int kStages, bool kTmaStore>
+template <bool kFP8, bool kSfbPerColumn, int kBlockM, int kBlockN, int kStages, bool kTmaStore>
 struct GemmLayout {
     static constexpr int kMathWarpgroups = kBlockM / 64;
     static constexpr int kMathWarps = kMathWarpgroups * 4;
@@ -309,7 +312,8 @@ struct GemmLayout {
     static constexpr int kABytes = kBlockM * kBlockKBytes;
     static constexpr int kBBytes = kBlockN * kBlockKBytes;
     static constexpr int kSfaBytes = kFP8 ? kBlockM * static_cast<int>(sizeof(float)) : 0;
-    static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes;
+    static constexpr int kSfbBytes = kSfbPerColumn ? kBlockN * static_cast<int>(sizeof(float)) : 0;
+    static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes + kSfbBytes;
     // The bf16 output staged for the TMA store, in 64-column chunks (the last one
     // narrower when BLOCK_N is not a multiple of 64): per math warpgroup a ring of
     // (up to) two chunk buffers, so a wide tile does not cost a pipeline stage.
@@ -319,7 +323,7 @@ struct GemmLayout {
     static constexpr int kDBytes = kTmaStore ? kMathWarpgroups * kDChunks * 64 * 128 : 0;
     static constexpr int kMathThreads = kMathWarpgroups * 128;
     // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
-    // A's scales, the full/empty barriers, the split-K verdict (16 bytes).
+    // A's scales, B's (1D1D), the full/empty barriers, the split-K verdict (16 bytes).
     // csrc/jit_kernels/gemm.cpp mirrors this.
     static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8 + 16;
     // Hopper's opt-in limit (227 KiB); ptx::SmemDescriptor also relies on addresses below 256 KiB.
@@ -332,6 +336,9 @@ struct GemmLayout {
     // two scale blocks), two temporaries taking turns. (On H200, 128x256 tiles in two
     // 128-column sub-tiles with one temporary, the most the registers hold, were
     // 1-4% slower.)
+    // (1D1D scales every column on its own: one sub-tile, at most 128 columns.)
+    static_assert(!kSfbPerColumn || (kFP8 && kBlockN <= kScaleBlock && kBlockM <= 128),
+                  "1D1D tiles are FP8, of at most 128 columns and two math warpgroups");
     static constexpr int kSubN = kBlockN <= kScaleBlock ? kBlockN : 64;
     static constexpr int kSubTiles = kBlockN / kSubN;
     // FP8 temporary accumulators (one sub-tile's each): two take turns where the
@@ -354,7 +361,7 @@ struct GemmLayout {
 // Kernel arguments beyond the tensor maps (grouped B is [G * N, K]; masked A is
 // [G * M, K], its scales [G * K/128, M] and D [G * M, N]).
 struct GemmArgs {
-    const float* sfb;      // FP8: B's scales [G, ceil(N / 128), K / 128]
+    const float* sfb;      // FP8 1D2D: B's scales [G, ceil(N / 128), ceil(K / 128)] (1D1D: tmap_sfb)
     void* d;
     const float* c;        // FP32 D only: D = acc + C
     const int* grouping;   // contiguous: expert per row; masked: rows per group
@@ -429,27 +436,32 @@ __device__ __forceinline__ bool reduce_split(const GemmArgs& args, const Tile& t
     return true;
 }
 
-// tmap_d stores 64-column chunks of D, tmap_d_tail the narrower last chunk (if any).
-template <bool kFP8, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore, typename OutT>
+// tmap_d stores 64-column chunks of D, tmap_d_tail the narrower last chunk (if any);
+// tmap_sfb loads 1D1D's B scales (MN-major [ceil(K / 128), N], like A's).
+template <bool kFP8, bool kSfbPerColumn, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore,
+          typename OutT>
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
-                                        const TensorMap& tmap_d, const TensorMap& tmap_d_tail, const GemmArgs& args) {
-    using Layout = GemmLayout<kFP8, kBlockM, kBlockN, kStages, kTmaStore>;
+                                        const TensorMap& tmap_sfb, const TensorMap& tmap_d,
+                                        const TensorMap& tmap_d_tail, const GemmArgs& args) {
+    using Layout = GemmLayout<kFP8, kSfbPerColumn, kBlockM, kBlockN, kStages, kTmaStore>;
     using MMA = typename Select<kFP8, wgmma::FP8MMA<Layout::kSubN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr int kAccumulators = kBlockN / 2;  // the tile's, per thread (m64nN: N / 2)
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
-    // store cannot promise; contiguous tiles use it only when they hold no padding.
+    // store cannot promise.
     static_assert(!kTmaStore || !kMasked, "no TMA store for masked D");
     // Grouped tiles read their expert from their first row (contiguous) or
     // tile a group's rows (masked) in BLOCK_Ms that divide the 128-row alignment.
     static_assert(kType == GemmType::Dense || 128 % kBlockM == 0, "grouped BLOCK_M divides 128");
+    static_assert(!kSfbPerColumn || kType == GemmType::Dense, "1D1D is dense only");
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
     unsigned char* smem_a = smem_d + Layout::kDBytes;
     unsigned char* smem_b = smem_a + kStages * Layout::kABytes;
     float* smem_sfa = reinterpret_cast<float*>(smem_b + kStages * Layout::kBBytes);
-    uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<unsigned char*>(smem_sfa) + kStages * Layout::kSfaBytes);
+    float* smem_sfb = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(smem_sfa) + kStages * Layout::kSfaBytes);
+    uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<unsigned char*>(smem_sfb) + kStages * Layout::kSfbBytes);
     uint64_t* empty = full + kStages;
     int* split_verdict = reinterpret_cast<int*>(empty + kStages);
 
@@ -457,7 +469,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // Read from lane 0 so the compiler knows it is warp-uniform: the MMA descriptors
     // built from it then live in uniform registers, not in per-thread ones.
     const int warpgroup = __shfl_sync(0xffffffff, threadIdx.x / 128, 0);
-    const int k_blocks = args.k / (kFP8 ? kScaleBlock : kBlockKBytes / 2);
+    // A partial last K-block reads zeros past K (TMA fills them), so it needs no tail code.
+    const int k_blocks = ceil_div(args.k, kFP8 ? kScaleBlock : kBlockKBytes / 2);
     // Split K's barrier over all math threads (1 + warpgroup are the epilogue's).
     constexpr uint32_t kMathBarrier = 1 + Layout::kMathWarpgroups;
 
@@ -465,6 +478,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         ptx::tma_prefetch_descriptor(&tmap_a);
         ptx::tma_prefetch_descriptor(&tmap_b);
         if constexpr (kFP8) ptx::tma_prefetch_descriptor(&tmap_sfa);
+        if constexpr (kSfbPerColumn) ptx::tma_prefetch_descriptor(&tmap_sfb);
         if constexpr (kTmaStore) ptx::tma_prefetch_descriptor(&tmap_d);
         if constexpr (kTmaStore && Layout::kTailWidth > 0) ptx::tma_prefetch_descriptor(&tmap_d_tail);
         for (int s = 0; s < kStages; ++s) {
@@ -496,7 +510,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 if (tile.skip) continue;
                 const int a_row = (kMasked ? tile.group * m : 0) + tile.m_tile * kBlockM;
                 const int b_row = tile.group * n + tile.n_tile * kBlockN;
-                if constexpr (kFP8) {
+                if constexpr (kFP8 && !kSfbPerColumn) {
                     // The math warpgroups load this tile's first two B scales before its
                     // first MMAs; from L1 rather than L2 once this has run ahead of them.
                     const float* sfb = tile_b_scales<kBlockN>(args.sfb, tile, n, k_blocks);
@@ -521,6 +535,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                         ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], tile.m_tile * kBlockM,
                                          (kMasked ? tile.group * k_blocks : 0) + kb);
                     }
+                    if constexpr (kSfbPerColumn)
+                        ptx::tma_load_2d(smem_sfb + s * kBlockN, &tmap_sfb, &full[s], tile.n_tile * kBlockN, kb);
                 }
             }
         }
@@ -567,19 +583,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             else
                 ptx::mbarrier_arrive(&empty[stage]);
         };
-        // Contiguous: the expert of the tile's last row (see whole_tile below), read
-        // before the mainloop so that the load's latency hides behind it.
-        int last_row_group = 0;
-        if constexpr (kTmaStore && kType == GemmType::GroupedContiguous)
-            last_row_group = __ldg(args.grouping + tile.m_tile * kBlockM + kBlockM - 1);
         float accum[kAccumulators];
         const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
-        // Contiguous: padding sits at the end of an expert's segment, so a tile whose
-        // last row is the expert's has none (the same answer for every thread).
-        auto whole_tile = [&] {
-            if constexpr (kTmaStore && kType == GemmType::GroupedContiguous) return last_row_group == tile.group;
-            return kTmaStore;
-        };
         // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
         // through its buffer ring (one store group per chunk); TMA clips M and N.
         auto store_chunk = [&](auto chunk) {
@@ -608,10 +613,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // sub-tile's MMAs run, so most of the epilogue overlaps the tensor cores' work
         // (H200, M = 4096: +3-10% where K <= 7168, benchmarks/NOTES.md v32). The last
         // chunk is stored after the loop: stored inside it, ptxas spilled accumulators.
-        // Split K's slices and contiguous tiles with padding rows store after the loop.
+        // Split K's slices store after the loop.
         constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1;
         static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
-        const bool stores_early = kStoresEarly && tile.split < 0 && whole_tile();
+        const bool stores_early = kStoresEarly && tile.split < 0;
 
         if constexpr (kFP8) {
             // The MMAs of a K-block go into a temporary accumulator that is then folded
@@ -642,7 +647,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             const int sfb_last = k_blocks - 1 - tile.k_begin;  // the row's last scale, from sfb_row
             float sb_ahead[2][kScaleBlocks];
 #pragma unroll
-            for (int b = 0; b < kScaleBlocks; ++b) {
+            for (int b = 0; b < (kSfbPerColumn ? 0 : kScaleBlocks); ++b) {
                 sb_ahead[0][b] = __ldg(sfb_row + b * hi_offset);
                 if constexpr (kUnpredicated)
                     sb_ahead[1][b] = __ldg(sfb_row + b * hi_offset + min(1, sfb_last));
@@ -670,7 +675,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     const int kb = pair_kb + kT / kSubs;
                     stage = ring.stage;
 #pragma unroll
-                    for (int b = 0; b < kScaleBlocks; ++b) {
+                    for (int b = 0; b < (kSfbPerColumn ? 0 : kScaleBlocks); ++b) {
                         sb[b] = sb_ahead[kAhead][b];
                         if constexpr (kUnpredicated)
                             sb_ahead[kAhead][b] = kb + 2 < tile_k_blocks ? __ldg(sfb_next + b * hi_offset) : 0.0f;
@@ -684,9 +689,14 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     sa[1] = smem_sfa[stage * kBlockM + row_in_tile + 8];
                 }
                 stage_of[kBuf] = stage;
-                const float sb_sub = kScaleBlocks > 1 && kSub >= hi_from ? sb[kScaleBlocks - 1] : sb[0];
-                scale[kBuf][0] = sa[0] * sb_sub;
-                scale[kBuf][1] = sa[1] * sb_sub;
+                if constexpr (kSfbPerColumn) {  // B's scales come per column, in the promotion
+                    scale[kBuf][0] = sa[0];
+                    scale[kBuf][1] = sa[1];
+                } else {
+                    const float sb_sub = kScaleBlocks > 1 && kSub >= hi_from ? sb[kScaleBlocks - 1] : sb[0];
+                    scale[kBuf][0] = sa[0] * sb_sub;
+                    scale[kBuf][1] = sa[1] * sb_sub;
+                }
                 const uint32_t a_units = stage * (Layout::kABytes >> 4);
                 const uint32_t b_units = stage * (Layout::kBBytes >> 4) + kSub * Layout::kSubN * (kBlockKBytes >> 4);
 #pragma unroll
@@ -706,18 +716,33 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 constexpr int kSub = kT % kSubs, kBuf = kT % kBuffers;
 #pragma unroll
                 for (int i = 0; i < kSubAccumulators; ++i) ptx::fence_operand(partial[kBuf][i]);
-                if constexpr (kSub == kSubs - 1) {
-                    // The MMAs and this warp's scale reads are done with the stage.
+                if constexpr (kSfbPerColumn) {
+                    // This thread's column pairs' B scales, from the stage; released after.
+                    const float* sfb_stage = smem_sfb + stage_of[kBuf] * kBlockN + (lane % 4) * 2;
+#pragma unroll
+                    for (int i = 0; i < Layout::kSubN / 8; ++i) {
+                        const float2 sb_pair = *reinterpret_cast<const float2*>(sfb_stage + i * 8);
+                        accum[i * 4 + 0] += partial[kBuf][i * 4 + 0] * (scale[kBuf][0] * sb_pair.x);
+                        accum[i * 4 + 1] += partial[kBuf][i * 4 + 1] * (scale[kBuf][0] * sb_pair.y);
+                        accum[i * 4 + 2] += partial[kBuf][i * 4 + 2] * (scale[kBuf][1] * sb_pair.x);
+                        accum[i * 4 + 3] += partial[kBuf][i * 4 + 3] * (scale[kBuf][1] * sb_pair.y);
+                    }
                     __syncwarp();
                     if (lane == 0) release(stage_of[kBuf]);
-                }
-                constexpr int kFirst = kSub * kSubAccumulators;  // the sub-tile's columns in accum
+                } else {
+                    if constexpr (kSub == kSubs - 1) {
+                        // The MMAs and this warp's scale reads are done with the stage.
+                        __syncwarp();
+                        if (lane == 0) release(stage_of[kBuf]);
+                    }
+                    constexpr int kFirst = kSub * kSubAccumulators;  // the sub-tile's columns in accum
 #pragma unroll
-                for (int i = 0; i < Layout::kSubN / 8; ++i) {
-                    accum[kFirst + i * 4 + 0] += partial[kBuf][i * 4 + 0] * scale[kBuf][0];
-                    accum[kFirst + i * 4 + 1] += partial[kBuf][i * 4 + 1] * scale[kBuf][0];
-                    accum[kFirst + i * 4 + 2] += partial[kBuf][i * 4 + 2] * scale[kBuf][1];
-                    accum[kFirst + i * 4 + 3] += partial[kBuf][i * 4 + 3] * scale[kBuf][1];
+                    for (int i = 0; i < Layout::kSubN / 8; ++i) {
+                        accum[kFirst + i * 4 + 0] += partial[kBuf][i * 4 + 0] * scale[kBuf][0];
+                        accum[kFirst + i * 4 + 1] += partial[kBuf][i * 4 + 1] * scale[kBuf][0];
+                        accum[kFirst + i * 4 + 2] += partial[kBuf][i * 4 + 2] * scale[kBuf][1];
+                        accum[kFirst + i * 4 + 3] += partial[kBuf][i * 4 + 3] * scale[kBuf][1];
+                    }
                 }
             };
             // The steps of `count` K-blocks from kb, the first one already issued: each
@@ -806,19 +831,17 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 
         if (stores_early) {
             store_chunk(Constant<Layout::kChunks - 1>{});  // the others went out in the last K-block
-        } else if (whole_tile()) {
+        } else if (kTmaStore) {
             constexpr_for<Layout::kChunks>(store_chunk);
         } else {
-            // Straight from registers; rows past the group's rows, padding rows and
-            // columns >= N are skipped.
+            // Straight from registers; rows past the group's rows and columns >= N
+            // are skipped.
             const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
             bool row_ok[2];  // this thread's two rows
 #pragma unroll
             for (int half = 0; half < 2; ++half) {
                 const int row = tile_row + row_in_tile + half * 8;
                 row_ok[half] = row < tile.rows;
-                if constexpr (kType == GemmType::GroupedContiguous)
-                    row_ok[half] = row_ok[half] && __ldg(args.grouping + row) == tile.group;
             }
 #pragma unroll
             for (int i = 0; i < kBlockN / 8; ++i) {
