@@ -1,11 +1,12 @@
 """Every GEMM entry point, with DeepGEMM 2.x's names, parameters, defaults and aliases.
 
-Each function checks what only the Python layer knows (keywords, recipes, layouts it
-re-lays out), converts operands DeepGEMM accepts into the layout the kernels read,
-with cheap torch ops and only when needed, and calls one positional `_C` entry point,
-which validates the tensors (dtype, shape, layout, then device) and launches. A call
-whose operands are already in the kernels' layout, with default keywords, does a few
-attribute checks and nothing else before `_C`.
+Each function checks what only the Python layer knows (keywords, recipes), converts
+operands DeepGEMM accepts into the layout the kernels read, with cheap torch ops and
+only when needed, and calls one positional `_C` entry point, which validates the
+tensors (dtype, shape, layout, then device) and launches. The FP8 GEMMs with default
+recipe call `_C` first and only convert when `_C` refuses the operands as they are:
+`_C` validates every argument before it launches anything, so a refused call has no
+effect, and a call already in the kernels' layout pays for nothing here.
 
 FP8 operands are (e4m3 data, scales) pairs. SM90 recipes (DeepGEMM's (gran_m, gran_n,
 gran_k) per scale): (1, 128, 128), the default: A scaled per (row, 128 K), fp32
@@ -72,7 +73,7 @@ Recipe2 = tuple[int, int]
 def _pair(function: str, name: str, x) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(t, torch.Tensor) for t in x):
         return x[0], x[1]
-    raise TypeError(f"{function}(): argument '{name}' must be a (data, scales) pair of torch.Tensor, "
+    raise TypeError(f"{function}(): argument '{name}' must be a (torch.Tensor, torch.Tensor) pair (data, scales), "
                     f"not {type(x).__name__}")
 
 
@@ -82,17 +83,6 @@ def _tensor(function: str, name: str, x, dim: int) -> torch.Tensor:
     if x.dim() != dim:
         raise ValueError(f"{function}: {name} must be {dim}-D, got shape {list(x.shape)}")
     return x
-
-
-def _sfa_ready(sf: torch.Tensor) -> bool:
-    """Hot path: fp32 scales already MN-major with 16-byte aligned K-block columns."""
-    strides = sf.stride()
-    if len(strides) < 2:
-        return False
-    shape = sf.shape
-    aligned = (shape[-2] + 3) & -4  # 4 floats = 16 bytes
-    return (sf.dtype is _FP32 and strides[-2] == 1 and strides[-1] == aligned
-            and (len(strides) == 2 or strides[0] == aligned * shape[-1]))
 
 
 def _check_compiled_dims(function: str, compiled_dims) -> None:
@@ -148,7 +138,7 @@ def _scales_per_row(function: str, name: str, data: torch.Tensor, sf: torch.Tens
     if data.dim() == (3 if grouped else 2):
         groups = data.size(0) if grouped else None
         check_sf_shape(function, name, sf, data.size(-2), data.size(-1), 1, _GRAN_K, groups)
-    return sf if _sfa_ready(sf) else get_mn_major_tma_aligned_tensor(sf)
+    return get_mn_major_tma_aligned_tensor(sf)
 
 
 def _scales_per_block(function: str, name: str, data: torch.Tensor, sf: torch.Tensor,
@@ -165,11 +155,9 @@ def _scales_per_block(function: str, name: str, data: torch.Tensor, sf: torch.Te
 
 
 def _fp8_operands(function: str, a, b, grouped_a: bool, grouped_b: bool, per_channel_b: bool):
-    """The (data, scales) pairs in the kernels' layout; returns a and b themselves when they already are."""
+    """The (data, scales) pairs in the kernels' layout (the scales copied only where they are not)."""
     a_data, sfa = _pair(function, "a", a)
     b_data, sfb = _pair(function, "b", b)
-    if _sfa_ready(sfa) and (_sfa_ready(sfb) if per_channel_b else sfb.is_contiguous() and sfb.dtype is _FP32):
-        return a, b
     _require_k_major(function, "a[0]", a_data)
     _require_k_major(function, "b[0]", b_data)
     sfa = _scales_per_row(function, "a[1]", a_data, sfa, grouped_a)
@@ -263,11 +251,11 @@ def fp8_gemm_nt(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, tor
     Recipe (1, 1, 128): B scales fp32 [N, ceil(K/128)] per (row, 128 K); d fp32 with c
     (may be d), or bf16 without. See the module docstring for the scale layouts.
     """
-    if recipe is None and recipe_a is None and recipe_b is None:
-        if compiled_dims != "nk":
-            _check_compiled_dims("fp8_gemm_nt", compiled_dims)
-        _C.fp8_gemm_nt(*_fp8_operands("fp8_gemm_nt", a, b, False, False, False), d, c)
-        return
+    if recipe is None and recipe_a is None and recipe_b is None and compiled_dims == "nk":
+        try:
+            return _C.fp8_gemm_nt(a, b, d, c)
+        except (TypeError, ValueError):
+            pass  # not in the kernels' layout, or a bad argument: the path below converts or names it
     _fp8_gemm_recipe("fp8_gemm_nt", a, b, d, c, recipe, recipe_a, recipe_b, compiled_dims)
 
 
@@ -320,6 +308,12 @@ def m_grouped_fp8_gemm_nt_contiguous(a: tuple[torch.Tensor, torch.Tensor], b: tu
     SM90 path ignores too.
     """
     function = "m_grouped_fp8_gemm_nt_contiguous"
+    if (recipe is None and recipe_a is None and recipe_b is None and compiled_dims == "nk" and not use_psum_layout
+            and expected_m_for_psum_layout is None):
+        try:
+            return _C.m_grouped_fp8_gemm_nt_contiguous(a, b, d, grouped_layout)
+        except (TypeError, ValueError):
+            pass  # as in fp8_gemm_nt
     if recipe is not None or recipe_a is not None or recipe_b is not None:
         if _per_channel_b(function, recipe, recipe_a, recipe_b):
             raise ValueError(f"{function}: recipe (1, 1, 128) is not an M-grouped SM90 kernel; use (1, 128, 128)")
@@ -352,6 +346,11 @@ def m_grouped_fp8_gemm_nt_masked(a: tuple[torch.Tensor, torch.Tensor], b: tuple[
     by the kernel: CUDA-graph capturable); expected_m (typical rows per group) tunes tiles.
     """
     function = "m_grouped_fp8_gemm_nt_masked"
+    if recipe is None and recipe_a is None and recipe_b is None and compiled_dims == "nk":
+        try:
+            return _C.m_grouped_fp8_gemm_nt_masked(a, b, d, masked_m, expected_m)
+        except (TypeError, ValueError):
+            pass  # as in fp8_gemm_nt
     if recipe is not None or recipe_a is not None or recipe_b is not None:
         if _per_channel_b(function, recipe, recipe_a, recipe_b):
             raise ValueError(f"{function}: recipe (1, 1, 128) is not a masked SM90 kernel; use (1, 128, 128)")

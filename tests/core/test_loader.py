@@ -179,8 +179,9 @@ def test_arguments_reach_the_runtime(pair, as_keywords):
         (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, (*b, b[0]), d), "argument 'b' must be a (torch.Tensor, "),
         (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b, d.tolist()), "argument 'd' must be a torch.Tensor, not list"),
         (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b, d, c=1.0), "argument 'c' must be a torch.Tensor or None"),
-        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b), "missing required argument 'd'"),
-        (lambda a, b, d: deep_gemm.fp8_gemm_nt(a, b, d, e=None), "'e' is an invalid keyword argument"),
+        # deep_gemm.fp8_gemm_nt is a Python function (deep_gemm/gemm.py): _C's own parsing directly.
+        (lambda a, b, d: _loader._C.fp8_gemm_nt(a, b), "missing required argument 'd'"),
+        (lambda a, b, d: _loader._C.fp8_gemm_nt(a, b, d, e=None), "'e' is an invalid keyword argument"),
         (lambda a, b, d: deep_gemm.set_num_sms(1.0), "argument 'num_sms' must be an int"),
         (lambda a, b, d: deep_gemm.set_num_sms(2**31), "argument 'num_sms' must be an int in [-2**31, 2**31)"),
         (lambda a, b, d: _loader._C.jit_compile(b"n", 1), "argument 'source' must be a str, not int"),
