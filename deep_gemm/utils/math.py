@@ -39,10 +39,12 @@ _FLOAT_MANTISSA_MASK = (1 << _FLOAT_EXPONENT_SHIFT) - 1
 
 
 def ceil_div(x: int, y: int) -> int:
+    """x / y rounded up, for non-negative ints."""
     return (x + y - 1) // y
 
 
 def align(x: int, y: int) -> int:
+    """x rounded up to a multiple of y."""
     return ceil_div(x, y) * y
 
 
@@ -97,7 +99,8 @@ def per_token_cast_to_fp8(x: torch.Tensor, use_ue8m0: bool = False, gran_k: int 
     `use_packed_ue8m0` (needs `use_ue8m0`) int32 [M, ceil(K / gran_k) / 4] holding four
     exponent bytes each. A K that is not a multiple of gran_k is zero-padded for the
     scales. `use_ue8m0` defaults to False here (DeepGEMM has no default) so that
-    one-argument calls of this package's earlier versions keep working.
+    one-argument calls of this package's earlier versions keep working (likewise in
+    per_block_cast_to_fp8).
     """
     _require_2d("per_token_cast_to_fp8", x)
     _require_gran_k("per_token_cast_to_fp8", gran_k)
@@ -113,7 +116,7 @@ def per_token_cast_to_fp8(x: torch.Tensor, use_ue8m0: bool = False, gran_k: int 
     return data, pack_ue8m0_to_int(scale) if use_packed_ue8m0 else scale
 
 
-def per_channel_cast_to_fp8(x: torch.Tensor, use_ue8m0: bool = False,
+def per_channel_cast_to_fp8(x: torch.Tensor, use_ue8m0: bool,
                             gran_k: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """e4m3 copy of [K, N] with one scale per (gran_k rows, column): (data [K, N], fp32 [K / gran_k, N]).
 
@@ -149,7 +152,7 @@ def per_block_cast_to_fp8(x: torch.Tensor, use_ue8m0: bool = False,
 
 
 def per_custom_dims_cast_to_fp8(x: torch.Tensor, dims: Sequence[int],
-                                use_ue8m0: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                                use_ue8m0: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """e4m3 copy of x with one scale per index of the dimensions `dims` (amax over all others).
 
     Returns (data shaped like x, fp32 scales squeezed of every size-1 dimension).
@@ -180,7 +183,7 @@ def _unpack_nibbles(packed: torch.Tensor) -> torch.Tensor:
     return torch.stack((as_bytes & 0x0F, as_bytes >> 4), dim=-1).view(*packed.shape[:-1], -1)
 
 
-def per_token_cast_to_fp4(x: torch.Tensor, use_ue8m0: bool = False, gran_k: int = 128,
+def per_token_cast_to_fp4(x: torch.Tensor, use_ue8m0: bool, gran_k: int = 128,
                           use_packed_ue8m0: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """e2m1 copy of [M, K] (two codes per int8 byte, [M, K / 2]) with one scale per (row, gran_k).
 
