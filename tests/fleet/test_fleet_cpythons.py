@@ -11,6 +11,7 @@ from cpythons import (
     build_cpythons,
     host_interpreter,
     image_cpythons,
+    not_local_reason,
     parse_requires_python,
     read_requires_python,
     select_subset,
@@ -22,8 +23,12 @@ def abis(pys):
     return [p.abi for p in pys]
 
 
-def test_project_range_is_310_to_313():
-    assert abis(build_cpythons(read_requires_python(REPO / "pyproject.toml"))) == ["cp310", "cp311", "cp312", "cp313"]
+def test_project_range_is_310_to_315():
+    spec = read_requires_python(REPO / "pyproject.toml")
+    assert abis(build_cpythons(spec)) == ["cp310", "cp311", "cp312", "cp313", "cp314", "cp314t", "cp315", "cp315t"]
+    # no free-threaded binary here: the local image has the rest (and cibuildwheel's 3.9)
+    assert abis(image_cpythons(spec)) == ["cp39", "cp310", "cp311", "cp312", "cp313", "cp314", "cp315"]
+    assert not_local_reason(CPython(3, 14, True)) and not_local_reason(CPython(3, 14)) is None
 
 
 @pytest.mark.parametrize(
@@ -82,8 +87,13 @@ def test_host_interpreter_picks_newest_patch(tmp_path):
     assert host_interpreter(CPython.from_tag("cp312"), root)[0] == "3.12.10"
     assert host_interpreter(CPython.from_tag("cp313"), root)[0] == "3.13.0"  # not the 't' build
     assert host_interpreter(CPython(3, 13, True), root)[0] == "3.13.0t"
-    with pytest.raises(CPythonError, match="pyenv install 3.14"):
-        host_interpreter(CPython.from_tag("cp314"), root)
+    with pytest.raises(CPythonError, match="pyenv install 3.11"):
+        host_interpreter(CPython.from_tag("cp311"), root)
+    # 3.14 without pyenv: Debian sid's binaries, once made (here an empty cache)
+    with pytest.raises(CPythonError, match="sid_python.py --version 3.14 --print-prefix"):
+        host_interpreter(CPython.from_tag("cp314"), root, tmp_path / "no-sid")
+    with pytest.raises(CPythonError, match="pyenv install 3.14t"):
+        host_interpreter(CPython(3, 14, True), root, tmp_path / "no-sid")
 
 
 def test_table_matches_cibuildwheel():

@@ -24,7 +24,10 @@ def options(*argv: str) -> fleet.Options:
 def test_default_run_builds_every_cpython_of_requires_python():
     opts = options()
     assert opts.torch == torches.default_torch()
-    assert [py.abi for py in opts.pythons] == ["cp310", "cp311", "cp312", "cp313"]
+    # torch 2.11.0 has cp310-cp314 (and cp313t, cp314t): the range narrows to <3.15
+    assert [py.abi for py in opts.pythons] == ["cp310", "cp311", "cp312", "cp313", "cp314"]
+    assert opts.wheel_requires_python == ">=3.10,<3.15"
+    assert set(opts.not_built) == {"cp314t"}
     assert opts.wheelhouse == REPO / "wheelhouse" and opts.dist == REPO / "dist"
     assert not opts.subset
     assert opts.stages == fleet.STAGES
@@ -237,7 +240,9 @@ def test_summary(tmp_path, capsys):
 
 def test_pythons_command_prints_the_matrix(capsys):
     assert fleet.main(["pythons", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == ["3.10", "3.11", "3.12", "3.13"]
+    assert json.loads(capsys.readouterr().out) == ["3.10", "3.11", "3.12", "3.13", "3.14", "3.14t"]
+    assert fleet.main(["pythons", "--torch", "2.15.0"]) == 0
+    assert capsys.readouterr().out.split() == ["3.11", "3.12", "3.13", "3.14", "3.14t", "3.15", "3.15t"]
 
 
 def test_errors_exit_nonzero_with_a_message(capsys):

@@ -45,7 +45,14 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from cpythons import CPython, CPythonError, host_interpreter, image_cpythons, read_requires_python  # noqa: E402
+from cpythons import (  # noqa: E402
+    CPython,
+    CPythonError,
+    ensure_host_interpreters,
+    host_interpreter,
+    image_cpythons,
+    read_requires_python,
+)
 
 IMAGE_REPO = "localhost/deep-gemm-build"
 SUITE = "bookworm"
@@ -121,12 +128,13 @@ def collect_inputs(
     ca_bundle: Path = HOST_CA_BUNDLE,
     image_dir: Path = HERE,
     pyenv_root: Path | None = None,
+    sid_root: Path | None = None,
 ) -> dict:
     """Everything the image is made of, as plain data. The tag is its hash."""
     spec = read_requires_python(pyproject)
     pythons = []
     for py in image_cpythons(spec):
-        full, prefix = host_interpreter(py, pyenv_root)
+        full, prefix = host_interpreter(py, pyenv_root, sid_root)
         pythons.append({"abi": py.abi, "version": full, "host_prefix": str(prefix), "opt_dir": py.opt_dir})
     if not ca_bundle.is_file():
         raise ImageError(f"{ca_bundle}: host CA bundle not found; containers must trust it to reach PyPI")
@@ -346,6 +354,7 @@ def build_lock():
 def ensure_image(pyproject: Path, *, force: bool = False, quiet: bool = False) -> tuple[str, bool, dict[str, float]]:
     """Make sure the image for the current inputs exists. Returns (name, built, step times)."""
     env = podman_env()
+    ensure_host_interpreters(image_cpythons(read_requires_python(pyproject)))
     inputs = collect_inputs(pyproject)
     tag = image_tag(inputs)
     name = image_name(tag)

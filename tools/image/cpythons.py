@@ -17,11 +17,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cpython"))
+import sid_python  # noqa: E402
 
 # CPython build identifiers (without the platform part) that cibuildwheel 4.3
 # builds for manylinux_x86_64 by default, oldest first. cp313t is left out on
@@ -187,11 +191,22 @@ def pyenv_root() -> Path:
     return Path(os.environ.get("PYENV_ROOT") or DEFAULT_PYENV_ROOT)
 
 
-def host_interpreter(py: CPython, root: Path | None = None) -> tuple[str, Path]:
-    """The host's pyenv install for *py*: (full version, prefix). Newest patch wins.
+def sid_provided(py: CPython) -> bool:
+    """CPythons this machine runs from Debian sid's binaries (tools/cpython/sid_python.py)."""
+    return not py.free_threaded and py.version in sid_python.DEBIAN_VERSIONS
 
-    Free-threaded installs are pyenv's ``3.14.0t``; the others must not end in 't'.
-    """
+
+def ensure_host_interpreters(pys: list[CPython]) -> None:
+    """Make the sid-provided ones of *pys* that pyenv lacks (cached after the first time)."""
+    for py in pys:
+        if sid_provided(py) and not _pyenv_installs(py):
+            try:
+                sid_python.ensure(sid_python.make_plan(py.version))
+            except sid_python.SidPythonError as exc:
+                raise CPythonError(f"CPython {py.version} from Debian sid: {exc}") from None
+
+
+def _pyenv_installs(py: CPython, root: Path | None = None) -> list[tuple[int, Path]]:
     versions = (root or pyenv_root()) / "versions"
     pattern = re.compile(rf"{py.major}\.{py.minor}\.(\d+){'t' if py.free_threaded else ''}")
     found = []
@@ -200,13 +215,34 @@ def host_interpreter(py: CPython, root: Path | None = None) -> tuple[str, Path]:
             m = pattern.fullmatch(child.name)
             if m and (child / "bin" / f"python{py.major}.{py.minor}").exists():
                 found.append((int(m.group(1)), child))
-    if not found:
-        raise CPythonError(
-            f"CPython {py.version} is needed (requires-python, or cibuildwheel's own 3.9) but "
-            f"there is no {versions}/{py.major}.{py.minor}.N{'t' if py.free_threaded else ''} "
-            f"with bin/python{py.major}.{py.minor}; install it with "
-            f"`pyenv install {py.major}.{py.minor}{'t' if py.free_threaded else ''}` "
-            "or narrow requires-python"
-        )
-    _, prefix = max(found)
-    return prefix.name, prefix
+    return found
+
+
+def host_interpreter(py: CPython, root: Path | None = None, sid_root: Path | None = None) -> tuple[str, Path]:
+    """The host's install for *py*: (full version, prefix). A pyenv install (newest patch)
+    first, else Debian sid's binaries when made (ensure_host_interpreters makes them).
+
+    Free-threaded installs are pyenv's ``3.14.0t``; the others must not end in 't'.
+    """
+    found = _pyenv_installs(py, root)
+    if found:
+        _, prefix = max(found)
+        return prefix.name, prefix
+    if sid_provided(py):
+        plan = sid_python.make_plan(py.version, sid_root)
+        if not sid_python.cached(plan):
+            raise CPythonError(
+                f"CPython {py.version} comes from Debian sid's binaries here and is not made yet: "
+                f"`python tools/cpython/sid_python.py --version {py.version} --print-prefix` "
+                "(make test-deps and the image stage run it)"
+            )
+        return plan.full_version, plan.prefix
+
+    versions = (root or pyenv_root()) / "versions"
+    raise CPythonError(
+        f"CPython {py.version} is needed (requires-python, or cibuildwheel's own 3.9) but "
+        f"there is no {versions}/{py.major}.{py.minor}.N{'t' if py.free_threaded else ''} "
+        f"with bin/python{py.major}.{py.minor}; install it with "
+        f"`pyenv install {py.major}.{py.minor}{'t' if py.free_threaded else ''}` "
+        "or narrow requires-python"
+    )
