@@ -49,9 +49,11 @@ INIT_PY = b"from ._spam import hello\n"
 def metadata(
     requires_python: str = REQUIRES_PYTHON, name: str = NAME, version: str = VERSION
 ) -> bytes:
+    # Complete enough for PyPI's upload checks (`twine check --strict`).
     return (
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        f"Requires-Python: {requires_python}\n\n"
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: A tiny extension\n"
+        f"Requires-Python: {requires_python}\nDescription-Content-Type: text/markdown\n\n"
+        f"# {name}\n\nA tiny C extension for the wheelfuse tests.\n"
     ).encode()
 
 

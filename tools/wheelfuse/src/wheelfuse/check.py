@@ -16,13 +16,13 @@ from typing import Any
 
 from packaging.metadata import parse_email
 from packaging.specifiers import SpecifierSet
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from . import __version__
 from .binaries import Target, check_module_binary, parse_module_path, target_for
 from .errors import WheelError
 from .platforms import parse_platform
 from .pythons import RELEASED_MINORS, PythonRange, resolve
+from .upload import upload_findings
 from .symbols import ELF_MAGIC, SymbolsError, check_symbols
 from .wheelinfo import LoadedWheel, installed_paths, load_wheel
 
@@ -80,6 +80,7 @@ class Report:
     rows: list[AbiRow] = field(default_factory=list)
     policy: PolicyVerdict | None = None
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # reported; ok stays true
 
     @property
     def ok(self) -> bool:
@@ -134,6 +135,10 @@ class Report:
             "problems": [
                 {"check": p.check, "abi": p.abi, "path": p.path, "message": p.message}
                 for p in self.problems
+            ],
+            "warnings": [
+                {"check": w.check, "abi": w.abi, "path": w.path, "message": w.message}
+                for w in self.warnings
             ],
         }
 
@@ -315,10 +320,9 @@ def check_wheel(
         # Archive safety, RECORD, and name/WHEEL agreement: nothing else can be trusted.
         report.add(type(exc).__name__, exc.message, path=exc.path)
         return report
-    try:
-        parse_wheel_filename(path.name, validate_order=True)
-    except InvalidWheelFilename as exc:
-        report.add("tags", str(exc))
+    upload_problems, upload_warnings = upload_findings(wheel, path.stat().st_size)
+    report.problems += [Problem(f.check, f.message, path=f.path) for f in upload_problems]
+    report.warnings += [Problem(f.check, f.message, path=f.path) for f in upload_warnings]
     report.platforms = sorted({t.platform for t in wheel.tags})
     _python_range(report, wheel, python_range, free_threaded)
     target = _target(report)

@@ -102,6 +102,8 @@ def render_table(report: Report) -> str:
         for prob in report.problems:
             where = ": ".join(x for x in (prob.abi, prob.path) if x)
             lines.append(f"  [{prob.check}] {where + ': ' if where else ''}{prob.message}")
+    for warning in report.warnings:
+        lines.append(f"warning [{warning.check}]: {warning.message}")
     lines.append("OK" if report.ok else "FAILED")
     return "\n".join(lines)
 
