@@ -23,3 +23,10 @@ from .testing import calc_diff
 __version__ = "2.6.1"
 
 __all__ = sorted({*_config_all, *_gemm_all, *_utils_all, "calc_diff", "config", "gemm", "testing", "utils"})
+
+# The sparse-attention indexer.
+from . import attention  # noqa: E402
+from .attention import *  # noqa: E402,F403
+from .attention import __all__ as _attention_all  # noqa: E402
+
+__all__ = sorted({*__all__, *_attention_all, "attention"})

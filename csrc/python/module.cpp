@@ -26,6 +26,7 @@
 
 #include "../apis/device.hpp"
 #include "../apis/gemm.hpp"
+#include "../apis/attention.hpp"
 #include "../jit/runtime.hpp"
 #include "tensor_caster.hpp"
 
@@ -420,6 +421,48 @@ PyObject* jit_cache_dir(PyObject*, PyObject*) {
     return guarded([] { return new_str(jit::paths().cache_dir); });
 }
 
+// ---- the sparse-attention indexer (csrc/apis/attention.hpp) ------------------------
+// Entry points that return a tensor; deep_gemm/attention.py holds their public
+// signatures and passes every argument positionally.
+
+template <typename... P>
+PyObject* call_returning_tensor(at::Tensor (*fn)(P...), const char* function, const char* const* names,
+                                PyObject* args, PyObject* kwargs) {
+    return guarded([&]() -> PyObject* {
+        std::tuple<std::decay_t<P>...> values;
+        const bool parsed = std::apply(
+            [&](auto&... value) { return parse(function, args, kwargs, names, sizeof...(P), value...); }, values);
+        if (!parsed) return nullptr;
+        at::Tensor result;
+        {
+            GilRelease nogil;
+            result = std::apply(fn, values);
+        }
+        return pybind11::detail::type_caster<at::Tensor>::cast(result, pybind11::return_value_policy::move,
+                                                               pybind11::handle())
+            .ptr();
+    });
+}
+
+PyObject* fp8_mqa_logits(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"q", "q_scales", "kv", "weights", "cu_seq_len_k_start", "cu_seq_len_k_end",
+                                        "clean_logits", "max_seqlen_k", "logits_dtype", nullptr};
+    return call_returning_tensor(api::fp8_mqa_logits, "fp8_mqa_logits", names, args, kwargs);
+}
+
+PyObject* get_paged_mqa_logits_metadata(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"context_lens", "block_kv", "num_sms", "indices", nullptr};
+    return call_returning_tensor(api::get_paged_mqa_logits_metadata, "get_paged_mqa_logits_metadata", names, args,
+                                 kwargs);
+}
+
+PyObject* fp8_paged_mqa_logits(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"q", "q_scales", "kv_cache", "weights", "context_lens", "block_table",
+                                        "schedule_meta", "max_context_len", "clean_logits", "logits_dtype",
+                                        "indices", nullptr};
+    return call_returning_tensor(api::fp8_paged_mqa_logits, "fp8_paged_mqa_logits", names, args, kwargs);
+}
+
 // ---- the module -------------------------------------------------------------------
 
 // The docstrings are the ones pybind11 generated for the previous binding, so that
@@ -499,6 +542,18 @@ PyMethodDef methods[] = {
     DG_FUNCTION(jit_cache_dir, METH_NOARGS,
                 "jit_cache_dir() -> str\n\n"
                 "The cache directory in use (a temporary one if the configured one is unwritable).\n"),
+    // The sparse-attention indexer: positional entry points behind deep_gemm/attention.py.
+    DG_FUNCTION(fp8_mqa_logits, kKeywords,
+                "fp8_mqa_logits(q, q_scales, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end, clean_logits, "
+                "max_seqlen_k, logits_dtype: str) -> torch.Tensor\n\n"
+                "The indexer's prefill logits; see deep_gemm.fp8_fp4_mqa_logits.\n"),
+    DG_FUNCTION(get_paged_mqa_logits_metadata, kKeywords,
+                "get_paged_mqa_logits_metadata(context_lens, block_kv, num_sms, indices) -> torch.Tensor\n\n"
+                "The paged indexer's schedule; see deep_gemm.get_paged_mqa_logits_metadata.\n"),
+    DG_FUNCTION(fp8_paged_mqa_logits, kKeywords,
+                "fp8_paged_mqa_logits(q, q_scales, kv_cache, weights, context_lens, block_table, schedule_meta, "
+                "max_context_len, clean_logits, logits_dtype: str, indices) -> torch.Tensor\n\n"
+                "The indexer's decode logits over a paged cache; see deep_gemm.fp8_fp4_paged_mqa_logits.\n"),
     {nullptr, nullptr, 0, nullptr},
 };
 #undef DG_FUNCTION

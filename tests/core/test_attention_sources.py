@@ -1,0 +1,53 @@
+"""The indexer's kernel instantiations are all listed in _C.kernel_sources() (so
+tests/core/test_kernel_sources.py compiles each with NVRTC), and ptxas keeps their
+MMAs asynchronous, their accumulators in registers and nothing on a stack."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from deep_gemm import _C, _loader
+
+PATHS = _loader.jit_paths()
+NVCC = shutil.which("nvcc") or (str(Path(PATHS["cuda_home"], "bin", "nvcc")) if PATHS["cuda_home"] else None)
+SERIALISED = re.compile(r"C7514|C7517|C7515|C7520|serialized|is injected")
+SOURCES = {name: source for name, source in _C.kernel_sources() if "logits" in name}
+
+
+def test_every_instantiation_is_listed():
+    for out in ("fp32", "bf16"):
+        for dim in (32, 64, 128):
+            for heads in (32, 64):
+                assert f"mqa_logits[d{dim} h{heads} {out}]" in SOURCES
+                for chunk in (32, 64, 128):
+                    assert (f"paged_mqa_logits[d{dim} h{heads} c{chunk} {out}]" in SOURCES) == (chunk >= heads)
+        assert f"clean_logits[{out}]" in SOURCES
+    assert "paged_mqa_logits_metadata" in SOURCES
+    assert len(SOURCES) == 2 * (6 + 15 + 1) + 1
+
+
+def test_sources_check_the_argument_structs():
+    """The host's argument structs are static_asserted against the device's in the source."""
+    for name, source in SOURCES.items():
+        if name.startswith(("mqa_logits", "paged_mqa_logits")):
+            assert re.search(r"static_assert\(sizeof\(indexer::\w+Args\) == \d+", source), name
+
+
+@pytest.mark.skipif(NVCC is None or not Path(NVCC).exists(), reason="needs nvcc (CUDA toolkit) for ptxas's messages")
+@pytest.mark.parametrize("name", [n for n in SOURCES if "fp32" in n or "metadata" in n])
+def test_ptxas_keeps_registers(name, tmp_path):
+    (tmp_path / "kernel.cu").write_text(SOURCES[name])
+    result = subprocess.run(
+        [NVCC, "-std=c++17", "-arch=sm_90a", "-cubin", "-Xptxas", "-v", "-I", str(PATHS["include_dir"]),
+         "-o", str(tmp_path / "kernel.cubin"), str(tmp_path / "kernel.cu")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if SERIALISED.search(line)]
+    assert not notes, f"{name}: ptxas made warpgroup MMAs synchronous:\n" + "\n".join(notes)
+    frames = [int(v) for v in re.findall(r"(\d+) bytes stack frame", result.stderr)]
+    spills = [int(v) for v in re.findall(r"(\d+) bytes spill stores", result.stderr)]
+    assert frames and not any(frames) and not any(spills), f"{name}: uses local memory:\n{result.stderr}"
