@@ -35,11 +35,23 @@ def structure(raw: bytes) -> list[tuple[int, int]]:
     headers: the places a structural mutation aims at."""
     fields: list[tuple[int, int]] = []
     eocd = raw.rindex(b"PK\x05\x06")
-    fields += [(eocd + o, w) for o, w in ((4, 2), (6, 2), (8, 2), (10, 2), (12, 4), (16, 4),
-                                          (20, 2))]
+    fields += [(eocd + o, w) for o, w in ((4, 2), (6, 2), (8, 2), (10, 2), (12, 4), (16, 4), (20, 2))]
     count, _, offset = struct.unpack_from("<HII", raw, eocd + 10)
-    central = [(4, 2), (6, 2), (8, 2), (10, 2), (16, 4), (20, 4), (24, 4), (28, 2), (30, 2),
-               (32, 2), (34, 2), (38, 4), (42, 4)]
+    central = [
+        (4, 2),
+        (6, 2),
+        (8, 2),
+        (10, 2),
+        (16, 4),
+        (20, 4),
+        (24, 4),
+        (28, 2),
+        (30, 2),
+        (32, 2),
+        (34, 2),
+        (38, 4),
+        (42, 4),
+    ]
     local = [(4, 2), (6, 2), (8, 2), (14, 4), (18, 4), (22, 4), (26, 2), (28, 2)]
     for _ in range(count):
         fields += [(offset + o, w) for o, w in central]
@@ -76,16 +88,14 @@ def structural_mutations(draw: st.DrawFn, raw: bytes) -> bytes:
     data = bytearray(raw)
     fields = structure(raw)
     for _ in range(draw(st.integers(1, 3))):
-        op = draw(st.sampled_from(["field", "field", "field", "prepend", "append", "eocd",
-                                   "swap"]))
+        op = draw(st.sampled_from(["field", "field", "field", "prepend", "append", "eocd", "swap"]))
         if op == "field":
             at, width = draw(st.sampled_from(fields))
             if at + width > len(data):
                 continue
             current = int.from_bytes(data[at : at + width], "little")
             top = (1 << (8 * width)) - 1
-            value = draw(st.sampled_from([0, 1, top, current + 1, current - 1,
-                                          current ^ 0x0800, current * 2]))
+            value = draw(st.sampled_from([0, 1, top, current + 1, current - 1, current ^ 0x0800, current * 2]))
             data[at : at + width] = (value & top).to_bytes(width, "little")
         elif op == "prepend":
             data[0:0] = draw(st.binary(min_size=1, max_size=64))

@@ -26,17 +26,13 @@ METADATA = {
     "unknown-description": HEAD + "Description-Content-Type: text/markdown\n\nUNKNOWN\n",
     "broken-rst": HEAD + "Description-Content-Type: text/x-rst\n\nTitle\n==\n\n`unclosed\n",
     "unknown-field": HEAD + "Frobnicate: yes\nDescription-Content-Type: text/markdown\n\nx\n",
-    "bad-requirement": HEAD
-    + "Requires-Dist: torch (>=)\nDescription-Content-Type: text/markdown\n\nx\n",
-    "bad-version": HEAD.replace("Version: 1.0\n", "Version: one\n")
-    + "Description-Content-Type: text/markdown\n\nx\n",
+    "bad-requirement": HEAD + "Requires-Dist: torch (>=)\nDescription-Content-Type: text/markdown\n\nx\n",
+    "bad-version": HEAD.replace("Version: 1.0\n", "Version: one\n") + "Description-Content-Type: text/markdown\n\nx\n",
 }
 
 
 def wheel_with(kit, directory: Path, meta: str, abi: str = "cp312", **kwargs) -> Path:
-    return kit.make_wheel(
-        directory, f"{abi}-{abi}-{PLAT}", kit.synthetic_files(abi), meta=meta.encode(), **kwargs
-    )
+    return kit.make_wheel(directory, f"{abi}-{abi}-{PLAT}", kit.synthetic_files(abi), meta=meta.encode(), **kwargs)
 
 
 @pytest.mark.parametrize("case", sorted(METADATA))
@@ -91,9 +87,7 @@ def test_repeated_tag_line(kit, tmp_path) -> None:
 
 
 def test_unsorted_compressed_tag_parts(kit, tmp_path) -> None:
-    wheel = kit.make_wheel(
-        tmp_path, f"cp312-cp312-{PLAT}.manylinux2014_x86_64", kit.synthetic_files("cp312")
-    )
+    wheel = kit.make_wheel(tmp_path, f"cp312-cp312-{PLAT}.manylinux2014_x86_64", kit.synthetic_files("cp312"))
     problems, _ = upload_findings(load_wheel(wheel), wheel.stat().st_size)
     assert [p.check for p in problems] == ["tags"] and "sorted" in problems[0].message
 

@@ -188,7 +188,7 @@ def test_second_end_record_inside_the_comment(victim, others, tmp_path, capsys) 
 def test_offset_into_another_members_data(victim, others, tmp_path, capsys) -> None:
     def change(raw: bytearray) -> None:
         entries = central_entries(bytes(raw))
-        (first_central, _, first_local), (second_central, _, _) = entries[0], entries[1]
+        (_, _, first_local), (second_central, _, _) = entries[0], entries[1]
         struct.pack_into("<I", raw, second_central + 42, first_local + 30)
 
     damage(victim, change)
@@ -210,8 +210,7 @@ def test_nfc_and_nfd_names_across_inputs(kit, tmp_path, capsys) -> None:
     nfc = unicodedata.normalize("NFC", "tinyext/caf\u00e9.txt")
     nfd = unicodedata.normalize("NFD", nfc)
     inputs = [
-        kit.make_wheel(tmp_path / "in", f"{a}-{a}-manylinux_2_17_x86_64",
-                       kit.synthetic_files(a) | {name: b"same"})
+        kit.make_wheel(tmp_path / "in", f"{a}-{a}-manylinux_2_17_x86_64", kit.synthetic_files(a) | {name: b"same"})
         for a, name in (("cp311", nfc), ("cp312", nfd))
     ]
     assert merge_main([*map(str, inputs), "-o", str(tmp_path / "out")]) == 1
@@ -230,9 +229,7 @@ def test_case_folded_names(kit, tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("bits", [0o4000, 0o2000, 0o1000])
 def test_setuid_setgid_sticky(kit, tmp_path, capsys, bits: int) -> None:
-    wheel = kit.make_wheel(
-        tmp_path / "in", "cp312-cp312-manylinux_2_17_x86_64", kit.synthetic_files("cp312")
-    )
+    wheel = kit.make_wheel(tmp_path / "in", "cp312-cp312-manylinux_2_17_x86_64", kit.synthetic_files("cp312"))
     raw = wheel.read_bytes()
     wheel.unlink()
     with zipfile.ZipFile(io.BytesIO(raw)) as zf:
@@ -346,17 +343,41 @@ def test_deflate_stream_shorter_than_stated(victim, others, tmp_path, capsys) ->
         payload = stream if i.filename == "tinyext/data.txt" else zlib.compress(d, 6)[2:-4]
         name = i.filename.encode()
         centrals.append((name, zlib.crc32(d), len(payload), len(d), len(raw)))
-        raw += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, zlib.crc32(d),
-                           len(payload), len(d), len(name), 0) + name + payload
+        raw += (
+            struct.pack(
+                "<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, zlib.crc32(d), len(payload), len(d), len(name), 0
+            )
+            + name
+            + payload
+        )
     cd = len(raw)
     for name, crc, csize, size, offset in centrals:
-        raw += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x0314, 20, 0, 8, 0, 0x21, crc,
-                           csize, size, len(name), 0, 0, 0, 0, 0o100644 << 16, offset) + name
-    raw += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(centrals), len(centrals),
-                       len(raw) - cd, cd, 0)
+        raw += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                0x0314,
+                20,
+                0,
+                8,
+                0,
+                0x21,
+                crc,
+                csize,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                offset,
+            )
+            + name
+        )
+    raw += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(centrals), len(centrals), len(raw) - cd, cd, 0)
     victim.write_bytes(bytes(raw))
-    assert_refused(capsys, tmp_path, victim, others, "data", "tinyext/data.txt",
-                   "does not end exactly")
+    assert_refused(capsys, tmp_path, victim, others, "data", "tinyext/data.txt", "does not end exactly")
 
 
 def test_real_wheels_pass(native_wheels: dict[str, Path]) -> None:
@@ -393,22 +414,83 @@ def write_sparse_zip64(path: Path, tail: bytes) -> None:
     crc_big, crc_tail = _zeros_crc(BIG), zlib.crc32(tail)
     with path.open("wb") as f:
         local_extra = struct.pack("<HHQQ", 1, 16, BIG, BIG)
-        f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0x21, crc_big,
-                            0xFFFFFFFF, 0xFFFFFFFF, len(big_name), len(local_extra)))
+        f.write(
+            struct.pack(
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                45,
+                0,
+                0,
+                0,
+                0x21,
+                crc_big,
+                0xFFFFFFFF,
+                0xFFFFFFFF,
+                len(big_name),
+                len(local_extra),
+            )
+        )
         f.write(big_name + local_extra)
         f.seek(BIG, 1)  # sparse: the data is a hole of zeros
         tail_offset = f.tell()
-        f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, crc_tail, len(tail),
-                            len(tail), len(tail_name), 0) + tail_name + tail)
+        f.write(
+            struct.pack(
+                "<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, crc_tail, len(tail), len(tail), len(tail_name), 0
+            )
+            + tail_name
+            + tail
+        )
         cd = f.tell()
         big_extra = struct.pack("<HHQQ", 1, 16, BIG, BIG)
-        f.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x032D, 45, 0, 0, 0, 0x21,
-                            crc_big, 0xFFFFFFFF, 0xFFFFFFFF, len(big_name), len(big_extra), 0,
-                            0, 0, 0o100644 << 16, 0) + big_name + big_extra)
+        f.write(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                0x032D,
+                45,
+                0,
+                0,
+                0,
+                0x21,
+                crc_big,
+                0xFFFFFFFF,
+                0xFFFFFFFF,
+                len(big_name),
+                len(big_extra),
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                0,
+            )
+            + big_name
+            + big_extra
+        )
         tail_extra = struct.pack("<HHQ", 1, 8, tail_offset)
-        f.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x032D, 45, 0, 0, 0, 0x21,
-                            crc_tail, len(tail), len(tail), len(tail_name), len(tail_extra), 0,
-                            0, 0, 0o100644 << 16, 0xFFFFFFFF) + tail_name + tail_extra)
+        f.write(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                0x032D,
+                45,
+                0,
+                0,
+                0,
+                0x21,
+                crc_tail,
+                len(tail),
+                len(tail),
+                len(tail_name),
+                len(tail_extra),
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                0xFFFFFFFF,
+            )
+            + tail_name
+            + tail_extra
+        )
         z64 = f.tell()
         f.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, 2, 2, z64 - cd, cd))
         f.write(struct.pack("<IIQI", 0x07064B50, 0, z64, 1))

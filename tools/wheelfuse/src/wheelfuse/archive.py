@@ -111,9 +111,7 @@ def check_member_name(source: str, name: str) -> None:
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise UnsafeArchive(source, "absolute path in archive", name, rule="name")
     if any(part in ("", ".", "..") for part in name.removesuffix("/").split("/")):
-        raise UnsafeArchive(
-            source, "path with '..', '.' or an empty component", name, rule="name"
-        )
+        raise UnsafeArchive(source, "path with '..', '.' or an empty component", name, rule="name")
 
 
 def _extra_fields(source: str, name: str, extra: bytes, where: str) -> dict[int, bytes]:
@@ -125,14 +123,18 @@ def _extra_fields(source: str, name: str, extra: bytes, where: str) -> dict[int,
         kind, length = struct.unpack_from("<HH", extra, pos)
         body = extra[pos + 4 : pos + 4 + length]
         if len(body) != length:
-            raise UnsafeArchive(source, f"extra field 0x{kind:04x} overruns the {where}", name,
-                                rule="extra")
+            raise UnsafeArchive(
+                source, f"extra field 0x{kind:04x} overruns the {where}", name, rule="extra"
+            )
         if kind in fields:
-            raise UnsafeArchive(source, f"extra field 0x{kind:04x} twice in the {where}", name,
-                                rule="extra")
+            raise UnsafeArchive(
+                source, f"extra field 0x{kind:04x} twice in the {where}", name, rule="extra"
+            )
         if kind == EXTRA_UNICODE_PATH:
             raise UnsafeArchive(
-                source, f"Info-ZIP Unicode Path field in the {where} (a second name)", name,
+                source,
+                f"Info-ZIP Unicode Path field in the {where} (a second name)",
+                name,
                 rule="name",
             )
         fields[kind] = body
@@ -149,7 +151,9 @@ def _zip64_values(
     if body is None:
         if wanted:
             raise UnsafeArchive(
-                source, f"saturated sizes/offset in the {where} without a ZIP64 field", name,
+                source,
+                f"saturated sizes/offset in the {where} without a ZIP64 field",
+                name,
                 rule="zip64",
             )
         return []
@@ -192,11 +196,31 @@ def _decode_name(source: str, raw: bytes, flags: int) -> str:
 def _central_entry(source: str, cd: bytes, pos: int, limits: Limits) -> tuple[_Central, int]:
     if pos + _CENTRAL.size > len(cd):
         raise UnsafeArchive(source, "central directory ends inside an entry", rule="central")
-    (sig, made_by, _needed, flags, method, _time, _date, crc, csize, usize, nlen, elen, clen,
-     disk, _internal, external, offset) = _CENTRAL.unpack_from(cd, pos)
+    (
+        sig,
+        made_by,
+        _needed,
+        flags,
+        method,
+        _time,
+        _date,
+        crc,
+        csize,
+        usize,
+        nlen,
+        elen,
+        clen,
+        disk,
+        _internal,
+        external,
+        offset,
+    ) = _CENTRAL.unpack_from(cd, pos)
     if sig != SIG_CENTRAL:
-        raise UnsafeArchive(source, f"no central entry signature at offset {pos} of the central"
-                            " directory", rule="central")
+        raise UnsafeArchive(
+            source,
+            f"no central entry signature at offset {pos} of the central directory",
+            rule="central",
+        )
     end = pos + _CENTRAL.size + nlen + elen + clen
     if end > len(cd):
         raise UnsafeArchive(source, "central directory ends inside an entry", rule="central")
@@ -216,14 +240,20 @@ def _central_entry(source: str, cd: bytes, pos: int, limits: Limits) -> tuple[_C
     if flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION):
         raise UnsafeArchive(source, "encrypted member", name, rule="flags")
     if flags & ~ALLOWED_FLAGS:
-        raise UnsafeArchive(source, f"unsupported general-purpose flags 0x{flags:04x}", name,
-                            rule="flags")
+        raise UnsafeArchive(
+            source, f"unsupported general-purpose flags 0x{flags:04x}", name, rule="flags"
+        )
     if method not in (STORED, DEFLATED):
-        raise UnsafeArchive(source, f"compression method {method} (only stored and deflate)",
-                            name, rule="method")
+        raise UnsafeArchive(
+            source, f"compression method {method} (only stored and deflate)", name, rule="method"
+        )
     if method == STORED and csize != usize:
-        raise UnsafeArchive(source, f"stored member with compressed size {csize} != size {usize}",
-                            name, rule="sizes")
+        raise UnsafeArchive(
+            source,
+            f"stored member with compressed size {csize} != size {usize}",
+            name,
+            rule="sizes",
+        )
 
     check_member_name(source, name)
     is_dir = name.endswith("/")
@@ -231,32 +261,48 @@ def _central_entry(source: str, cd: bytes, pos: int, limits: Limits) -> tuple[_C
     executable = False
     if made_by >> 8 == UNIX:
         if mode & 0o7000:
-            raise UnsafeArchive(source, f"setuid/setgid/sticky bits in mode {mode:o}", name,
-                                rule="mode")
+            raise UnsafeArchive(
+                source, f"setuid/setgid/sticky bits in mode {mode:o}", name, rule="mode"
+            )
         kind = stat.S_IFMT(mode)
         if stat.S_ISLNK(mode):
             raise UnsafeArchive(source, "symbolic link in archive", name, rule="mode")
         # A file type of 0 (as many zip writers leave it) means what the name says.
         if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise UnsafeArchive(source, "special file (not regular) in archive", name,
-                                rule="mode")
+            raise UnsafeArchive(source, "special file (not regular) in archive", name, rule="mode")
         if kind and stat.S_ISDIR(mode) != is_dir:
-            raise UnsafeArchive(source, f"mode {mode:o} disagrees with the name's file type",
-                                name, rule="mode")
+            raise UnsafeArchive(
+                source, f"mode {mode:o} disagrees with the name's file type", name, rule="mode"
+            )
         executable = bool(mode & 0o111)
     if is_dir and usize:
-        raise UnsafeArchive(source, f"directory entry with {usize} bytes of data", name,
-                            rule="sizes")
+        raise UnsafeArchive(
+            source, f"directory entry with {usize} bytes of data", name, rule="sizes"
+        )
     if usize > limits.max_member_size:
-        raise UnsafeArchive(source, f"uncompressed size {usize} is absurd (zip bomb?)", name,
-                            rule="limits")
+        raise UnsafeArchive(
+            source, f"uncompressed size {usize} is absurd (zip bomb?)", name, rule="limits"
+        )
     if usize > limits.ratio_floor and usize > limits.max_ratio * max(csize, 1):
         raise UnsafeArchive(
-            source, f"compression ratio {usize // max(csize, 1)}:1 is absurd (zip bomb?)", name,
+            source,
+            f"compression ratio {usize // max(csize, 1)}:1 is absurd (zip bomb?)",
+            name,
             rule="limits",
         )
-    entry = _Central(name, raw_name, flags, method, crc, csize, usize, offset, is_dir,
-                     executable, zip64=EXTRA_ZIP64 in fields)
+    entry = _Central(
+        name,
+        raw_name,
+        flags,
+        method,
+        crc,
+        csize,
+        usize,
+        offset,
+        is_dir,
+        executable,
+        zip64=EXTRA_ZIP64 in fields,
+    )
     return entry, end
 
 
@@ -286,8 +332,7 @@ def _end_records(source: str, f: BinaryIO, size: int, limits: Limits) -> tuple[i
     )
     comment = tail[eocd + _EOCD.size :]
     if EOCD_BYTES in comment or b"PK\x06\x06" in comment or b"PK\x06\x07" in comment:
-        raise UnsafeArchive(source, "a second end record hides in the archive comment",
-                            rule="eocd")
+        raise UnsafeArchive(source, "a second end record hides in the archive comment", rule="eocd")
     eocd_offset = tail_start + eocd
     end_of_cd = eocd_offset
     loc = eocd - _ZIP64_LOCATOR.size
@@ -295,16 +340,27 @@ def _end_records(source: str, f: BinaryIO, size: int, limits: Limits) -> tuple[i
     if has_locator:
         _, z64_disk, z64_offset, disks = _ZIP64_LOCATOR.unpack_from(tail, loc)
         if z64_disk != 0 or disks != 1:
-            raise UnsafeArchive(source, "split archive (ZIP64 locator names several disks)",
-                                rule="eocd")
+            raise UnsafeArchive(
+                source, "split archive (ZIP64 locator names several disks)", rule="eocd"
+            )
         locator_offset = eocd_offset - _ZIP64_LOCATOR.size
         record = _read_at(f, z64_offset, _ZIP64_EOCD.size)
         if z64_offset + _ZIP64_EOCD.size != locator_offset or len(record) != _ZIP64_EOCD.size:
             raise UnsafeArchive(
                 source, "the ZIP64 end record does not sit right before its locator", rule="zip64"
             )
-        (sig, record_size, _made, _needed, z_disk, z_cd_disk, z_n_disk, z_n_total, z_cd_size,
-         z_cd_offset) = _ZIP64_EOCD.unpack(record)
+        (
+            sig,
+            record_size,
+            _made,
+            _needed,
+            z_disk,
+            z_cd_disk,
+            z_n_disk,
+            z_n_total,
+            z_cd_size,
+            z_cd_offset,
+        ) = _ZIP64_EOCD.unpack(record)
         if sig != SIG_ZIP64_EOCD or record_size != _ZIP64_EOCD.size - 12:
             raise UnsafeArchive(source, "malformed ZIP64 end record", rule="zip64")
         for name, short, long, full in (
@@ -317,7 +373,8 @@ def _end_records(source: str, f: BinaryIO, size: int, limits: Limits) -> tuple[i
         ):
             if short not in (full, long):
                 raise UnsafeArchive(
-                    source, f"end record and ZIP64 end record disagree on the {name}",
+                    source,
+                    f"end record and ZIP64 end record disagree on the {name}",
                     rule="zip64",
                 )
         disk, cd_disk, n_disk, n_total = z_disk, z_cd_disk, z_n_disk, z_n_total
@@ -332,8 +389,9 @@ def _end_records(source: str, f: BinaryIO, size: int, limits: Limits) -> tuple[i
     if cd_offset + cd_size != end_of_cd:
         between = _read_at(f, cd_offset + cd_size, max(0, end_of_cd - cd_offset - cd_size))
         if EOCD_BYTES in between:
-            raise UnsafeArchive(source, "more than one end-of-central-directory record",
-                                rule="eocd")
+            raise UnsafeArchive(
+                source, "more than one end-of-central-directory record", rule="eocd"
+            )
         raise UnsafeArchive(
             source,
             f"central directory at {cd_offset} + {cd_size} bytes does not end at the end"
@@ -342,8 +400,7 @@ def _end_records(source: str, f: BinaryIO, size: int, limits: Limits) -> tuple[i
         )
     after = _read_at(f, end_of_cd, size - end_of_cd)
     if after.count(EOCD_BYTES) != 1:
-        raise UnsafeArchive(source, "more than one end-of-central-directory record",
-                            rule="eocd")
+        raise UnsafeArchive(source, "more than one end-of-central-directory record", rule="eocd")
     return cd_offset, cd_size, n_total
 
 
@@ -352,28 +409,35 @@ def _local_header(source: str, f: BinaryIO, c: _Central) -> tuple[int, int]:
     its central entry."""
     header = _read_at(f, c.header_offset, _LOCAL.size)
     if len(header) != _LOCAL.size:
-        raise UnsafeArchive(source, "local header past the end of the file", c.name,
-                            rule="local-header")
-    (sig, _needed, flags, method, _time, _date, crc, csize, usize, nlen,
-     elen) = _LOCAL.unpack(header)
+        raise UnsafeArchive(
+            source, "local header past the end of the file", c.name, rule="local-header"
+        )
+    (sig, _needed, flags, method, _time, _date, crc, csize, usize, nlen, elen) = _LOCAL.unpack(
+        header
+    )
     if sig != SIG_LOCAL:
-        raise UnsafeArchive(source, f"no local header at offset {c.header_offset}", c.name,
-                            rule="local-header")
+        raise UnsafeArchive(
+            source, f"no local header at offset {c.header_offset}", c.name, rule="local-header"
+        )
     variable = _read_at(f, c.header_offset + _LOCAL.size, nlen + elen)
     if len(variable) != nlen + elen:
-        raise UnsafeArchive(source, "local header past the end of the file", c.name,
-                            rule="local-header")
+        raise UnsafeArchive(
+            source, "local header past the end of the file", c.name, rule="local-header"
+        )
     if variable[:nlen] != c.raw_name:
         raise UnsafeArchive(
             source,
             f"local header names {variable[:nlen]!r}, the central directory {c.raw_name!r}",
-            c.name, rule="local-header",
+            c.name,
+            rule="local-header",
         )
     for what, local, central in (("flags", flags, c.flags), ("method", method, c.method)):
         if local != central:
             raise UnsafeArchive(
-                source, f"local header {what} {local:#x} != central directory's {central:#x}",
-                c.name, rule="local-header",
+                source,
+                f"local header {what} {local:#x} != central directory's {central:#x}",
+                c.name,
+                rule="local-header",
             )
     fields = _extra_fields(source, c.name, variable[nlen:], "local header")
     zip64 = EXTRA_ZIP64 in fields or c.zip64
@@ -381,12 +445,14 @@ def _local_header(source: str, f: BinaryIO, c: _Central) -> tuple[int, int]:
         # A local ZIP64 field holds both sizes (APPNOTE 4.5.3).
         body = fields.get(EXTRA_ZIP64, b"")
         if len(body) != 16:
-            raise UnsafeArchive(source, "local header's ZIP64 field must hold both sizes",
-                                c.name, rule="zip64")
+            raise UnsafeArchive(
+                source, "local header's ZIP64 field must hold both sizes", c.name, rule="zip64"
+            )
         usize, csize = struct.unpack("<QQ", body)
     elif EXTRA_ZIP64 in fields and len(fields[EXTRA_ZIP64]) not in (0, 16):
-        raise UnsafeArchive(source, "malformed ZIP64 field in the local header", c.name,
-                            rule="zip64")
+        raise UnsafeArchive(
+            source, "malformed ZIP64 field in the local header", c.name, rule="zip64"
+        )
     data_offset = c.header_offset + _LOCAL.size + nlen + elen
     end = data_offset + c.compressed_size
     stated = (crc, csize, usize)
@@ -394,7 +460,9 @@ def _local_header(source: str, f: BinaryIO, c: _Central) -> tuple[int, int]:
     if flags & FLAG_DESCRIPTOR:
         if stated not in ((0, 0, 0), expected):
             raise UnsafeArchive(
-                source, "local header's CRC/sizes disagree with the central directory", c.name,
+                source,
+                "local header's CRC/sizes disagree with the central directory",
+                c.name,
                 rule="local-header",
             )
         width = 8 if zip64 else 4
@@ -404,18 +472,23 @@ def _local_header(source: str, f: BinaryIO, c: _Central) -> tuple[int, int]:
         start = 4 if has_sig else 0
         length = struct.calcsize(body_fmt)
         if len(raw) < start + length:
-            raise UnsafeArchive(source, "data descriptor past the end of the file", c.name,
-                                rule="descriptor")
+            raise UnsafeArchive(
+                source, "data descriptor past the end of the file", c.name, rule="descriptor"
+            )
         if struct.unpack_from(body_fmt, raw, start) != expected:
-            raise UnsafeArchive(source, "data descriptor disagrees with the central directory",
-                                c.name, rule="descriptor")
+            raise UnsafeArchive(
+                source,
+                "data descriptor disagrees with the central directory",
+                c.name,
+                rule="descriptor",
+            )
         end += start + length
     elif stated != expected:
         raise UnsafeArchive(
             source,
-            f"local header's CRC/sizes {stated} disagree with the central directory's"
-            f" {expected}",
-            c.name, rule="local-header",
+            f"local header's CRC/sizes {stated} disagree with the central directory's {expected}",
+            c.name,
+            rule="local-header",
         )
     return data_offset, end
 
@@ -438,8 +511,9 @@ class WheelArchive:
         f = self.path.open("rb")
         if _identity(os.fstat(f.fileno())) != self.identity:
             f.close()
-            raise UnsafeArchive(self.filename, "the file changed after it was checked", name,
-                                rule="changed")
+            raise UnsafeArchive(
+                self.filename, "the file changed after it was checked", name, rule="changed"
+            )
         return f
 
     @cached_property
@@ -476,26 +550,31 @@ class WheelArchive:
                         try:
                             data = inflater.decompress(raw, CHUNK)
                         except zlib.error as exc:
-                            raise UnsafeArchive(source, f"corrupt deflate data ({exc})", name,
-                                                rule="data") from exc
+                            raise UnsafeArchive(
+                                source, f"corrupt deflate data ({exc})", name, rule="data"
+                            ) from exc
                 else:
                     break
                 produced += len(data)
                 if produced > entry.size:
-                    raise UnsafeArchive(source, f"more data than the stated size {entry.size}",
-                                        name, rule="data")
+                    raise UnsafeArchive(
+                        source, f"more data than the stated size {entry.size}", name, rule="data"
+                    )
                 crc = zlib.crc32(data, crc)
                 if pending:
                     yield pending
                 pending = data
             if inflater is not None and (not inflater.eof or inflater.unused_data):
                 raise UnsafeArchive(
-                    source, "deflate stream does not end exactly at the stated compressed size",
-                    name, rule="data",
+                    source,
+                    "deflate stream does not end exactly at the stated compressed size",
+                    name,
+                    rule="data",
                 )
             if produced != entry.size:
-                raise UnsafeArchive(source, f"{produced} bytes, stated size {entry.size}", name,
-                                    rule="data")
+                raise UnsafeArchive(
+                    source, f"{produced} bytes, stated size {entry.size}", name, rule="data"
+                )
             if crc != entry.crc:
                 raise UnsafeArchive(source, "CRC-32 does not match", name, rule="data")
             if pending:
@@ -504,8 +583,9 @@ class WheelArchive:
     def read(self, name: str, limits: Limits = DEFAULT_LIMITS) -> bytes:
         size = self.entries[name].size
         if size > limits.max_read_size:
-            raise UnsafeArchive(self.filename, f"{size} bytes is too large to read", name,
-                                rule="limits")
+            raise UnsafeArchive(
+                self.filename, f"{size} bytes is too large to read", name, rule="limits"
+            )
         return b"".join(self.chunks(name))
 
 
@@ -531,8 +611,9 @@ def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
             centrals.append(entry)
         if pos != cd_size:
             raise UnsafeArchive(
-                source, f"central directory holds {cd_size - pos} bytes beyond its {count}"
-                " entries", rule="central",
+                source,
+                f"central directory holds {cd_size - pos} bytes beyond its {count} entries",
+                rule="central",
             )
 
         seen: dict[str, str] = {}
@@ -544,12 +625,14 @@ def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
                 raise UnsafeArchive(
                     source,
                     f"name collides with {other!r} after Unicode normalisation and case folding",
-                    c.name, rule="name",
+                    c.name,
+                    rule="name",
                 )
             total += c.size
             if total > limits.max_total_size:
-                raise UnsafeArchive(source, f"total uncompressed size over {total} (zip bomb?)",
-                                    rule="limits")
+                raise UnsafeArchive(
+                    source, f"total uncompressed size over {total} (zip bomb?)", rule="limits"
+                )
         names = [c.name for c in centrals]
         if len(set(names)) != len(names):
             duplicate = next(n for n in names if names.count(n) > 1)
@@ -569,11 +652,13 @@ def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
                 raise UnsafeArchive(source, what, c.name, rule="layout")
             data_offset, expected = _local_header(source, f, c)
             if expected > cd_offset:
-                raise UnsafeArchive(source, "member data runs into the central directory",
-                                    c.name, rule="layout")
+                raise UnsafeArchive(
+                    source, "member data runs into the central directory", c.name, rule="layout"
+                )
             if not c.is_dir:
-                entries[c.name] = Entry(c.name, c.method, c.crc, c.compressed_size, c.size,
-                                        data_offset, c.executable)
+                entries[c.name] = Entry(
+                    c.name, c.method, c.crc, c.compressed_size, c.size, data_offset, c.executable
+                )
         if expected != cd_offset:
             raise UnsafeArchive(
                 source,

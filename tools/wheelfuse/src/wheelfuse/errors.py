@@ -21,9 +21,7 @@ class UnsafeArchive(WheelError):
     (layout, eocd, zip64, central, local-header, descriptor, data, name, mode, flags,
     method, sizes, extra, limits, io, changed)."""
 
-    def __init__(
-        self, source: str, message: str, path: str | None = None, *, rule: str
-    ) -> None:
+    def __init__(self, source: str, message: str, path: str | None = None, *, rule: str) -> None:
         self.rule = rule
         super().__init__(source, f"{message} [rule: {rule}]", path)
 

@@ -189,8 +189,7 @@ def _check_paths_portable(files: dict[str, Member], inputs: Sequence[LoadedWheel
         if other != path:
             raise PathConflict(
                 owners(path),
-                f"differs only in case or Unicode normalisation from {other} (in"
-                f" {owners(other)})",
+                f"differs only in case or Unicode normalisation from {other} (in {owners(other)})",
                 path,
             )
         if path in directories:

@@ -70,8 +70,7 @@ def metadata_findings(wheel: LoadedWheel) -> list[Finding]:
     if readme_renderer.rst.render(description, stream=warnings, **params) is None:
         detail = " ".join(warnings.getvalue().split())
         found.append(
-            Finding("metadata", f"the reStructuredText description does not render: {detail}",
-                    path)
+            Finding("metadata", f"the reStructuredText description does not render: {detail}", path)
         )
     return found
 
@@ -85,8 +84,11 @@ def upload_findings(wheel: LoadedWheel, size: int) -> tuple[list[Finding], list[
         problems.append(Finding("tags", str(exc)))
     for line in unexpanded_tag_lines(wheel.wheel):
         problems.append(
-            Finding("tags", f"Tag line {line!r} is not one expanded tag (or is repeated)",
-                    wheel.dist_info_path("WHEEL"))
+            Finding(
+                "tags",
+                f"Tag line {line!r} is not one expanded tag (or is repeated)",
+                wheel.dist_info_path("WHEEL"),
+            )
         )
     problems += metadata_findings(wheel)
     warnings = []
