@@ -157,9 +157,10 @@ void gemm(const Call& call) {
         TORCH_CHECK_TYPE(call.d.scalar_type() == at::kFloat, op, ": recipe (1, 1, 128) writes an FP32 d, got ",
                          call.d.scalar_type());
     if (has_c) {
-        check_tensor(op, "c", **call.c, {at::kFloat}, 2);
-        TORCH_CHECK_TYPE(call.d.scalar_type() == at::kFloat, op, ": accumulating into c needs d to be torch.float32, got ",
-                         call.d.scalar_type());
+        // FP8: C is fp32 (with an fp32 D); BF16: C has D's dtype, as upstream's.
+        check_tensor(op, "c", **call.c, {fp8 ? at::kFloat : call.d.scalar_type()}, 2);
+        TORCH_CHECK_TYPE(!fp8 || call.d.scalar_type() == at::kFloat, op,
+                         ": accumulating into c needs d to be torch.float32, got ", call.d.scalar_type());
     }
     if (grouped) check_tensor(op, grouping_name, *call.grouping, {at::kInt}, 1);
 
@@ -247,6 +248,14 @@ void gemm(const Call& call) {
     kernels::launch_gemm(problem, get_num_sms());
 }
 
+// An MN-major operand (a view with stride 1 along M or N) as the K-major copy the
+// kernel reads: correct for upstream's nn / tn / tt layouts at the cost of one pass
+// over the operand. Other layouts pass through and fail check_contiguous.
+at::Tensor k_major(const at::Tensor& t) {
+    const bool mn_major = t.defined() && t.dim() == 2 && !t.is_contiguous() && t.stride(0) == 1;
+    return mn_major ? t.contiguous() : t;
+}
+
 }  // namespace
 
 int get_mk_alignment_for_contiguous_layout() { return kContiguousAlignment; }
@@ -263,7 +272,8 @@ void fp8_gemm_nt_1d1d(const ScaledTensor& a, const ScaledTensor& b, const at::Te
 }
 
 void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const std::optional<at::Tensor>& c) {
-    gemm({"bf16_gemm_nt", InputType::BF16, GemmType::Dense, a, nullptr, b, nullptr, d, &c, nullptr, 0});
+    const at::Tensor a_k = k_major(a), b_k = k_major(b);
+    gemm({"bf16_gemm_nt", InputType::BF16, GemmType::Dense, a_k, nullptr, b_k, nullptr, d, &c, nullptr, 0});
 }
 
 void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,

@@ -131,7 +131,7 @@ constexpr int kRasterGroupRows = 32;  // gemm.cuh's kGroupM: tile-rows per group
 struct KernelArgs {
     const float* sfb;
     void* d;
-    const float* c;
+    const void* c;
     const int* grouping;
     float* partials;
     int* arrivals;
@@ -451,7 +451,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     const int last_group_rows = m_tiles - (m_tiles - 1) / kRasterGroupRows * kRasterGroupRows;
     KernelArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
                     p.d.data_ptr(),
-                    p.c.has_value() ? p.c->data_ptr<float>() : nullptr,
+                    p.c.has_value() ? p.c->data_ptr() : nullptr,
                     p.grouping.defined() ? p.grouping.data_ptr<int>() : nullptr,
                     partials,
                     arrivals,

@@ -81,6 +81,32 @@ def test_partial_last_k_block(m, n, k):
     run(m, n, k, out_dtype=torch.float32, with_c=True, seed=k)
 
 
+# Upstream's layouts: MN-major operands (views with stride 1 along M / N) and bf16 D + bf16 C.
+@pytest.mark.parametrize("m, n, k", [(4096, 2112, 7168), (129, 300, 512), (1, 64, 128)])
+@pytest.mark.parametrize("a_mn_major, b_mn_major", [(False, True), (True, False), (True, True)])
+def test_mn_major_operands(m, n, k, a_mn_major, b_mn_major):
+    g = torch.Generator(device="cuda").manual_seed(m + n + k)
+    a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    ref = a.float() @ b.float().T
+    a_view = a.T.contiguous().T if a_mn_major else a
+    b_view = b.T.contiguous().T if b_mn_major else b
+    d = torch.full((m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+    _C.bf16_gemm_nt(a_view, b_view, d, None)
+    assert calc_diff(d, ref) < 1e-3
+
+
+@pytest.mark.parametrize("m, n, k", [(4096, 2112, 7168), (65, 130, 192), (129, 257, 64)])
+def test_bf16_output_accumulates_bf16_c(m, n, k):
+    g = torch.Generator(device="cuda").manual_seed(k)
+    a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    d = torch.randn((m, n), device="cuda", dtype=torch.bfloat16, generator=g) * 32
+    ref = a.float() @ b.float().T + d.float()
+    _C.bf16_gemm_nt(a, b, d, d)  # in place, as upstream's tests accumulate
+    assert calc_diff(d, ref) < 1e-3
+
+
 def test_k_must_keep_rows_16_byte_aligned():
     a = torch.randn((64, 100), device="cuda", dtype=torch.bfloat16)
     with pytest.raises(ValueError, match=r"K must be a positive multiple of 8 \(rows of A and B 16-byte aligned for "

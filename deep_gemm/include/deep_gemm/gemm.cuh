@@ -244,7 +244,7 @@ struct Scheduler {
     }
 };
 
-__device__ __forceinline__ void store_pair(__nv_bfloat16* d, const float*, size_t offset, bool both, bool paired,
+__device__ __forceinline__ void store_pair(__nv_bfloat16* d, const void*, size_t offset, bool both, bool paired,
                                            float v0, float v1) {
     if (both && paired) {
         *reinterpret_cast<__nv_bfloat162*>(d + offset) = __floats2bfloat162_rn(v0, v1);
@@ -255,8 +255,9 @@ __device__ __forceinline__ void store_pair(__nv_bfloat16* d, const float*, size_
 }
 
 // FP32 output, optionally D = acc + C (C may alias D).
-__device__ __forceinline__ void store_pair(float* d, const float* c, size_t offset, bool both, bool paired,
+__device__ __forceinline__ void store_pair(float* d, const void* c_, size_t offset, bool both, bool paired,
                                            float v0, float v1) {
+    const float* c = static_cast<const float*>(c_);
     if (c != nullptr) {
         v0 += c[offset];
         if (both) v1 += c[offset + 1];
@@ -363,7 +364,7 @@ struct GemmLayout {
 struct GemmArgs {
     const float* sfb;      // FP8 1D2D: B's scales [G, ceil(N / 128), ceil(K / 128)] (1D1D: tmap_sfb)
     void* d;
-    const float* c;        // FP32 D only: D = acc + C
+    const void* c;         // D = acc + C, C of D's dtype (bf16 C: BF16 inputs only; may alias D)
     const int* grouping;   // contiguous: expert per row; masked: rows per group
     float* partials;       // split K: [split_tiles, splits] FP32 partial tiles
     int* arrivals;         // split K: slices done per split tile, zero at launch
@@ -827,6 +828,25 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             if (tile.split >= 0 &&
                 !reduce_split<kAccumulators, Layout::kMathThreads>(args, tile, accum, split_verdict, kMathBarrier))
                 continue;  // another slice of this tile arrives later and stores it
+        }
+
+        if constexpr (sizeof(OutT) == 2 && !kFP8) {
+            // bf16 D + C (BF16 inputs): C joins the accumulators before the epilogue (an FP32 D adds C
+            // as it is stored). This thread's elements, inside M and N.
+            if (args.c != nullptr) {
+                const auto* c = static_cast<const __nv_bfloat16*>(args.c);
+#pragma unroll
+                for (int i = 0; i < kBlockN / 8; ++i) {
+                    const int col = n0 + i * 8 + (lane % 4) * 2;
+#pragma unroll
+                    for (int half = 0; half < 2; ++half) {
+                        const int row = tile_row + row_in_tile + half * 8;
+                        const size_t offset = static_cast<size_t>(row) * n + col;
+                        if (row < tile.rows && col < n) accum[i * 4 + half * 2] += __bfloat162float(c[offset]);
+                        if (row < tile.rows && col + 1 < n) accum[i * 4 + half * 2 + 1] += __bfloat162float(c[offset + 1]);
+                    }
+                }
+            }
         }
 
         if (stores_early) {
