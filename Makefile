@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: dev build wheels wheels-torch bench-fleet lint test-deps test lock clean
+.PHONY: dev build wheels wheels-torch test-torch need-torch bench-fleet lint test-deps test lock clean
 
 $(VENV)/.ready: requirements/dev.txt tools/wheelfuse/pyproject.toml
 	$(BASE_PYTHON) -m uv --version >/dev/null 2>&1 || $(BASE_PYTHON) -m pip install --quiet uv==$(UV_VERSION)
@@ -42,10 +42,16 @@ TORCH ?=
 wheels: dev
 	$(PY) tools/fleet $(if $(TORCH),--torch $(TORCH)) $(FLEET_ARGS)
 
-# A second torch's fleet, kept out of `make test` (CI's budget): `make wheels-torch TORCH=2.15.0`.
+# A second torch's fleet, kept out of `make test` (CI's budget): `make wheels-torch TORCH=2.15.0`
+# builds dist/torch-2.15.0/; `make test-torch TORCH=2.15.0` installs and CPU-tests that wheel on
+# each of its CPythons with that torch (tests/fleet/test_fleet_wheel.py).
+wheels-torch test-torch: need-torch
+need-torch:
+	@test -n "$(TORCH)" || { echo "make $(MAKECMDGOALS): set TORCH=X.Y.Z (e.g. TORCH=2.15.0)" >&2; exit 2; }
 wheels-torch: dev
-	@test -n "$(TORCH)" || { echo "make wheels-torch: set TORCH=X.Y.Z (e.g. TORCH=2.15.0)" >&2; exit 2; }
 	$(PY) tools/fleet --torch $(TORCH) $(FLEET_ARGS)
+test-torch: dev wheels-torch test-deps
+	DG_TEST_TORCH=$(TORCH) $(PY) -m pytest $(PYTEST_ARGS) tests/fleet/test_fleet_wheel.py
 
 # Fleet wall time and sizes, 1 CPython against all of them.
 bench-fleet: dev
@@ -56,13 +62,15 @@ lint: dev
 
 # What the tests need beyond the dev env, so a fresh machine skips nothing it could run:
 # a MinGW cross compiler (wheelfuse builds real win_amd64 .pyd files) and CPython 3.13t and
-# 3.13 built by tools/cpython from Debian's source tarball (once each, then cached), the
-# path 3.14 will take.
+# 3.13 built by tools/cpython from Debian's source tarball (once each, then cached), and
+# CPython 3.14 / 3.15 from Debian sid's binary packages (tools/cpython/sid_python.py, cached).
 test-deps: dev
 	command -v x86_64-w64-mingw32-gcc >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64; }
 	$(PY) tools/cpython/build_cpython.py --version 3.13 --free-threaded --print-prefix
 	$(PY) tools/cpython/build_cpython.py --version 3.13 --print-prefix
+	$(PY) tools/cpython/sid_python.py --version 3.14 --print-prefix
+	$(PY) tools/cpython/sid_python.py --version 3.15 --print-prefix
 
 # The tests exercise the real artefacts: the in-place _C and the merged wheel in dist/.
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.

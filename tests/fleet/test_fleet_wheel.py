@@ -27,12 +27,14 @@ from fleetutil import REPO  # puts tools/image and tools/fleet on sys.path
 
 # isort: split
 import fleet
-from cpythons import CPython, CPythonError, build_cpythons, host_interpreter, read_requires_python
+from cpythons import CPython, CPythonError, host_interpreter
 
-DIST = REPO / "dist"
+# `make test-torch TORCH=X` sets DG_TEST_TORCH: the wheel `make wheels-torch TORCH=X` wrote
+TORCH_VERSION = os.environ.get("DG_TEST_TORCH") or fleet.torch_pin()
+DIST = fleet.output_dirs(TORCH_VERSION)[1]
 SMOKE = REPO / "tools" / "fleet" / "smoke_wheel.py"
-PYTHONS = build_cpythons(read_requires_python(REPO / "pyproject.toml"))
-TORCH = f"torch=={fleet.torch_pin()}"
+PYTHONS = fleet.local_pythons(TORCH_VERSION)
+TORCH = f"torch=={TORCH_VERSION}"
 
 
 def merged_wheel() -> Path:

@@ -130,7 +130,7 @@ def resolve_options(args: argparse.Namespace) -> Options:
     pythons = select_subset(all_pys, args.pythons) if args.pythons else all_pys
     if args.pythons and "check" in stages:
         subset_range(pythons)  # fail before building, not after
-    suffix = "" if torch == default_torch() else f"torch-{torch}"
+    wheelhouse, dist = output_dirs(torch)
     return Options(
         torch=torch,
         pythons=pythons,
@@ -141,10 +141,22 @@ def resolve_options(args: argparse.Namespace) -> Options:
         official_image=args.official_image,
         engine=args.engine,
         cache_dir=cache_dir,
-        wheelhouse=(args.wheelhouse or REPO / "wheelhouse" / suffix).resolve(),
-        dist=(args.dist or REPO / "dist" / suffix).resolve(),
+        wheelhouse=(args.wheelhouse or wheelhouse).resolve(),
+        dist=(args.dist or dist).resolve(),
         pyproject=args.pyproject.resolve(),
     )
+
+
+def output_dirs(torch: str) -> tuple[Path, Path]:
+    """(wheelhouse, dist) of a run for *torch*: the default torch's are wheelhouse/ and dist/."""
+    sub = "" if torch == default_torch() else f"torch-{torch}"
+    return REPO / "wheelhouse" / sub, REPO / "dist" / sub
+
+
+def local_pythons(torch: str | None = None) -> list[CPython]:
+    """The CPythons a plain local run for *torch* builds (what `make wheels [TORCH=X]` puts in its wheel)."""
+    _, args = parse_args([] if torch is None else ["--torch", torch])
+    return resolve_options(args).pythons
 
 
 def torch_version(args: argparse.Namespace) -> str:
@@ -463,6 +475,8 @@ def check_wheel(opts: Options, merged: Path, site: Path) -> None:
     cmd = [*wheel_tool("check-wheel"), str(merged), "--symbols-from", *map(str, symbol_dirs(site))]
     if opts.subset:
         cmd += ["--python-range", subset_range(opts.pythons)]
+    if any(py.free_threaded for py in opts.pythons):
+        cmd.append("--free-threaded")  # the official image builds them: require every one
     echo(cmd)
     if subprocess.run(cmd, env=wheel_tool_env()).returncode:
         raise FleetError(f"check: check-wheel rejected {merged.name} (see above)")
