@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: dev build wheels wheels-torch test-torch need-torch bench-fleet lint test-deps test lock clean
+.PHONY: dev build image wheels wheels-torch test-torch need-torch bench-fleet lint test-deps test test-fast test-cibuildwheel-fresh lock clean
 
 $(VENV)/.ready: requirements/dev.txt tools/wheelfuse/pyproject.toml
 	$(BASE_PYTHON) -m uv --version >/dev/null 2>&1 || $(BASE_PYTHON) -m pip install --quiet uv==$(UV_VERSION)
@@ -31,6 +31,11 @@ dev: $(VENV)/.ready
 # deep_gemm/_C and the runtime library in place, for the tests.
 build: dev
 	$(PY) setup.py --quiet build_ext --inplace
+
+# The local build image alone (what plain `cibuildwheel --platform linux` builds in, README):
+# installs podman, runc and debootstrap from Debian when missing; rebuilt only when stale.
+image: dev
+	$(PY) tools/fleet --stages image
 
 # fetch the pinned torch once -> local build image (rebuilt only when stale) ->
 # cibuildwheel per CPython -> merge-wheels -> check-wheel; one wheel in dist/.
@@ -57,7 +62,11 @@ test-torch: dev wheels-torch test-deps
 bench-fleet: dev
 	$(PY) tools/fleet/bench_fleet.py
 
+# ruff and mypy as pyproject.toml configures them; tools/wheelfuse has its own (strict) mypy.
 lint: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	cd tools/wheelfuse && $(CURDIR)/$(VENV)/bin/mypy src
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 # What the tests need beyond the dev env, so a fresh machine skips nothing it could run:
@@ -74,9 +83,20 @@ test-deps: dev
 
 # The tests exercise the real artefacts: the in-place _C and the merged wheel in dist/.
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
-test: build wheels test-deps
+test: lint build wheels test-deps
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) tests || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The CPU unit tests in seconds, with only the in-place _C: no fleet, wheel, container, venv
+# or kernel compile (tests marked slow), no GPU.
+test-fast: build
+	$(PY) -m pytest -q -m "not slow and not torch_fetch" $(PYTEST_ARGS) tests/core tests/wheelfuse tests/fleet
+
+# Plain `cibuildwheel --platform linux` in a fresh clone with no torch cache mounted:
+# before-all fetches the pinned build-time torch from PyPI itself (~620 MB; ~3 min here).
+# Kept out of `make test`, which runs the same build with the fleet's cached torch.
+test-cibuildwheel-fresh: image
+	$(PY) -m pytest $(PYTEST_ARGS) -m torch_fetch tests/packaging/test_plain_cibuildwheel.py
 
 lock:
 	$(UV) pip compile --python-version 3.12 --no-header --no-annotate requirements/dev.in -o requirements/dev.txt

@@ -39,6 +39,7 @@ def largest_tiles() -> list[tuple[str, str]]:
     return [(name, source) for _, name, source in widest.values()]
 
 
+@pytest.mark.slow  # nvcc compiles: minutes, not make test-fast's seconds
 @pytest.mark.skipif(NVCC is None or not Path(NVCC).exists(), reason="needs nvcc (CUDA toolkit) for ptxas's messages")
 @pytest.mark.parametrize("name, source", largest_tiles(), ids=lambda v: v if "[" in v else "")
 def test_mmas_stay_asynchronous(name, source, tmp_path):

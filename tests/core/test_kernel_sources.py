@@ -32,6 +32,7 @@ def test_grouping_checks_are_listed():
     assert "grouping_check[contiguous]" in names and "grouping_check[masked]" in names
 
 
+@pytest.mark.slow  # NVRTC compiles of every instantiation: minutes, not make test-fast's seconds
 @pytest.mark.parametrize("name, source", SOURCES, ids=[name for name, _ in SOURCES])
 def test_kernel_compiles_for_sm90a(name, source, jit):
     result = jit.compile(source, name)

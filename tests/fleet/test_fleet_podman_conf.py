@@ -1,4 +1,5 @@
-"""tools/podman/containers.conf: runc, rlimits under the host's hard limits, no /etc."""
+"""tools/podman/containers.conf: runc, rlimits under the host's hard limits, no /etc; and the
+podman settings pyproject gives plain cibuildwheel (no CONTAINERS_CONF) are the same."""
 
 from __future__ import annotations
 
@@ -56,3 +57,20 @@ def test_nothing_points_at_etc():
     for path in (CONF, STORAGE):
         body = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
         assert "/etc/" not in body
+
+
+def test_plain_cibuildwheel_gets_the_same_container_settings():
+    """pyproject's container-engine create-args carry what a container needs from containers.conf
+    (rlimits, the host's network), so `cibuildwheel --platform linux` works without CONTAINERS_CONF
+    (tests/packaging/test_plain_cibuildwheel.py runs it)."""
+    engine = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["cibuildwheel"]["container-engine"]
+    assert engine["name"] == "podman"
+    args = engine["create-args"]
+    given = {}
+    for arg in args:
+        if arg.startswith("--ulimit="):
+            name, _, value = arg.removeprefix("--ulimit=").partition("=")
+            soft, _, hard = value.partition(":")
+            given[name] = (int(soft), int(hard or soft))
+    assert given == ulimits(), f"{args} != containers.conf's default_ulimits"
+    assert load(CONF)["containers"]["netns"] == "host" and "--network=host" in args

@@ -29,6 +29,8 @@ from fleetutil import REPO  # puts tools/image and tools/fleet on sys.path
 import fleet
 from cpythons import CPython, CPythonError, host_interpreter
 
+pytestmark = pytest.mark.slow
+
 # `make test-torch TORCH=X` sets DG_TEST_TORCH: the wheel `make wheels-torch TORCH=X` wrote
 TORCH_VERSION = os.environ.get("DG_TEST_TORCH") or fleet.torch_pin()
 DIST = fleet.output_dirs(TORCH_VERSION)[1]
