@@ -28,7 +28,7 @@ import torch
 
 from ._loader import _C
 from .config import get_mk_alignment_for_contiguous_layout
-from .utils.layout import check_sf_shape, get_mn_major_tma_aligned_tensor, is_sm90_sfb_layout
+from .utils.layout import get_mn_major_tma_aligned_tensor, is_sm90_sfb_layout
 
 __all__ = [
     "bf16_gemm_nn",
@@ -131,37 +131,27 @@ def _require_k_major(function: str, name: str, data: torch.Tensor) -> None:
                          f"operands K-major only (as DeepGEMM's do)")
 
 
-def _scales_per_row(function: str, name: str, data: torch.Tensor, sf: torch.Tensor,
-                    grouped: bool) -> torch.Tensor:
-    """(1, 128) scales [(G,) MN, ceil(K/128)] -> MN-major TMA-aligned (a copy only if needed)."""
+def _scales_per_row(function: str, name: str, sf: torch.Tensor) -> torch.Tensor:
+    """(1, 128) scales [(G,) MN, ceil(K/128)] in any layout -> MN-major TMA-aligned (a copy only if needed)."""
     _check_scale_dtype(function, name, sf)
-    if data.dim() == (3 if grouped else 2):
-        groups = data.size(0) if grouped else None
-        check_sf_shape(function, name, sf, data.size(-2), data.size(-1), 1, _GRAN_K, groups)
-    return get_mn_major_tma_aligned_tensor(sf)
+    return get_mn_major_tma_aligned_tensor(sf) if sf.dim() in (2, 3) else sf
 
 
-def _scales_per_block(function: str, name: str, data: torch.Tensor, sf: torch.Tensor,
-                      grouped: bool) -> torch.Tensor:
-    """(128, 128) scales [(G,) ceil(N/128), ceil(K/128)], row-major or transposed -> row-major."""
+def _scales_per_block(function: str, name: str, sf: torch.Tensor) -> torch.Tensor:
+    """(128, 128) scales [(G,) ceil(N/128), ceil(K/128)], row-major or transposed row-major -> row-major."""
     _check_scale_dtype(function, name, sf)
-    if data.dim() == (3 if grouped else 2):
-        groups = data.size(0) if grouped else None
-        check_sf_shape(function, name, sf, data.size(-2), data.size(-1), _GRAN_K, _GRAN_K, groups)
-        if not is_sm90_sfb_layout(sf):
-            raise ValueError(f"{function}: {name} (128x128-block scales) must be row-major or transposed "
-                             f"row-major, got strides {list(sf.stride())}")
-    return sf.contiguous()
+    return sf.contiguous() if sf.dim() in (2, 3) and is_sm90_sfb_layout(sf) else sf
 
 
-def _fp8_operands(function: str, a, b, grouped_a: bool, grouped_b: bool, per_channel_b: bool):
-    """The (data, scales) pairs in the kernels' layout (the scales copied only where they are not)."""
+def _fp8_operands(function: str, a, b, per_channel_b: bool):
+    """The (data, scales) pairs with their scales in the kernels' layout (copied only where they are not).
+
+    Shapes, data layouts and devices are left to _C, which names what is wrong.
+    """
     a_data, sfa = _pair(function, "a", a)
     b_data, sfb = _pair(function, "b", b)
-    _require_k_major(function, "a[0]", a_data)
-    _require_k_major(function, "b[0]", b_data)
-    sfa = _scales_per_row(function, "a[1]", a_data, sfa, grouped_a)
-    sfb = (_scales_per_row if per_channel_b else _scales_per_block)(function, "b[1]", b_data, sfb, grouped_b)
+    sfa = _scales_per_row(function, "a[1]", sfa)
+    sfb = _scales_per_row(function, "b[1]", sfb) if per_channel_b else _scales_per_block(function, "b[1]", sfb)
     return (a_data, sfa), (b_data, sfb)
 
 
@@ -262,7 +252,7 @@ def fp8_gemm_nt(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, tor
 def _fp8_gemm_recipe(function: str, a, b, d, c, recipe, recipe_a, recipe_b, compiled_dims) -> None:
     _check_compiled_dims(function, compiled_dims)
     per_channel = _per_channel_b(function, recipe, recipe_a, recipe_b)
-    a, b = _fp8_operands(function, a, b, False, False, per_channel)
+    a, b = _fp8_operands(function, a, b, per_channel)
     if per_channel:
         _entry(function, "fp8_gemm_nt_1d1d", "recipe (1, 1, 128)")(a, b, d, c)
     else:
@@ -322,7 +312,7 @@ def m_grouped_fp8_gemm_nt_contiguous(a: tuple[torch.Tensor, torch.Tensor], b: tu
     if use_psum_layout or expected_m_for_psum_layout is not None:
         grouped_layout = _contiguous_layout(function, grouped_layout, _rows(a), use_psum_layout,
                                             expected_m_for_psum_layout)
-    _C.m_grouped_fp8_gemm_nt_contiguous(*_fp8_operands(function, a, b, False, True, False), d, grouped_layout)
+    _C.m_grouped_fp8_gemm_nt_contiguous(*_fp8_operands(function, a, b, False), d, grouped_layout)
 
 
 def m_grouped_fp8_gemm_nn_contiguous(a, b, d, grouped_layout, recipe=None, recipe_a=None, recipe_b=None,
@@ -356,7 +346,7 @@ def m_grouped_fp8_gemm_nt_masked(a: tuple[torch.Tensor, torch.Tensor], b: tuple[
             raise ValueError(f"{function}: recipe (1, 1, 128) is not a masked SM90 kernel; use (1, 128, 128)")
     if compiled_dims != "nk":
         _check_compiled_dims(function, compiled_dims)
-    _C.m_grouped_fp8_gemm_nt_masked(*_fp8_operands(function, a, b, True, True, False), d, masked_m, expected_m)
+    _C.m_grouped_fp8_gemm_nt_masked(*_fp8_operands(function, a, b, False), d, masked_m, expected_m)
 
 
 def k_grouped_fp8_gemm_nt_contiguous(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor],

@@ -81,7 +81,8 @@ def bench_kineto(fn: Callable[[], object], kernel_names: str | tuple[str, ...], 
     which conflict with the profiler) skips everything and returns 1 per name.
     """
     if not isinstance(kernel_names, (str, tuple)):
-        raise TypeError(f"bench_kineto: kernel_names must be a str or a tuple of str, got {type(kernel_names).__name__}")
+        raise TypeError(f"bench_kineto: kernel_names must be a str or a tuple of str, "
+                        f"got {type(kernel_names).__name__}")
     names = (kernel_names,) if isinstance(kernel_names, str) else kernel_names
     if int(os.environ.get("DG_USE_NVIDIA_TOOLS", 0)):
         return 1 if isinstance(kernel_names, str) else (1,) * len(names)

@@ -2,8 +2,7 @@
 from . import layout, math
 from .layout import *  # noqa: F403
 from .layout import __all__ as _layout_all
-from .layout import get_col_major_tma_aligned_tensor
 from .math import *  # noqa: F403
 from .math import __all__ as _math_all
 
-__all__ = sorted({*_layout_all, *_math_all, "get_col_major_tma_aligned_tensor", "layout", "math"})
+__all__ = ["layout", "math", *_layout_all, *_math_all]

@@ -20,6 +20,7 @@ from ..config import (
 from .math import align, ceil_div
 
 __all__ = [
+    "get_col_major_tma_aligned_tensor",
     "get_k_alignment_for_contiguous_layout",
     "get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor",
     "get_m_alignment_for_contiguous_layout",
@@ -188,7 +189,8 @@ def check_sf_shape(function: str, name: str, sf: torch.Tensor, mn: int, k: int, 
                    num_groups: int | None) -> None:
     """DeepGEMM's scale shape rule: [(G,) ceil(MN / gran_mn), ceil(K / gran_k)] (packed int32: / 4 more)."""
     if sf.dtype not in (torch.float32, torch.int32):
-        raise TypeError(f"{function}: {name} must have dtype torch.float32 (or packed UE8M0 torch.int32), got {sf.dtype}")
+        raise TypeError(f"{function}: {name} must have dtype torch.float32 (or packed UE8M0 torch.int32), "
+                        f"got {sf.dtype}")
     per_element = 1 if sf.dtype == torch.float32 else 4
     expected = (ceil_div(mn, gran_mn), ceil_div(k, gran_k * per_element))
     if num_groups is not None:

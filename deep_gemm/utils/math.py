@@ -79,7 +79,8 @@ def pack_ue8m0_to_int(x: torch.Tensor) -> torch.Tensor:
     if x.dtype != torch.float32:
         raise TypeError(f"pack_ue8m0_to_int expects torch.float32 scales, got {x.dtype}")
     if x.dim() == 0 or x.size(-1) % 4 != 0:
-        raise ValueError(f"pack_ue8m0_to_int needs a last dimension that is a multiple of 4, got shape {tuple(x.shape)}")
+        raise ValueError(f"pack_ue8m0_to_int needs a last dimension that is a multiple of 4, "
+                         f"got shape {tuple(x.shape)}")
     bits = x.view(torch.int32)
     if not bool(((bits >= 0) & ((bits & _FLOAT_MANTISSA_MASK) == 0)).all()):
         raise ValueError("pack_ue8m0_to_int needs non-negative powers of two (see ceil_to_ue8m0)")
@@ -105,7 +106,8 @@ def per_token_cast_to_fp8(x: torch.Tensor, use_ue8m0: bool = False, gran_k: int 
     _require_2d("per_token_cast_to_fp8", x)
     _require_gran_k("per_token_cast_to_fp8", gran_k)
     if use_packed_ue8m0 and not use_ue8m0:
-        raise ValueError("per_token_cast_to_fp8: use_packed_ue8m0=True needs use_ue8m0=True (packing keeps exponents only)")
+        raise ValueError("per_token_cast_to_fp8: use_packed_ue8m0=True needs use_ue8m0=True "
+                         "(packing keeps exponents only)")
     m, k = x.shape
     padded = x.new_zeros((m, align(k, gran_k)))
     padded[:, :k] = x
@@ -195,9 +197,11 @@ def per_token_cast_to_fp4(x: torch.Tensor, use_ue8m0: bool, gran_k: int = 128,
     _require_gran_k("per_token_cast_to_fp4", gran_k)
     m, k = x.shape
     if k % 2 != 0:
-        raise ValueError(f"per_token_cast_to_fp4 needs an even last dimension (two codes per byte), got shape {tuple(x.shape)}")
+        raise ValueError(f"per_token_cast_to_fp4 needs an even last dimension (two codes per byte), "
+                         f"got shape {tuple(x.shape)}")
     if use_packed_ue8m0 and not use_ue8m0:
-        raise ValueError("per_token_cast_to_fp4: use_packed_ue8m0=True needs use_ue8m0=True (packing keeps exponents only)")
+        raise ValueError("per_token_cast_to_fp4: use_packed_ue8m0=True needs use_ue8m0=True "
+                         "(packing keeps exponents only)")
     padded = x.new_zeros((m, align(k, gran_k)))
     padded[:, :k] = x
     blocks = padded.view(m, -1, gran_k)

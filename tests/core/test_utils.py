@@ -258,7 +258,8 @@ def test_testing_helpers():
     assert calc_diff(x, -x) == pytest.approx(2.0)
     assert calc_diff(torch.zeros(3), torch.zeros(3)) == 0.0
     assert deep_gemm.calc_diff is calc_diff
-    assert count_bytes(torch.ones(3), (torch.ones(2, dtype=torch.bfloat16), None), [torch.ones(1, dtype=torch.int8)]) == 17
+    tensors = (torch.ones(3), (torch.ones(2, dtype=torch.bfloat16), None), [torch.ones(1, dtype=torch.int8)])
+    assert count_bytes(*tensors) == 17
     assert_bitwise_equal(x, x.clone())
     y = x.clone()
     y[7] += 1
