@@ -278,3 +278,14 @@ def test_test_decorators(monkeypatch, capsys):
     seen = []
     ignore_env("DG_TEST_ENV", lambda: True)(lambda: seen.append(__import__("os").environ.get("DG_TEST_ENV")))()
     assert seen == [None] and __import__("os").environ["DG_TEST_ENV"] == "x"
+
+
+def test_layout_work_is_named_for_profilers():
+    # DeepGEMM's tests time the layout helpers by their kernels' names (bench_kineto).
+    _, sf = per_channel_cast_to_fp8(torch.randn(256, 8), use_ue8m0=True)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        get_mn_major_tma_aligned_tensor(sf.t())
+        get_mn_major_tma_aligned_packed_ue8m0_tensor(sf.t())
+        get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(sf, torch.tensor([256], dtype=torch.int32), [256], 128)
+    names = {event.key for event in profile.key_averages()}
+    assert {"transpose_fp32", "transpose_and_pack_fp32_into_ue8m0", "pack_fp32_into_ue8m0"} <= names
