@@ -284,7 +284,7 @@ def test_layout_work_is_named_for_profilers():
     # DeepGEMM's tests time the layout helpers by their kernels' names (bench_kineto).
     _, sf = per_channel_cast_to_fp8(torch.randn(256, 8), use_ue8m0=True)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
-        get_mn_major_tma_aligned_tensor(sf.t())
+        get_mn_major_tma_aligned_tensor(sf.t().contiguous())  # row-major: re-laid out
         get_mn_major_tma_aligned_packed_ue8m0_tensor(sf.t())
         get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(sf, torch.tensor([256], dtype=torch.int32), [256], 128)
     names = {event.key for event in profile.key_averages()}
