@@ -58,9 +58,9 @@ wheels-torch: dev
 test-torch: dev wheels-torch test-deps
 	DG_TEST_TORCH=$(TORCH) $(PY) -m pytest $(PYTEST_ARGS) tests/fleet/test_fleet_wheel.py
 
-# Fleet wall time and sizes, 1 CPython against all of them.
+# Fleet wall time and sizes, 1 CPython against all of them (TORCH=X: for that torch).
 bench-fleet: dev
-	$(PY) tools/fleet/bench_fleet.py
+	$(PY) tools/fleet/bench_fleet.py $(if $(TORCH),--torch $(TORCH))
 
 # ruff and mypy as pyproject.toml configures them; tools/wheelfuse has its own (strict) mypy.
 lint: dev

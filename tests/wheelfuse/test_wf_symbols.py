@@ -160,3 +160,27 @@ def test_the_real_c_extension_against_a_torch_that_lacks_its_symbols(tmp_path):
     problems = [p for p in check_wheel(wheel, symbols_from=[stripped]).problems if p.check == "symbols"]
     assert {Path(p.path).name.split(".")[0] for p in problems} >= {"_C"}
     assert any("c10" in p.message and "libc10.so" in p.message for p in problems)
+
+
+def torch_sites() -> dict[str, Path]:
+    """torch version -> a fetched fleet torch site (torch/lib, nvidia/cu13/lib)."""
+    sites = {}
+    for version_py in sorted(Path("/var/cache/deep-gemm-fleet").glob("torch-site-*/torch/version.py")):
+        text = version_py.read_text()
+        version = text.split("__version__ = '", 1)[1].split("'", 1)[0].split("+")[0]
+        sites[version] = version_py.parents[1]
+    return sites
+
+
+def test_a_wheel_built_for_one_torch_fails_against_anothers_libraries():
+    """torch 2.11.0's fat wheel against torch 2.15.0's libraries: the runtime library needs c10
+    symbols 2.15 no longer exports (upstream DeepGEMM's issue 330, caught before install)."""
+    sites = torch_sites()
+    if "2.15.0" not in sites or "2.11.0" not in sites:
+        pytest.skip("needs the fleet's torch 2.11.0 and 2.15.0 sites (make wheels; make wheels-torch TORCH=2.15.0)")
+    wheel = fleet_wheel()
+    dirs = {v: [s / "torch" / "lib", s / "nvidia" / "cu13" / "lib"] for v, s in sites.items()}
+    assert not [p for p in check_wheel(wheel, symbols_from=dirs["2.11.0"]).problems if p.check == "symbols"]
+    problems = [p for p in check_wheel(wheel, symbols_from=dirs["2.15.0"]).problems if p.check == "symbols"]
+    assert problems and all(p.path == "deep_gemm/libdeep_gemm_runtime.so" for p in problems)
+    assert all("_ZN3c10" in p.message and "libc10.so" in p.message for p in problems)
