@@ -27,7 +27,8 @@ def test_default_run_builds_every_cpython_of_requires_python():
     # torch 2.11.0 has cp310-cp314 (and cp313t, cp314t): the range narrows to <3.15
     assert [py.abi for py in opts.pythons] == ["cp310", "cp311", "cp312", "cp313", "cp314"]
     assert opts.wheel_requires_python == ">=3.10,<3.15"
-    assert set(opts.not_built) == {"cp314t"}
+    assert set(opts.not_built) == {"cp314t", "cp315", "cp315t"}
+    assert opts.not_built["cp315"] == f"torch {opts.torch} has no cp315 wheel on PyPI"
     assert opts.wheelhouse == REPO / "wheelhouse" and opts.dist == REPO / "dist"
     assert not opts.subset
     assert opts.stages == fleet.STAGES
@@ -158,11 +159,12 @@ def test_another_torch_gets_its_own_outputs_range_and_label(tmp_path, pyproject)
     opts = options("--torch", "2.15.0", "--cache-dir", str(cache), "--pyproject", wide)
     assert [py.abi for py in opts.pythons] == ["cp311", "cp312", "cp313", "cp314", "cp315"]
     assert opts.wheel_requires_python == ">=3.11,<3.16"
-    assert set(opts.not_built) == {"cp314t"} and "workflows/wheels.yml" in opts.not_built["cp314t"]
+    assert set(opts.not_built) == {"cp310", "cp314t", "cp315t"}
+    assert "workflows/wheels.yml" in opts.not_built["cp314t"] and "no cp310 wheel" in opts.not_built["cp310"]
     assert opts.wheelhouse == REPO / "wheelhouse" / "torch-2.15.0"
     assert opts.dist == REPO / "dist" / "torch-2.15.0"
     official = options("--torch", "2.15.0", "--cache-dir", str(cache), "--pyproject", wide, "--official-image")
-    assert not official.not_built and "cp314t" in [py.abi for py in official.pythons]
+    assert set(official.not_built) == {"cp310", "cp315t"} and "cp314t" in [py.abi for py in official.pythons]
 
 
 def test_staged_source_is_retargeted_to_the_runs_torch(tmp_path, pyproject):

@@ -75,7 +75,7 @@ class Options:
     subset: bool
     # the wheel's Requires-Python: the CPythons of the range this torch has wheels for
     wheel_requires_python: str
-    # CPythons of that range this run does not build, with the reason (the summary says so)
+    # CPythons of Requires-Python this run does not build, with the reason (the summary says so)
     not_built: dict[str, str]
     stages: tuple[str, ...]
     official_image: bool
@@ -124,8 +124,11 @@ def resolve_options(args: argparse.Namespace) -> Options:
         stages = tuple(s for s in stages if s != "image")
     torch = torch_version(args)
     cache_dir = args.cache_dir.resolve()
-    targets = torch_cpythons(read_requires_python(args.pyproject), torch, cache_dir)
-    not_built = {} if args.official_image else {py.abi: r for py in targets if (r := not_local_reason(py))}
+    spec = read_requires_python(args.pyproject)
+    targets = torch_cpythons(spec, torch, cache_dir)
+    not_built = {py.abi: f"torch {torch} has no {py.abi} wheel on PyPI" for py in build_cpythons(spec) if py not in targets}
+    if not args.official_image:
+        not_built |= {py.abi: r for py in targets if (r := not_local_reason(py))}
     all_pys = [py for py in targets if py.abi not in not_built]
     pythons = select_subset(all_pys, args.pythons) if args.pythons else all_pys
     if args.pythons and "check" in stages:
