@@ -489,23 +489,24 @@ def _cublaslt(function: str, a, b, d, c) -> None:
         if c is None:
             d.zero_()
         return
+    # FP32 products and reductions, C added in FP32 and one rounding to d's dtype, as
+    # DeepGEMM's cuBLASLt call does (torch.mm on bf16 output may reduce split-K in bf16).
     if a.dtype == torch.float8_e4m3fn:  # unscaled FP8: cuBLASLt through torch._scaled_mm
         one = torch.ones((), dtype=_FP32, device=d.device)
-        product = torch._scaled_mm(a.contiguous(), b.contiguous().t(), scale_a=one, scale_b=one, out_dtype=d.dtype)
-        d.add_(product) if c is not None else d.copy_(product)
-    elif d.dtype == torch.bfloat16:
-        d.addmm_(a, b.t()) if c is not None else torch.mm(a, b.t(), out=d)
-    elif c is not None:
-        d.add_(torch.mm(a, b.t(), out_dtype=_FP32))
+        product = torch._scaled_mm(a.contiguous(), b.contiguous().t(), scale_a=one, scale_b=one, out_dtype=_FP32)
     else:
-        torch.mm(a, b.t(), out_dtype=_FP32, out=d)
+        product = torch.mm(a, b.t(), out_dtype=_FP32)
+    if c is not None:
+        product += d  # d holds c
+    d.copy_(product)
 
 
 def cublaslt_gemm_nt(a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, c: torch.Tensor | None = None) -> None:
-    """d = a @ b.T (+ c) through torch's cuBLAS(Lt) matmul (torch.mm / addmm; FP8 via torch._scaled_mm).
+    """d = a @ b.T (+ c) through torch's cuBLAS(Lt) matmul (torch.mm; unscaled FP8 via torch._scaled_mm).
 
-    a [M, K], b [N, K] bf16 (or unscaled e4m3), any strides; d bf16 or fp32 [M, N],
-    row-major; c (d's dtype and shape, may be d) is added. FP32 accumulation.
+    a [M, K], b [N, K] bf16 (or e4m3, unscaled), any strides; d bf16 or fp32 [M, N],
+    row-major; c (d's dtype and shape, may be d) is added. The product is accumulated
+    and C added in fp32, then rounded once to d's dtype (through an fp32 temporary).
     """
     _cublaslt("cublaslt_gemm_nt", a, b, d, c)
 
