@@ -171,7 +171,7 @@ def _transposed(function: str, name: str, x, dims: tuple[int, int]) -> torch.Ten
 
 
 def _entry(function: str, name: str, what: str):
-    """A `_C` entry point the lead's kernels add; a clear error where this build lacks it."""
+    """A `_C` entry point that not every build has yet; a clear error where this one lacks it."""
     fn = getattr(_C, name, None)
     if fn is None:
         raise NotImplementedError(f"{function}: {what} needs _C.{name}, which this build of deep_gemm does not have")
