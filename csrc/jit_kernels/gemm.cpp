@@ -6,7 +6,6 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <cstddef>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -14,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../deep_gemm/include/deep_gemm/gemm_args.cuh"
 #include "tma.hpp"
 
 namespace deep_gemm::kernels {
@@ -110,13 +110,9 @@ bool contains(const std::vector<int>& values, int value) {
     return std::find(values.begin(), values.end(), value) != values.end();
 }
 
-// Mirrors deep_gemm::FastDivisor (gemm.cuh): n / d = (umulhi(n, magic) + n) >> shift
-// for 0 <= n < 2^31, with shift = ceil(log2 d) and magic = floor(2^32 (2^shift - d) / d) + 1
-// (Granlund and Montgomery's round-up method; magic < 2^32 because 2^shift - d < d).
-struct FastDivisor {
-    uint32_t magic, shift;
-};
-
+// Granlund and Montgomery's round-up method for deep_gemm::FastDivisor (gemm_args.cuh):
+// n / d = (umulhi(n, magic) + n) >> shift for 0 <= n < 2^31, with shift = ceil(log2 d)
+// and magic = floor(2^32 (2^shift - d) / d) + 1 (magic < 2^32 because 2^shift - d < d).
 FastDivisor fast_divisor(uint32_t d) {  // d >= 1
     uint32_t shift = 0;
     while ((1ull << shift) < d) ++shift;
@@ -125,31 +121,6 @@ FastDivisor fast_divisor(uint32_t d) {  // d >= 1
 }
 
 constexpr int kRasterGroupRows = 32;  // gemm.cuh's kGroupM: tile-rows per group of its tile order
-
-// Mirrors deep_gemm::GemmArgs (gemm.cuh), passed by value; the generated source
-// static_asserts the size and every offset (kernel_args_offsets).
-struct KernelArgs {
-    const float* sfb;
-    void* d;
-    const void* c;
-    const int* grouping;
-    float* partials;
-    int* arrivals;
-    int m, n, k, num_groups;
-    int splits, split_tiles;
-    int row_halves;
-    int b_read_once;
-    FastDivisor group_tiles, last_group_rows;
-};
-
-std::vector<std::pair<std::string, size_t>> kernel_args_offsets() {
-#define DG_FIELD(name) {#name, offsetof(KernelArgs, name)}
-    return {DG_FIELD(sfb),        DG_FIELD(d),          DG_FIELD(c),           DG_FIELD(grouping),
-            DG_FIELD(partials),   DG_FIELD(arrivals),   DG_FIELD(m),           DG_FIELD(n),
-            DG_FIELD(k),          DG_FIELD(num_groups), DG_FIELD(splits),      DG_FIELD(split_tiles),
-            DG_FIELD(row_halves), DG_FIELD(b_read_once), DG_FIELD(group_tiles), DG_FIELD(last_group_rows)};
-#undef DG_FIELD
-}
 
 }  // namespace
 
@@ -172,16 +143,14 @@ jit::KernelSource GemmConfig::source() const {
     const std::string shape = std::to_string(block_m) + ", " + std::to_string(block_n) + ", " + std::to_string(stages);
     const std::string layout = "GemmLayout<" + flag(input == InputType::FP8) + ", " + flag(sfb_per_column) + ", " +
                                shape + ", " + flag(tma_store) + ">";
-    // The host's mirrors of the kernel's arguments (KernelArgs) and of its shared memory
-    // (shared_bytes), checked where both sides are visible: a field added on one side only
-    // fails the compile instead of scrambling the other.
-    std::string checks = "static_assert(sizeof(GemmArgs) == " + std::to_string(sizeof(KernelArgs)) +
-                         ", \"GemmArgs (gemm.cuh) and KernelArgs (gemm.cpp) differ in size\");\n";
-    for (const auto& [field, offset] : kernel_args_offsets())
-        checks += "static_assert(__builtin_offsetof(GemmArgs, " + field + ") == " + std::to_string(offset) +
-                  ", \"GemmArgs::" + field + " is not where KernelArgs has it\");\n";
-    checks += "static_assert(" + layout + "::kSharedBytes == " + std::to_string(shared_bytes()) +
-              ", \"the host sizes shared memory differently from GemmLayout\");\n";
+    // What the host was built with, checked against the headers the JIT compiles: the
+    // arguments' size (gemm_args.cuh is shared, so this catches headers of another build)
+    // and the shared memory the launch asks for, which stage_bytes mirrors from GemmLayout.
+    const std::string checks =
+        "static_assert(sizeof(GemmArgs) == " + std::to_string(sizeof(GemmArgs)) +
+        ", \"gemm_args.cuh differs from the one the deep_gemm runtime was built with\");\n"
+        "static_assert(" + layout + "::kSharedBytes == " + std::to_string(shared_bytes()) +
+        ", \"the host sizes shared memory differently from GemmLayout\");\n";
     std::string code =
         "#include <deep_gemm/gemm.cuh>\n"
         "using namespace deep_gemm;\n" + checks +
@@ -449,7 +418,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     // of the last group (M, N > 0 here).
     const int m_tiles = ceil_div(p.m, config.block_m), n_tiles = ceil_div(p.n, config.block_n);
     const int last_group_rows = m_tiles - (m_tiles - 1) / kRasterGroupRows * kRasterGroupRows;
-    KernelArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
+    GemmArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
                     p.d.data_ptr(),
                     p.c.has_value() ? p.c->data_ptr() : nullptr,
                     p.grouping.defined() ? p.grouping.data_ptr<int>() : nullptr,

@@ -49,6 +49,7 @@
 
 #include <cuda_bf16.h>
 
+#include <deep_gemm/gemm_args.cuh>
 #include <deep_gemm/ptx.cuh>
 #include <deep_gemm/wgmma.cuh>
 
@@ -96,18 +97,6 @@ __device__ __forceinline__ void tile_of_block(int block, int m_tiles, int n_tile
     m_tile = first_m + in_group % group_rows;
     n_tile = in_group / group_rows;
 }
-
-// n / d for a divisor fixed at launch, as a multiply-high and a shift: a division
-// by a run-time value is ~40 dependent instructions (through the float unit), which
-// the tile boundary waits for. The host computes magic and shift (csrc/jit_kernels/
-// gemm.cpp); valid for 0 <= n < 2^31.
-struct FastDivisor {
-    uint32_t magic, shift;
-    __device__ __forceinline__ int divide(int n) const {
-        const uint32_t u = static_cast<uint32_t>(n);
-        return static_cast<int>((__umulhi(u, magic) + u) >> shift);
-    }
-};
 
 // tile_of_block's order for a grid fixed at launch (dense, contiguous) without its
 // run-time divisions: a whole group's divide by kGroupM (shifts), the last group's
@@ -357,22 +346,6 @@ struct GemmLayout {
     // 128-column scale blocks, so one B scale serves it for a K-block.
     static_assert(!kFP8 || (kScaleBlock % kSubN == 0 && kBlockN % kSubN == 0 && kBlockN <= 2 * kScaleBlock),
                   "FP8 BLOCK_N must divide B's 128-column scale block, or be a multiple of 64 up to 256");
-};
-
-// Kernel arguments beyond the tensor maps (grouped B is [G * N, K]; masked A is
-// [G * M, K], its scales [G * K/128, M] and D [G * M, N]).
-struct GemmArgs {
-    const float* sfb;      // FP8 1D2D: B's scales [G, ceil(N / 128), ceil(K / 128)] (1D1D: tmap_sfb)
-    void* d;
-    const void* c;         // D = acc + C, C of D's dtype (bf16 C: BF16 inputs only; may alias D)
-    const int* grouping;   // contiguous: expert per row; masked: rows per group
-    float* partials;       // split K: [split_tiles, splits] FP32 partial tiles
-    int* arrivals;         // split K: slices done per split tile, zero at launch
-    int m, n, k, num_groups;
-    int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices,
-    int row_halves;           // or (splits = 2, 128x256 tiles) into their two row halves
-    int b_read_once;          // every B tile is read by one CTA (one tile-row per group)
-    FastDivisor group_tiles, last_group_rows;  // dense, contiguous: TileOrder's divisors
 };
 
 // B's scales of a tile's 128-column block, one per K-block, from the tile's first.
