@@ -101,14 +101,13 @@ def _internals_ids(path: Path) -> set[bytes]:
     return set(re.findall(rb"__pybind11_internals_v\d+_\w+?__", path.read_bytes()))
 
 
-def test_pybind11_abi_matches_torch():
-    """_C is plain C API and creates no pybind11 internals; if it ever does, they must be
-    torch's (setup.py pins the id): same string."""
+def test_c_creates_no_pybind11_internals():
+    """_C is plain C API: it uses torch's exported Tensor caster and no pybind11 state of its own.
+    Were it to create pybind11 internals, their id would have to be torch's (compile with the
+    PYBIND11_COMPILER_TYPE / STDLIB / BUILD_ABI torch's libtorch_python.so was built with)."""
     torch_python = Path(torch.__file__).resolve().parent / "lib" / "libtorch_python.so"
-    ours = _internals_ids(next(PACKAGE.glob("_C.cpython-*.so")))
-    theirs = _internals_ids(torch_python)
-    assert theirs
-    assert not ours or ours == theirs
+    assert _internals_ids(torch_python), "the id pattern finds nothing in torch's own pybind11 module"
+    assert _internals_ids(next(PACKAGE.glob("_C.cpython-*.so"))) == set()
 
 
 def test_runtime_is_python_free():
