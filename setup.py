@@ -152,6 +152,12 @@ class Torch:
         dirs = [self.root / "include", self.root / "include" / "torch" / "csrc" / "api" / "include"]
         return [f"{'-isystem' if system else '-I'}{d}" for d in dirs + self.cuda_host_include]
 
+    def prefix_map_flags(self) -> list[str]:
+        """Paths in the objects (torch's and our assertions' __FILE__) relative to the checkout
+        and to the torch site, so the bytes do not depend on where either lies (the last
+        matching map wins: the site may lie inside the checkout, as .venv does)."""
+        return [f"-ffile-prefix-map={ROOT}/=", f"-ffile-prefix-map={self.site}/="]
+
     def link_flags(self, libraries: list[str]) -> list[str]:
         # libstdc++ first: libtorch.so and libtorch_cpu.so export their own (static,
         # older) copies of std::filesystem, and libtorch.so's remove_all() jumps to NULL.
@@ -229,7 +235,7 @@ def missing(plan: dict[Path, Path], flags: list[str]) -> list[tuple[Path, Path, 
 def runtime_plan(torch: Torch) -> tuple[dict[Path, Path], list[str]]:
     dirs = [CSRC / d for d in RUNTIME_DIRS]
     sources = sorted(p for d in dirs for p in d.glob("*.cpp"))
-    flags = COMMON_FLAGS + [torch.std_flag] + torch.include_flags()
+    flags = COMMON_FLAGS + [torch.std_flag] + torch.prefix_map_flags() + torch.include_flags()
     return object_plan(sources, flags, ROOT / "build" / "runtime" / "obj", dirs, torch), flags
 
 
@@ -272,7 +278,8 @@ class Target:
 def binding_plan(torch: Torch, target: Target) -> tuple[dict[Path, Path], list[str]]:
     """_C's objects for *target* (the flags carry its include path, so each CPython gets
     its own keys in the one object directory)."""
-    flags = COMMON_FLAGS + [torch.std_flag] + BINDING_FLAGS + torch.include_flags(system=True) + [f"-I{target.include}"]
+    flags = (COMMON_FLAGS + [torch.std_flag] + BINDING_FLAGS + torch.prefix_map_flags()
+             + torch.include_flags(system=True) + [f"-I{target.include}"])
     sources = sorted((CSRC / "python").glob("*.cpp"))
     return object_plan(sources, flags, ROOT / "build" / "binding" / "obj",
                        [CSRC / "python"] + [CSRC / d for d in RUNTIME_DIRS], torch), flags
