@@ -1,5 +1,6 @@
-"""The sparse-attention indexer (MQA logits, dense and paged) on upstream DeepGEMM's
-benchmark shapes: this project's deep_gemm against the plain-torch computation and,
+"""The sparse-attention indexer (MQA logits, dense and paged) and the mHC pre-norm GEMM
+(tf32_hc_prenorm_gemm) on upstream DeepGEMM's benchmark shapes: this project's
+deep_gemm against the plain-torch computation and,
 with --upstream PATH (a directory from which upstream DeepGEMM imports as
 `deep_gemm`), against upstream in the same process, alternating run by run.
 
@@ -179,6 +180,66 @@ def paged_case(libs, reps, dtype, batch, next_n, heads, dim, avg_len, upstream_u
     return report(row)
 
 
+# (m, k, num_splits or 0) -> upstream's H200 time in us (n = 24).
+HC_RECORDED = {
+    (13, 28672, 0): 106.0, (13, 28672, 16): 10.0, (13, 7680, 0): 30.0, (13, 7680, 16): 6.0,
+    (13, 7168, 0): 28.0, (13, 7168, 16): 4.0, (137, 28672, 0): 106.0, (137, 28672, 16): 10.0,
+    (137, 7680, 0): 30.0, (137, 7680, 16): 7.0, (137, 7168, 0): 29.0, (137, 7168, 16): 5.0,
+    (4096, 28672, 0): 108.0, (4096, 28672, 16): 80.0, (4096, 7680, 0): 32.0, (4096, 7680, 16): 45.0,
+    (4096, 7168, 0): 30.0, (4096, 7168, 16): 34.0, (8192, 28672, 0): 123.0, (8192, 28672, 16): 147.0,
+    (8192, 7680, 0): 42.0, (8192, 7680, 16): 83.0, (8192, 7168, 0): 40.0, (8192, 7168, 16): 61.0,
+}
+HC_CASES = [(m, 24, k, splits) for m in (13, 137, 4096, 8192) for k in (28672, 7680, 7168) for splits in (None, 16)]
+
+
+def bench_hc(libs, reps):
+    return [hc_case(libs, reps, *case) for case in HC_CASES]
+
+
+def hc_case(libs, reps, m, n, k, splits):
+    a = torch.randn(m, k, dtype=torch.bfloat16, device="cuda")
+    b = torch.randn(n, k, device="cuda")
+    d_shape = (m, n) if splits is None else (splits, m, n)
+    s_shape = (m,) if splits is None else (splits, m)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        reference = torch.cat([a.float() @ b.T, a.float().square().sum(-1, keepdim=True)], dim=1)
+        torch_ms = median_ms(lambda: (a.float() @ b.T, a.float().square().sum(-1)), reps)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+    outputs = [(torch.empty(d_shape, device="cuda"), torch.empty(s_shape, device="cuda")) for _ in libs]
+
+    def expand_for(i):
+        def expand(_):
+            d, s = outputs[i]
+            return torch.cat([d if splits is None else d.sum(0), (s if splits is None else s.sum(0))[:, None]], dim=1)
+        return expand
+
+    name = f"tf32_hc_prenorm_gemm m={m} n={n} k={k} num_splits={splits or 0}"
+    row = dict(case=name)
+    calls = []
+    for i, (label, lib) in enumerate(zip(("ours", "upstream"), libs, strict=True)):
+        if lib is None:
+            continue
+        d, s = outputs[i]
+        call = (lambda lib=lib, d=d, s=s: lib.tf32_hc_prenorm_gemm(a, b, d, s, num_splits=splits))
+        call()
+        diff = calc_diff(expand_for(i)(None), reference)
+        row[f"{label}_diff"] = diff
+        if not diff < 1e-8:
+            message = f"{name}: {label} differs from torch's TF32 result, calc_diff {diff:.3e} >= 1e-8"
+            if label == "ours":
+                sys.exit(message)
+            print("WARNING: " + message, flush=True)
+        calls.append(call)
+    if len(calls) == 2:
+        row["ours_ms"], row["upstream_ms"] = median_ms_pair(calls[0], calls[1], reps)
+    else:
+        row["ours_ms"] = median_ms(calls[0], reps)
+    row.update(torch_ms=torch_ms, upstream_recorded_us=HC_RECORDED[(m, k, splits or 0)])
+    return report(row)
+
+
 def check_and_time(name, libs, function, args, kwargs, expand, reference, dtype, reps):
     """Each library's output against the torch reference, then the libraries timed in alternation."""
     tolerance = 2e-5 if dtype == torch.bfloat16 else 1e-6
@@ -226,7 +287,7 @@ def main() -> int:
     libs = load_libraries(args.upstream)
     print(f"ours: {Path(libs[0].__file__).parent}" +
           (f"\nupstream: {Path(libs[1].__file__).parent}" if libs[1] else "\nupstream: not given (--upstream)"))
-    rows = bench_dense(libs, args.reps) + bench_paged(libs, args.reps)
+    rows = bench_dense(libs, args.reps) + bench_paged(libs, args.reps) + bench_hc(libs, args.reps)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0

@@ -24,3 +24,10 @@ __version__ = "2.6.1"
 
 __all__ = ["attention", "calc_diff", "config", "gemm", "testing", "utils", *_attention_all, *_config_all, *_gemm_all,
            *_utils_all]
+
+# DeepSeek's mHC pre-norm GEMM.
+from . import hyperconnection  # noqa: E402
+from .hyperconnection import *  # noqa: E402,F403
+from .hyperconnection import __all__ as _hyperconnection_all  # noqa: E402
+
+__all__ = sorted({*__all__, *_hyperconnection_all, "hyperconnection"})

@@ -10,6 +10,7 @@
 #include "../jit_kernels/gemm.hpp"
 #include "../jit_kernels/grouping_check.hpp"
 #include "attention.hpp"
+#include "hyperconnection.hpp"
 #include "device.hpp"
 
 namespace deep_gemm::api {
@@ -331,6 +332,7 @@ std::vector<std::pair<std::string, std::string>> kernel_sources() {
         sources.emplace_back(std::move(source.name), std::move(source.source));
     }
     for (auto& source : attention_kernel_sources()) sources.push_back(std::move(source));
+    for (auto& source : hyperconnection_kernel_sources()) sources.push_back(std::move(source));
     return sources;
 }
 

@@ -27,6 +27,7 @@
 #include "../apis/device.hpp"
 #include "../apis/gemm.hpp"
 #include "../apis/attention.hpp"
+#include "../apis/hyperconnection.hpp"
 #include "../jit/runtime.hpp"
 #include "tensor_caster.hpp"
 
@@ -421,7 +422,7 @@ PyObject* jit_cache_dir(PyObject*, PyObject*) {
     return guarded([] { return new_str(jit::paths().cache_dir); });
 }
 
-// ---- the sparse-attention indexer (csrc/apis/attention.hpp) ------------------------
+// ---- the sparse-attention indexer and mHC (csrc/apis/attention.hpp, hyperconnection.hpp)
 // Entry points that return a tensor; deep_gemm/attention.py holds their public
 // signatures and passes every argument positionally.
 
@@ -454,6 +455,11 @@ PyObject* get_paged_mqa_logits_metadata(PyObject*, PyObject* args, PyObject* kwa
     static const char* const names[] = {"context_lens", "block_kv", "num_sms", "indices", nullptr};
     return call_returning_tensor(api::get_paged_mqa_logits_metadata, "get_paged_mqa_logits_metadata", names, args,
                                  kwargs);
+}
+
+PyObject* tf32_hc_prenorm_gemm(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"a", "b", "d", "sqr_sum", "num_splits", nullptr};
+    return call_gemm(api::tf32_hc_prenorm_gemm, "tf32_hc_prenorm_gemm", names, 5, args, kwargs);
 }
 
 PyObject* fp8_paged_mqa_logits(PyObject*, PyObject* args, PyObject* kwargs) {
@@ -542,7 +548,7 @@ PyMethodDef methods[] = {
     DG_FUNCTION(jit_cache_dir, METH_NOARGS,
                 "jit_cache_dir() -> str\n\n"
                 "The cache directory in use (a temporary one if the configured one is unwritable).\n"),
-    // The sparse-attention indexer: positional entry points behind deep_gemm/attention.py.
+    // The indexer and mHC: positional entry points behind deep_gemm/attention.py, hyperconnection.py.
     DG_FUNCTION(fp8_mqa_logits, kKeywords,
                 "fp8_mqa_logits(q, q_scales, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end, clean_logits, "
                 "max_seqlen_k, logits_dtype: str) -> torch.Tensor\n\n"
@@ -550,6 +556,9 @@ PyMethodDef methods[] = {
     DG_FUNCTION(get_paged_mqa_logits_metadata, kKeywords,
                 "get_paged_mqa_logits_metadata(context_lens, block_kv, num_sms, indices) -> torch.Tensor\n\n"
                 "The paged indexer's schedule; see deep_gemm.get_paged_mqa_logits_metadata.\n"),
+    DG_FUNCTION(tf32_hc_prenorm_gemm, kKeywords,
+                "tf32_hc_prenorm_gemm(a, b, d, sqr_sum, num_splits: int) -> None\n\n"
+                "mHC pre-norm GEMM, num_splits 0 for none; see deep_gemm.tf32_hc_prenorm_gemm.\n"),
     DG_FUNCTION(fp8_paged_mqa_logits, kKeywords,
                 "fp8_paged_mqa_logits(q, q_scales, kv_cache, weights, context_lens, block_table, schedule_meta, "
                 "max_context_len, clean_logits, logits_dtype: str, indices) -> torch.Tensor\n\n"
