@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run fp8_gemm_nt once per given shape, for profilers (ncu -k deep_gemm_kernel ...).
+"""Run fp8_gemm_nt once per given shape, for profilers (ncu -k regex:gemm_nt ...).
 
     python3 scripts/profile_fp8_gemm.py 4096x7168x16384 128x7168x2048
 """

@@ -139,6 +139,9 @@ jit::KernelSource GemmConfig::source() const {
     const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + " s" + std::to_string(stages) +
                             (output == OutputType::BF16 ? " bf16" : " fp32") + kTypeTags[static_cast<int>(type)] +
                             (tma_store ? " tma-store" : "");
+    // The entry is named after the op, as profilers show it: upstream's tests and benchmarks
+    // find kernels by name ("gemm_", "bf16_gemm") in their traces.
+    const std::string entry = op + "_kernel";
     auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
     const std::string shape = std::to_string(block_m) + ", " + std::to_string(block_n) + ", " + std::to_string(stages);
     const std::string layout = "GemmLayout<" + flag(input == InputType::FP8) + ", " + flag(sfb_per_column) + ", " +
@@ -155,7 +158,7 @@ jit::KernelSource GemmConfig::source() const {
         "#include <deep_gemm/gemm.cuh>\n"
         "using namespace deep_gemm;\n" + checks +
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads()) + ", 1)\n"
-        "deep_gemm_kernel(const __grid_constant__ TensorMap a, const __grid_constant__ TensorMap b,\n"
+        + entry + "(const __grid_constant__ TensorMap a, const __grid_constant__ TensorMap b,\n"
         "                 const __grid_constant__ TensorMap sfa, const __grid_constant__ TensorMap sfb,\n"
         "                 const __grid_constant__ TensorMap d_map, const __grid_constant__ TensorMap d_tail_map,\n"
         "                 const __grid_constant__ GemmArgs args) {\n"
@@ -163,7 +166,7 @@ jit::KernelSource GemmConfig::source() const {
         kTypeNames[static_cast<int>(type)] + ", " + shape + ", " + flag(tma_store) + ", " + out_type +
         ">(a, b, sfa, sfb, d_map, d_tail_map, args);\n"
         "}\n";
-    return {op + "[" + tag + "]", std::move(code)};
+    return {op + "[" + tag + "]", std::move(code), entry};
 }
 
 // Tile heuristic. BLOCK_M follows the rows a tile sees: 64 (one math warpgroup)
