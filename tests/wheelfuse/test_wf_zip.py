@@ -539,3 +539,51 @@ def test_saturated_end_record_without_locator(victim, others, tmp_path, capsys) 
 
     damage(victim, change)
     assert_refused(capsys, tmp_path, victim, others, "zip64", "without a ZIP64 locator")
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream: zipfile then writes data descriptors (flag bit 3)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[override]
+        self.data += b
+        return len(b)
+
+
+def streamed_copy(source: Path, target: Path) -> Path:
+    stream = _Unseekable()
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(bytes(stream.data))
+    return target
+
+
+def test_data_descriptors_are_read(native_wheels, others, tmp_path) -> None:
+    wheel = streamed_copy(native_wheels["cp312"], tmp_path / "in" / native_wheels["cp312"].name)
+    with zipfile.ZipFile(wheel) as zf:
+        assert all(i.flag_bits & 0x08 for i in zf.infolist())
+    assert load_wheel(wheel).digests == load_wheel(native_wheels["cp312"]).digests
+    assert merge_main([*map(str, others), str(wheel), "-o", str(tmp_path / "out")]) == 0
+
+
+def test_data_descriptor_disagrees(native_wheels, others, tmp_path, capsys) -> None:
+    wheel = streamed_copy(native_wheels["cp312"], tmp_path / "in" / native_wheels["cp312"].name)
+
+    def change(raw: bytearray) -> None:
+        central, _ = entry(bytes(raw), "tinyext/data.txt")
+        (csize,) = struct.unpack_from("<I", raw, central + 20)
+        _, local = entry(bytes(raw), "tinyext/data.txt")
+        nlen, elen = struct.unpack_from("<HH", raw, local + 26)
+        descriptor = local + 30 + nlen + elen + csize
+        assert raw[descriptor : descriptor + 4] == b"PK\x07\x08"
+        struct.pack_into("<I", raw, descriptor + 4, 0x12345678)  # its CRC
+
+    damage(wheel, change)
+    assert_refused(capsys, tmp_path, wheel, others, "descriptor", "tinyext/data.txt")
