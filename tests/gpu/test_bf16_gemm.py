@@ -4,7 +4,7 @@ import torch
 
 import deep_gemm
 from deep_gemm import _C, calc_diff
-from sms import num_sms
+from sms import forced_plan, num_sms
 
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
 ODD = [(1, 16, 64), (65, 130, 192), (129, 1000, 512), (300, 4097, 1024), (4095, 2048, 640), (77, 256, 64)]
@@ -45,7 +45,7 @@ def test_fp32_output_and_accumulate():
 
 # Tiles whose width is not a multiple of 64: the TMA store's last chunk is narrower,
 # packed for a second tensor map; M and N edges clip it. Planned for 66 SMs, which
-# every Hopper part has. (m, n, k, the kernel the heuristic must pick)
+# every Hopper part has. (m, n, k, the plan, forced)
 NARROW_LAST_CHUNK = [
     (2000, 2104, 256, "128x176 s5 bf16 tma-store]"),  # 48-column last chunk; the last tile holds 168 columns
     (1000, 2104, 256, "128x160 s5 bf16 tma-store]"),  # 32 columns
@@ -53,25 +53,26 @@ NARROW_LAST_CHUNK = [
 ]
 
 
+def run_planned(sms: int, m: int, n: int, k: int, kernel: str, out_dtype=torch.bfloat16, **kw):
+    """Under an SM budget and the plan ending in `kernel`, forced (sms.forced_plan): run."""
+    if forced_plan("bf16", sms, m, n, k, kernel, "fp32" if out_dtype == torch.float32 else "bf16"):
+        with num_sms(sms):
+            run(m, n, k, out_dtype=out_dtype, **kw)
+
+
 @pytest.mark.parametrize("m, n, k, kernel", NARROW_LAST_CHUNK)
 def test_tma_store_of_a_narrow_last_chunk(m, n, k, kernel):
-    assert _C.gemm_config("bf16", "dense", m, n, k, num_sms=66).endswith(kernel)
-    with num_sms(66):
-        run(m, n, k, seed=m + n)
+    run_planned(66, m, n, k, kernel, seed=m + n)
 
 
 def test_row_halves_of_256_column_tiles():
     # 160 tiles of 128x256 on 13 SMs: the last 4 in row halves, a warpgroup's rows per CTA.
-    assert _C.gemm_config("bf16", "dense", 4096, 1280, 1024, num_sms=13).endswith("128x256 s4 bf16 tma-store] split-m 2x4")
-    with num_sms(13):
-        run(4096, 1280, 1024, seed=5)
+    run_planned(13, 4096, 1280, 1024, "128x256 s4 bf16 tma-store] split-m 2x4", seed=5)
 
 
 def test_every_tile_once_over_raster_groups():
     # 65 tile-rows of 128: groups of 32, 32 and 1 in the tile order, computed in place.
-    assert _C.gemm_config("bf16", "dense", 8300, 520, 256, output="fp32", num_sms=66).endswith("128x176 s5 fp32]")
-    with num_sms(66):
-        run(8300, 520, 256, out_dtype=torch.float32, with_c=True, in_place=True, seed=6)
+    run_planned(66, 8300, 520, 256, "128x176 s5 fp32]", out_dtype=torch.float32, with_c=True, in_place=True, seed=6)
 
 
 # K not a multiple of 64: the last 128-byte K-block is partial (TMA reads zeros past K).

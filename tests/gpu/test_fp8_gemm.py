@@ -5,7 +5,7 @@ import torch
 import deep_gemm
 from deep_gemm import _C, calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 from moe import dequant_a, dequant_b, quant_rows
-from sms import num_sms
+from sms import forced_plan, num_sms
 
 # DeepGEMM's dense test shapes: (n, k) pairs of DeepSeek-V3's layers.
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
@@ -126,7 +126,7 @@ def test_every_sm_count_gives_the_same_result():
 
 # Tiles narrower than 64 columns store through TMA too, as one narrow chunk for a
 # second tensor map; M and N edges clip it. Planned for 66 SMs, which every Hopper
-# part has. (m, n, k, the kernel the heuristic must pick)
+# part has. (m, n, k, the plan, forced)
 NARROW_CHUNK = [
     (65, 1000, 512, "128x16 s11 bf16 tma-store] b-read-once"),  # the last tile holds 8 columns
     (200, 1000, 512, "128x32 s10 bf16 tma-store]"),
@@ -136,14 +136,12 @@ NARROW_CHUNK = [
 
 @pytest.mark.parametrize("m, n, k, kernel", NARROW_CHUNK)
 def test_tma_store_of_a_narrow_chunk(m, n, k, kernel):
-    assert _C.gemm_config("fp8", "dense", m, n, k, num_sms=66).endswith(kernel)
-    with num_sms(66):
-        run(m, n, k, seed=m + n)
+    run_planned(66, m, n, k, kernel, seed=m + n)
 
 
 # Tiles of 192 rows (FP8 dense, three math warpgroups with one temporary accumulator
 # each): at full size, and under SM budgets that make small problems pick them.
-# (SMs, m, n, k, the plan the heuristic must pick)
+# (SMs, m, n, k, the plan, forced)
 WIDE_TILES = [
     (132, 4096, 2112, 7168, "192x128 s4 bf16 tma-store]"),  # 4096 rows: the last tile-row is a third full
     (2, 300, 128, 2048, "192x128 s4 bf16 tma-store]"),      # the TMA store clips M
@@ -154,13 +152,10 @@ WIDE_TILES = [
 
 
 def run_planned(sms: int, m: int, n: int, k: int, kernel: str, out_dtype=torch.bfloat16, **kw):
-    """Under an SM budget: the heuristic must pick `kernel` (the end of its plan), then run."""
-    if sms > deep_gemm.get_num_sms():
-        pytest.skip(f"the plan is for {sms} SMs; this GPU has {deep_gemm.get_num_sms()}")
-    output = "fp32" if out_dtype == torch.float32 else "bf16"
-    assert _C.gemm_config("fp8", "dense", m, n, k, output=output, num_sms=sms).endswith(kernel)
-    with num_sms(sms):
-        run(m, n, k, out_dtype=out_dtype, **kw)
+    """Under an SM budget and the plan ending in `kernel`, forced (sms.forced_plan): run."""
+    if forced_plan("fp8", sms, m, n, k, kernel, "fp32" if out_dtype == torch.float32 else "bf16"):
+        with num_sms(sms):
+            run(m, n, k, out_dtype=out_dtype, **kw)
 
 
 @pytest.mark.parametrize("sms, m, n, k, kernel", WIDE_TILES)
@@ -175,7 +170,7 @@ def test_192_row_tiles_fp32_output_and_accumulate():
 # Tiles of 256 columns: four 64-column sub-tiles spanning two of B's scale blocks,
 # each promoted with its own scale, and stored chunk by chunk during the last K-block
 # (with TMA, whole tiles); SM budgets make the smaller problems pick them.
-# (SMs, m, n, k, the plan the heuristic must pick)
+# (SMs, m, n, k, the plan, forced)
 WIDE_N_TILES = [
     (132, 4096, 7168, 2048, "128x256 s4 bf16 tma-store]"),
     # The last partial wave in row halves: each of a tile's two CTAs computes one
@@ -210,7 +205,7 @@ def test_256_column_split_tiles_add_c_once(sms, m, n, k, kernel):
 # The tile order walks groups of 32 tile-rows, the last group maybe fewer, with
 # divisors from the host: over several groups and a partial last one, for each
 # tile height, every tile is computed once (in place, so twice would add twice).
-# (SMs, m, n, k, the plan the heuristic must pick)
+# (SMs, m, n, k, the plan, forced)
 RASTER_GROUPS = [
     (132, 8300, 1024, 256, "128x256 s4 fp32]"),             # 65 tile-rows: groups of 32, 32 and 1
     (132, 8300, 520, 256, "192x64 s6 fp32]"),               # 44 of 192 rows: 32 and 12
@@ -231,7 +226,7 @@ def test_every_tile_stored_over_raster_groups():
 
 
 # B read by one tile-row: loaded evict-first, with every tile width the
-# heuristic gives M <= 128, split K's slices among them. (SMs, m, n, k, the plan)
+# heuristic gives M <= 128, split K's slices among them. (SMs, m, n, k, the plan, forced)
 READ_B_ONCE = [
     (132, 128, 24576, 1536, "128x64 s8 bf16 tma-store] b-read-once"),
     (132, 128, 2112, 7168, "128x16 s11 bf16 tma-store] b-read-once"),
