@@ -31,3 +31,9 @@ from .hyperconnection import *  # noqa: E402,F403
 from .hyperconnection import __all__ as _hyperconnection_all  # noqa: E402
 
 __all__ = sorted({*__all__, *_hyperconnection_all, "hyperconnection"})
+
+# DeepGEMM's einsum expressions (deep_gemm.einsum is the function, as upstream's).
+from .einsum import *  # noqa: E402,F403
+from .einsum import __all__ as _einsum_all  # noqa: E402
+
+__all__ = sorted({*__all__, *_einsum_all})

@@ -28,6 +28,7 @@
 #include "../apis/gemm.hpp"
 #include "../apis/attention.hpp"
 #include "../apis/hyperconnection.hpp"
+#include "../apis/einsum.hpp"
 #include "../jit/runtime.hpp"
 #include "tensor_caster.hpp"
 
@@ -422,7 +423,7 @@ PyObject* jit_cache_dir(PyObject*, PyObject*) {
     return guarded([] { return new_str(jit::paths().cache_dir); });
 }
 
-// ---- the sparse-attention indexer and mHC (csrc/apis/attention.hpp, hyperconnection.hpp)
+// ---- the indexer, mHC and einsum (csrc/apis/attention.hpp, hyperconnection.hpp, einsum.hpp)
 // Entry points that return a tensor; deep_gemm/attention.py holds their public
 // signatures and passes every argument positionally.
 
@@ -460,6 +461,16 @@ PyObject* get_paged_mqa_logits_metadata(PyObject*, PyObject* args, PyObject* kwa
 PyObject* tf32_hc_prenorm_gemm(PyObject*, PyObject* args, PyObject* kwargs) {
     static const char* const names[] = {"a", "b", "d", "sqr_sum", "num_splits", nullptr};
     return call_gemm(api::tf32_hc_prenorm_gemm, "tf32_hc_prenorm_gemm", names, 5, args, kwargs);
+}
+
+PyObject* einsum(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"expr", "a", "b", "d", "c", "use_cublaslt", nullptr};
+    return call_gemm(api::einsum, "einsum", names, 6, args, kwargs);
+}
+
+PyObject* fp8_einsum(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"expr", "a", "b", "d", "c", "recipe_m", "recipe_n", "recipe_k", nullptr};
+    return call_gemm(api::fp8_einsum, "fp8_einsum", names, 8, args, kwargs);
 }
 
 PyObject* fp8_paged_mqa_logits(PyObject*, PyObject* args, PyObject* kwargs) {
@@ -548,7 +559,8 @@ PyMethodDef methods[] = {
     DG_FUNCTION(jit_cache_dir, METH_NOARGS,
                 "jit_cache_dir() -> str\n\n"
                 "The cache directory in use (a temporary one if the configured one is unwritable).\n"),
-    // The indexer and mHC: positional entry points behind deep_gemm/attention.py, hyperconnection.py.
+    // The indexer, mHC and einsum: positional entry points behind deep_gemm/attention.py,
+    // hyperconnection.py and einsum.py.
     DG_FUNCTION(fp8_mqa_logits, kKeywords,
                 "fp8_mqa_logits(q, q_scales, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end, clean_logits, "
                 "max_seqlen_k, logits_dtype: str) -> torch.Tensor\n\n"
@@ -559,6 +571,12 @@ PyMethodDef methods[] = {
     DG_FUNCTION(tf32_hc_prenorm_gemm, kKeywords,
                 "tf32_hc_prenorm_gemm(a, b, d, sqr_sum, num_splits: int) -> None\n\n"
                 "mHC pre-norm GEMM, num_splits 0 for none; see deep_gemm.tf32_hc_prenorm_gemm.\n"),
+    DG_FUNCTION(einsum, kKeywords,
+                "einsum(expr: str, a, b, d, c, use_cublaslt: bool) -> None\n\n"
+                "DeepGEMM's bf16 einsum expressions; see deep_gemm.einsum.\n"),
+    DG_FUNCTION(fp8_einsum, kKeywords,
+                "fp8_einsum(expr: str, a, b, d, c, recipe_m: int, recipe_n: int, recipe_k: int) -> None\n\n"
+                "DeepGEMM's FP8 einsum; see deep_gemm.fp8_einsum.\n"),
     DG_FUNCTION(fp8_paged_mqa_logits, kKeywords,
                 "fp8_paged_mqa_logits(q, q_scales, kv_cache, weights, context_lens, block_table, schedule_meta, "
                 "max_context_len, clean_logits, logits_dtype: str, indices) -> torch.Tensor\n\n"

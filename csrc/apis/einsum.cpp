@@ -1,0 +1,143 @@
+#include "einsum.hpp"
+
+#include <ATen/ops/bmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_strided.h>
+#include <ATen/ops/mm.h>
+#include <c10/util/Exception.h>
+
+#include "device.hpp"
+#include "gemm.hpp"
+#include "tensor_checks.hpp"
+
+namespace deep_gemm::api {
+namespace {
+
+void last_dim_unit(const char* op, const char* name, const at::Tensor& t) {
+    TORCH_CHECK_VALUE(t.stride(-1) == 1 || t.size(-1) <= 1, op, ": ", name,
+                      " must have unit stride in its last dimension, got strides ", t.strides());
+}
+
+// d [m, n] (+)= sum over the batch of a[b] @ b[b]^T, as one GEMM over (batch, k).
+void bmk_bnk_mn(const char* op, const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+                const std::optional<at::Tensor>& c) {
+    checks::rank(op, "a", a, 3, "[batch, m, k]");
+    checks::rank(op, "b", b, 3, "[batch, n, k]");
+    const int64_t s = a.size(0), m = a.size(1), k = a.size(2), n = b.size(1);
+    TORCH_CHECK_VALUE(b.size(0) == s && b.size(2) == k, op, ": a has shape ", checks::shape_of(a), " and b has shape ",
+                      checks::shape_of(b), ": the batch or k differs");
+    checks::shape(op, "d", d, {m, n}, "[m, n]");
+    if (d.scalar_type() == at::kFloat) {
+        TORCH_CHECK_VALUE(c.has_value() && c->data_ptr() == d.data_ptr() && c->sizes() == d.sizes() &&
+                              c->strides() == d.strides(),
+                          op, ": an fp32 d is accumulated into: pass c=d");
+    } else {
+        TORCH_CHECK_VALUE(!c.has_value(), op, ": a bf16 d is overwritten: c must be None (pass an fp32 d and c=d "
+                          "to accumulate)");
+    }
+    checks::contiguous(op, "a", a);
+    checks::contiguous(op, "b", b);
+    checks::contiguous(op, "d", d);
+    checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
+    require_sm90(d, op);
+    if (m == 0 || n == 0) return;
+    const at::Tensor a2 = a.permute({1, 0, 2}).reshape({m, s * k});
+    const at::Tensor b2 = b.permute({1, 0, 2}).reshape({n, s * k});
+    const at::Tensor product = at::mm(a2, b2.t(), at::kFloat);
+    if (d.scalar_type() == at::kFloat) {
+        d.add_(product);
+    } else {
+        d.copy_(product);
+    }
+}
+
+}  // namespace
+
+void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+            const std::optional<at::Tensor>& c, bool use_cublaslt) {
+    const char* op = "einsum";
+    checks::dtype(op, "a", a, {at::kBFloat16});
+    checks::dtype(op, "b", b, {at::kBFloat16});
+    checks::dtype(op, "d", d, {at::kBFloat16, at::kFloat});
+    if (c.has_value())
+        TORCH_CHECK_TYPE(c->scalar_type() == d.scalar_type(), op, ": c must have d's dtype ", d.scalar_type(),
+                         ", got ", c->scalar_type());
+    if (expr == "bmk,bnk->mn") {
+        TORCH_CHECK_VALUE(!use_cublaslt, op, ": 'bmk,bnk->mn' has no cuBLASLt path (use_cublaslt=True)");
+        bmk_bnk_mn(op, a, b, d, c);
+        return;
+    }
+    const bool bhr = expr == "bhr,hdr->bhd";
+    TORCH_CHECK_VALUE(bhr || expr == "bhd,hdr->bhr", op, ": unsupported expression '", expr,
+                      "'; SM90 has 'bmk,bnk->mn', 'bhr,hdr->bhd' and 'bhd,hdr->bhr'");
+    TORCH_CHECK_VALUE(!c.has_value(), op, ": '", expr, "' takes no c");
+    TORCH_CHECK_TYPE(d.scalar_type() == at::kBFloat16, op, ": '", expr, "' needs a bf16 d, got ", d.scalar_type());
+    checks::rank(op, "a", a, 3, bhr ? "[b, h, r]" : "[b, h, d]");
+    checks::rank(op, "b", b, 3, "[h, d, r]");
+    checks::rank(op, "d", d, 3, bhr ? "[b, h, d]" : "[b, h, r]");
+    const int64_t batch = a.size(0), heads = a.size(1);
+    const int64_t dim = b.size(1), rank = b.size(2);
+    checks::shape(op, "a", a, {batch, heads, bhr ? rank : dim}, bhr ? "[b, h, r]" : "[b, h, d]");
+    checks::shape(op, "b", b, {heads, dim, rank}, "[h, d, r]");
+    checks::shape(op, "d", d, {batch, heads, bhr ? dim : rank}, bhr ? "[b, h, d]" : "[b, h, r]");
+    last_dim_unit(op, "a", a);
+    last_dim_unit(op, "b", b);
+    last_dim_unit(op, "d", d);
+    checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
+    require_sm90(d, op);
+    if (d.numel() == 0) return;
+    // Per head: [b, K] @ [K, N] with the heads as cuBLAS's batch; d written in place.
+    at::Tensor out = d.transpose(0, 1);
+    at::bmm_out(out, a.transpose(0, 1), bhr ? b.transpose(1, 2) : b);
+}
+
+void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>& a,
+                const std::pair<at::Tensor, at::Tensor>& b, const at::Tensor& d, const std::optional<at::Tensor>& c,
+                int recipe_m, int recipe_n, int recipe_k) {
+    const char* op = "fp8_einsum";
+    TORCH_CHECK_VALUE(expr == "bhr,hdr->bhd", op, ": unsupported expression '", expr, "'; SM90 has 'bhr,hdr->bhd'");
+    TORCH_CHECK_VALUE(recipe_m == 1 && recipe_n == 128 && recipe_k == 128, op,
+                      ": SM90 takes recipe (1, 128, 128), got (", recipe_m, ", ", recipe_n, ", ", recipe_k, ")");
+    const auto& [x, sx] = a;
+    const auto& [y, sy] = b;
+    checks::dtype(op, "a[0]", x, {at::kFloat8_e4m3fn});
+    checks::dtype(op, "a[1]", sx, {at::kFloat});
+    checks::dtype(op, "b[0]", y, {at::kFloat8_e4m3fn});
+    checks::dtype(op, "b[1]", sy, {at::kFloat});
+    checks::dtype(op, "d", d, {at::kBFloat16, at::kFloat});
+    checks::rank(op, "a[0]", x, 3, "[b, h, r]");
+    checks::rank(op, "b[0]", y, 3, "[h, d, r]");
+    const int64_t batch = x.size(0), heads = x.size(1), rank = x.size(2), dim = y.size(1);
+    const int64_t r_blocks = (rank + 127) / 128, d_blocks = (dim + 127) / 128;
+    checks::shape(op, "b[0]", y, {heads, dim, rank}, "[h, d, r]");
+    checks::shape(op, "a[1]", sx, {batch, heads, r_blocks}, "[b, h, ceil(r / 128)]");
+    checks::shape(op, "b[1]", sy, {heads, d_blocks, r_blocks}, "[h, ceil(d / 128), ceil(r / 128)]");
+    checks::shape(op, "d", d, {batch, heads, dim}, "[b, h, d]");
+    if (c.has_value()) {
+        checks::dtype(op, "c", *c, {at::kFloat});
+        TORCH_CHECK_TYPE(d.scalar_type() == at::kFloat, op, ": adding c needs an fp32 d, got ", d.scalar_type());
+        checks::shape(op, "c", *c, {batch, heads, dim}, "[b, h, d]");
+    }
+    last_dim_unit(op, "a[0]", x);
+    last_dim_unit(op, "d", d);
+    checks::contiguous(op, "b[0]", y);
+    checks::contiguous(op, "b[1]", sy);
+    checks::devices(op, {{"a[0]", &x}, {"a[1]", &sx}, {"b[0]", &y}, {"b[1]", &sy}, {"d", &d}});
+    require_sm90(d, op);
+    if (d.numel() == 0) return;
+    // One FP8 GEMM per head over its contiguous copies: A's rows and scales (the
+    // scales MN-major, TMA-aligned as fp8_gemm_nt reads them) and D's rows.
+    const int64_t padded_batch = (batch + 3) / 4 * 4;
+    for (int64_t h = 0; h < heads; ++h) {
+        const at::Tensor x_h = x.select(1, h).contiguous();
+        at::Tensor sx_h = at::empty_strided({batch, r_blocks}, {1, padded_batch}, sx.options());
+        sx_h.copy_(sx.select(1, h));
+        at::Tensor d_h = at::empty({batch, dim}, d.options());
+        std::optional<at::Tensor> c_h;
+        if (c.has_value()) c_h = c->select(1, h).contiguous();
+        fp8_gemm_nt({x_h, sx_h}, {y.select(0, h), sy.select(0, h)}, d_h, c_h);
+        d.select(1, h).copy_(d_h);
+    }
+}
+
+}  // namespace deep_gemm::api

@@ -1,0 +1,65 @@
+"""einsum and fp8_einsum against torch on the GPU: upstream DeepGEMM's shapes and bounds."""
+import pytest
+import torch
+
+import deep_gemm
+from deep_gemm.testing import calc_diff
+
+BF16, E4M3 = torch.bfloat16, torch.float8_e4m3fn
+
+
+@pytest.mark.parametrize("s", [1, 129, 4096])
+@pytest.mark.parametrize("m, n, k", [(128, 384, 128), (256, 256, 256), (384, 128, 384), (7, 9, 24)])
+@pytest.mark.parametrize("out", [torch.float, BF16])
+def test_bmk_bnk_mn(s, m, n, k, out):
+    a = torch.randn(s, m, k, dtype=BF16, device="cuda")
+    b = torch.randn(s, n, k, dtype=BF16, device="cuda")
+    d = torch.randn(m, n, dtype=out, device="cuda")
+    c = d if out == torch.float else None
+    ref = (d.clone() if out == torch.float else 0) + torch.bmm(a.float(), b.float().mT).sum(0)
+    deep_gemm.einsum("bmk,bnk->mn", a, b, d, c=c)
+    assert calc_diff(d, ref) < 1e-5
+
+
+@pytest.mark.parametrize("h, r, dim", [(128, 512, 128), (8, 4096, 1024)])
+@pytest.mark.parametrize("batch", [4, 128, 4096])
+@pytest.mark.parametrize("expr", ["bhr,hdr->bhd", "bhd,hdr->bhr"])
+@pytest.mark.parametrize("use_cublaslt", [False, True])
+def test_per_head(h, r, dim, batch, expr, use_cublaslt):
+    x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
+    y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
+    ref = torch.einsum(expr, x, y)
+    z = torch.full_like(ref, float("nan"))
+    deep_gemm.einsum(expr, x, y, z, use_cublaslt=use_cublaslt)
+    assert calc_diff(z, ref) < 1e-10
+
+
+def per_token(x):
+    """e4m3 and one fp32 scale per 128 elements of the last dimension."""
+    blocks = x.float().unflatten(-1, (-1, 128))
+    scale = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-4) / 448
+    return (blocks / scale).to(E4M3).flatten(-2), scale.squeeze(-1)
+
+
+def per_block(y):
+    """e4m3 and one fp32 scale per 128x128 block of y [h, d, r]."""
+    h, dim, r = y.shape
+    blocks = y.float().view(h, dim // 128, 128, r // 128, 128)
+    scale = blocks.abs().amax(dim=(2, 4), keepdim=True).clamp(min=1e-4) / 448
+    return (blocks / scale).to(E4M3).view(h, dim, r), scale.view(h, dim // 128, r // 128)
+
+
+@pytest.mark.parametrize("batch", [4, 128, 4096])
+@pytest.mark.parametrize("with_c", [False, True])
+def test_fp8_bhr_hdr_bhd(batch, with_c):
+    h, r, dim = 8, 4096, 1024
+    x = torch.randn(batch, h, r, dtype=BF16, device="cuda")
+    y = torch.randn(h, dim, r, dtype=BF16, device="cuda")
+    ref = torch.einsum("bhr,hdr->bhd", x, y).float()
+    c = None
+    if with_c:
+        c = torch.randn(batch, h, dim, device="cuda")
+        ref = ref + c
+    z = torch.full((batch, h, dim), float("nan"), device="cuda", dtype=torch.float if with_c else BF16)
+    deep_gemm.fp8_einsum("bhr,hdr->bhd", per_token(x), per_block(y), z, c=c)
+    assert calc_diff(z, ref) < 1e-3
