@@ -1,8 +1,9 @@
 """Plain `cibuildwheel --platform linux` in a fresh clone, as README tells a new user to run it.
 
-No CONTAINERS_CONF, no CIBW_* variable, no tools/fleet: pyproject alone must give one wheel per
-build cibuildwheel selects from it (`--print-build-identifiers`), each with its CPython's _C and
-the runtime, which merge-wheels and check-wheel then accept. The clone is of the
+No CONTAINERS_CONF, no CIBW_* variable, no tools/fleet: pyproject alone must select the CPythons
+`make wheels` builds for the pinned torch here (`--print-build-identifiers`) and give one wheel
+for each, with its CPython's _C and the runtime, which merge-wheels and check-wheel (over the
+CPythons built) then accept. The clone is of the
 committed HEAD (what a user gets). The pinned build-time torch is either mounted from the
 fleet's cache (for speed, where `make wheels` left one) or, with no cache, fetched by
 before-all itself (marker torch_fetch: ~620 MB from PyPI; `make test-cibuildwheel-fresh`).
@@ -56,8 +57,10 @@ def plain_cibuildwheel(tmp_path: Path, torch_site: Path | None) -> list[Path]:
         env["CIBW_CONTAINER_ENGINE"] = f"podman; create_args: {shlex.join(args)}; disable_host_mount: true"
     selected = run([cibw, "--platform", "linux", "--print-build-identifiers"], cwd=clone, env=env)
     assert selected.returncode == 0, selected.stderr
-    abis = sorted(ident.split("-")[1] for ident in selected.stdout.split())
-    assert abis, "cibuildwheel selects no build from pyproject"
+    want = fleet.local_pythons(fleet.torch_pin())
+    assert selected.stdout.split() == [py.identifier for py in want], (
+        "pyproject's [tool.cibuildwheel] build selects other CPythons than tools/fleet builds for the pinned torch")
+    abis = sorted(py.abi for py in want)
     result = run([cibw, "--platform", "linux"], cwd=clone, env=env)
     log = result.stdout[-6000:] + result.stderr[-4000:]
     assert result.returncode == 0, log
@@ -82,7 +85,9 @@ def merged_and_checked(wheels: list[Path], tmp_path: Path) -> None:
     result = run([*fleet.wheel_tool("merge-wheels"), *wheels, "-o", out], env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     (merged,) = out.glob("*.whl")
-    result = run([*fleet.wheel_tool("check-wheel"), merged], env=env)
+    # the wheels keep the project's Requires-Python (tools/fleet narrows it to its torch's CPythons)
+    built = fleet.subset_range(fleet.local_pythons(fleet.torch_pin()))
+    result = run([*fleet.wheel_tool("check-wheel"), merged, "--python-range", built], env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
