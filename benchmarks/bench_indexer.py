@@ -1,5 +1,6 @@
-"""The sparse-attention indexer (MQA logits, dense and paged) and the mHC pre-norm GEMM
-(tf32_hc_prenorm_gemm) on upstream DeepGEMM's benchmark shapes: this project's
+"""The sparse-attention indexer (MQA logits, dense and paged), the mHC pre-norm GEMM
+(tf32_hc_prenorm_gemm) and einsum / fp8_einsum on upstream DeepGEMM's benchmark
+shapes: this project's
 deep_gemm against the plain-torch computation and,
 with --upstream PATH (a directory from which upstream DeepGEMM imports as
 `deep_gemm`), against upstream in the same process, alternating run by run.
@@ -240,6 +241,94 @@ def hc_case(libs, reps, m, n, k, splits):
     return report(row)
 
 
+# (expr, batch, m or h, n or r, k or d) -> upstream's H200 time in us.
+EINSUM_RECORDED = {
+    ("bmk,bnk->mn", 129, 128, 384, 128): 12.0, ("bmk,bnk->mn", 129, 256, 256, 256): 18.0,
+    ("bmk,bnk->mn", 129, 384, 128, 384): 23.0, ("bmk,bnk->mn", 4096, 128, 384, 128): 139.0,
+    ("bmk,bnk->mn", 4096, 256, 256, 256): 261.0, ("bmk,bnk->mn", 4096, 384, 128, 384): 399.0,
+    ("bmk,bnk->mn", 8192, 128, 384, 128): 271.0, ("bmk,bnk->mn", 8192, 256, 256, 256): 507.0,
+    ("bmk,bnk->mn", 8192, 384, 128, 384): 795.0,
+    ("bhr,hdr->bhd", 4, 128, 512, 128): 9.0, ("bhr,hdr->bhd", 128, 128, 512, 128): 14.0,
+    ("bhr,hdr->bhd", 8192, 128, 512, 128): 362.0, ("bhr,hdr->bhd", 4, 8, 4096, 1024): 25.0,
+    ("bhr,hdr->bhd", 128, 8, 4096, 1024): 28.0, ("bhr,hdr->bhd", 8192, 8, 4096, 1024): 730.0,
+    ("bhd,hdr->bhr", 4, 128, 512, 128): 9.0, ("bhd,hdr->bhr", 128, 128, 512, 128): 12.0,
+    ("bhd,hdr->bhr", 8192, 128, 512, 128): 467.0, ("bhd,hdr->bhr", 4, 8, 4096, 1024): 25.0,
+    ("bhd,hdr->bhr", 128, 8, 4096, 1024): 27.0, ("bhd,hdr->bhr", 8192, 8, 4096, 1024): 738.0,
+    ("fp8 bhr,hdr->bhd", 4, 8, 4096, 1024): 15.0, ("fp8 bhr,hdr->bhd", 128, 8, 4096, 1024): 16.0,
+    ("fp8 bhr,hdr->bhd", 8192, 8, 4096, 1024): 422.0,
+}
+
+
+def bench_einsum(libs, reps):
+    return [einsum_case(libs, reps, *case) for case in EINSUM_RECORDED]
+
+
+def einsum_case(libs, reps, expr, batch, x1, x2, x3):
+    recorded = EINSUM_RECORDED[(expr, batch, x1, x2, x3)]
+    fp8 = expr.startswith("fp8")
+    if expr == "bmk,bnk->mn":
+        m, n, k = x1, x2, x3
+        a = torch.randn(batch, m, k, dtype=torch.bfloat16, device="cuda")
+        b = torch.randn(batch, n, k, dtype=torch.bfloat16, device="cuda")
+        reference = torch.bmm(a.float(), b.float().mT).sum(0)
+        outputs = [torch.zeros(m, n, device="cuda") for _ in libs]
+        make = [lambda lib=lib, d=d: lib.einsum(expr, a, b, d, c=d) for lib, d in zip(libs, outputs, strict=True)]
+        torch_fn = lambda: torch.einsum("bmk,bnk->mn", a, b)  # noqa: E731
+
+    else:
+        h, r, dim = x1, x2, x3
+        body = expr.removeprefix("fp8 ")
+        x = torch.randn(batch, h, r if body.startswith("bhr") else dim, dtype=torch.bfloat16, device="cuda")
+        y = torch.randn(h, dim, r + (0 if fp8 else 128), dtype=torch.bfloat16, device="cuda")[:, :, :r]
+        reference = torch.einsum(body, x.float(), y.float())
+        outputs = [torch.empty(reference.shape, dtype=torch.bfloat16, device="cuda") for _ in libs]
+        if fp8:
+            x_in = per_token_blocks(x)
+            y_in = per_block_blocks(y)
+            make = [lambda lib=lib, d=d: lib.fp8_einsum(body, x_in, y_in, d)
+                    for lib, d in zip(libs, outputs, strict=True)]
+        else:
+            make = [lambda lib=lib, d=d: lib.einsum(body, x, y, d) for lib, d in zip(libs, outputs, strict=True)]
+        torch_fn = lambda: torch.einsum(body, x, y)  # noqa: E731
+
+    torch_ms = median_ms(torch_fn, reps)
+    tolerance = 1e-3 if fp8 else 1e-5
+    name = f"einsum {expr} b={batch} {x1}x{x2}x{x3}"
+    row = dict(case=name)
+    calls = []
+    for i, (label, lib) in enumerate(zip(("ours", "upstream"), libs, strict=True)):
+        if lib is None:
+            continue
+        make[i]()  # bmk accumulates into its zeroed d: one call leaves the sum
+        diff = calc_diff(outputs[i], reference)
+        row[f"{label}_diff"] = diff
+        if not diff < tolerance:
+            message = f"{name}: {label} differs from torch, calc_diff {diff:.3e} >= {tolerance:g}"
+            if label == "ours":
+                sys.exit(message)
+            print("WARNING: " + message, flush=True)
+        calls.append(make[i])
+    if len(calls) == 2:
+        row["ours_ms"], row["upstream_ms"] = median_ms_pair(calls[0], calls[1], reps)
+    else:
+        row["ours_ms"] = median_ms(calls[0], reps)
+    row.update(torch_ms=torch_ms, upstream_recorded_us=recorded)
+    return report(row)
+
+
+def per_token_blocks(x):
+    blocks = x.float().unflatten(-1, (-1, 128))
+    scale = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-4) / 448
+    return (blocks / scale).to(E4M3).flatten(-2), scale.squeeze(-1)
+
+
+def per_block_blocks(y):
+    h, dim, r = y.shape
+    blocks = y.float().reshape(h, dim // 128, 128, r // 128, 128)
+    scale = blocks.abs().amax(dim=(2, 4), keepdim=True).clamp(min=1e-4) / 448
+    return (blocks / scale).to(E4M3).view(h, dim, r), scale.view(h, dim // 128, r // 128)
+
+
 def check_and_time(name, libs, function, args, kwargs, expand, reference, dtype, reps):
     """Each library's output against the torch reference, then the libraries timed in alternation."""
     tolerance = 2e-5 if dtype == torch.bfloat16 else 1e-6
@@ -287,7 +376,8 @@ def main() -> int:
     libs = load_libraries(args.upstream)
     print(f"ours: {Path(libs[0].__file__).parent}" +
           (f"\nupstream: {Path(libs[1].__file__).parent}" if libs[1] else "\nupstream: not given (--upstream)"))
-    rows = bench_dense(libs, args.reps) + bench_paged(libs, args.reps) + bench_hc(libs, args.reps)
+    rows = (bench_dense(libs, args.reps) + bench_paged(libs, args.reps) + bench_hc(libs, args.reps) +
+            bench_einsum(libs, args.reps))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0
