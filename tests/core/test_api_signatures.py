@@ -183,8 +183,13 @@ def test_upstream_module_layout():
     from deep_gemm.utils.math import pack_ue8m0_to_int  # noqa: F401
 
     assert deep_gemm.__version__ == "2.6.1"
+    assert len(deep_gemm.__all__) == len(set(deep_gemm.__all__))
     for name in deep_gemm.__all__:
         assert hasattr(deep_gemm, name), name
+    # The indexer, einsum and mHC modules' names are top-level too, as upstream's.
+    for name in ["fp8_fp4_mqa_logits", "fp8_mqa_logits", "get_paged_mqa_logits_metadata", "fp8_fp4_paged_mqa_logits",
+                 "fp8_paged_mqa_logits", "einsum", "fp8_einsum", "tf32_hc_prenorm_gemm"]:
+        assert name in deep_gemm.__all__ and callable(getattr(deep_gemm, name)), name
     # Every upstream name is exported at the top level, as `from deep_gemm import *` gives it.
     for name in [*UPSTREAM, *POSITIONAL_ONLY, *ALIASES, "set_tc_util", "set_pdl"]:
         assert name in deep_gemm.__all__, name
