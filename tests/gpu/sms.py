@@ -30,7 +30,10 @@ def plan_overrides(op: str, m: int, kernel: str) -> dict[str, str]:
     for a dense GEMM of `m` rows: its tile width; its height where the shape has a choice (FP8,
     more than 128 rows: 128 or 192); its K-slices, or none. Row halves ('split-m') have no
     override: with the tile forced, the heuristic still chooses them over K-slices."""
-    block_m, block_n = re.match(r"(\d+)x(\d+) s\d+ ", kernel).groups()
+    tile = re.match(r"(\d+)x(\d+) s\d+ ", kernel)
+    if tile is None:
+        raise ValueError(f"{kernel!r} does not start with a tile, as in '128x256 s4 bf16 tma-store]'")
+    block_m, block_n = tile.groups()
     env = {"DG_GEMM_BLOCK_N": block_n}
     if op == "fp8" and m > 128 and block_m in ("128", "192"):
         env["DG_GEMM_BLOCK_M"] = block_m
