@@ -1,6 +1,6 @@
 """Benchmark merge-wheels: whole-process time and output size for 4 per-CPython inputs.
 
-Setup, per size class (~10 MB and ~100 MB per input wheel):
+Setup, per size class (~10 MB, ~100 MB and, with --classes, ~500 MB per input wheel):
 - 4 inputs, cp310..cp313, manylinux_2_28_x86_64, same METADATA;
 - in each input a per-CPython extension `_C.cpython-3X-x86_64-linux-gnu.so` of random
   (incompressible) bytes, 75% of the class size, different in every input;
@@ -11,9 +11,11 @@ Random bytes are the worst case for the writer: deflate gains nothing on them an
 costs its full time; real extension modules compress about 2.5:1.
 Each merge is a fresh `merge-wheels` process (python startup, reading and verifying every
 RECORD hash, planning, deflating and writing); the median of several runs is reported,
-with min/max and the peak resident memory of the process.
+with min/max, the peak resident memory of the process and that peak against the largest
+member (members are streamed: the bound to hold is about 2x the largest member).
 
-Usage: python bench_merge.py [--runs-small 5] [--runs-large 3] [--workdir DIR]
+Usage: python bench_merge.py [--classes 10,100] [--runs-small 5] [--runs-large 3] [--workdir DIR]
+(classes of 100 MB and more get --runs-large runs)
 """
 
 from __future__ import annotations
@@ -56,10 +58,15 @@ def write_wheel(path: Path, files: dict[str, bytes], tag: str) -> None:
             zf.writestr(name, data)
 
 
+def randbytes(rng: random.Random, n: int) -> bytes:
+    """rng.randbytes in pieces (one call is limited to 2**31 bits)."""
+    return b"".join(rng.randbytes(min(64 * MB, n - i)) for i in range(0, n, 64 * MB))
+
+
 def make_inputs(directory: Path, size: int, rng: random.Random) -> list[Path]:
     shared_random = int(size * 0.22)
     headers = {
-        f"benchpkg/include/kernel_{i}.cuh": rng.randbytes(shared_random // 8) for i in range(8)
+        f"benchpkg/include/kernel_{i}.cuh": randbytes(rng, shared_random // 8) for i in range(8)
     }
     text = b"".join(
         b"template <int BLOCK_M, int BLOCK_N> struct Tile%d {};\n" % i
@@ -72,7 +79,7 @@ def make_inputs(directory: Path, size: int, rng: random.Random) -> list[Path]:
     paths = []
     for abi in ABIS:
         files = shared | {
-            f"benchpkg/_C.cpython-{abi[2:]}-x86_64-linux-gnu.so": rng.randbytes(int(size * 0.75))
+            f"benchpkg/_C.cpython-{abi[2:]}-x86_64-linux-gnu.so": randbytes(rng, int(size * 0.75))
         }
         path = directory / f"benchpkg-1.0-{abi}-{abi}-{PLATFORM}.whl"
         write_wheel(path, files, f"{abi}-{abi}-{PLATFORM}")
@@ -108,6 +115,7 @@ def main() -> None:
     parser.add_argument("--runs-small", type=int, default=5)
     parser.add_argument("--runs-large", type=int, default=3)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--classes", default="10,100", help="input sizes in MB, comma-separated")
     args = parser.parse_args()
     merge = shutil.which("merge-wheels") or sys.exit("merge-wheels is not on PATH")
     from wheelfuse import __version__
@@ -116,12 +124,13 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
     print()
     columns = ("class", "input wheels (each)", "merged wheel", "runs", "median s", "min s", "max s")
-    print("| " + " | ".join((*columns, "peak RSS")) + " |")
-    print("|---|---|---|---|---|---|---|---|")
+    extra = ("largest member", "peak RSS", "peak / largest member")
+    print("| " + " | ".join((*columns, *extra)) + " |")
+    print("|" + "---|" * (len(columns) + len(extra)))
+    classes = [int(c) for c in args.classes.split(",")]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for label, size, runs in (
-            ("10 MB", 10 * MB, args.runs_small),
-            ("100 MB", 100 * MB, args.runs_large),
+            (f"{c} MB", c * MB, args.runs_small if c < 100 else args.runs_large) for c in classes
         ):
             directory = Path(tmp) / label.replace(" ", "")
             directory.mkdir()
@@ -138,7 +147,10 @@ def main() -> None:
             each = f"{sizes[0] / MB:.1f}-{sizes[-1] / MB:.1f} MB"
             timing = f"{statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f}"
             merged = f"{merged_size / MB:.1f} MB"
-            print(f"| {label} | {each} | {merged} | {runs} | {timing} | {max(peaks) / MB:.0f} MB |")
+            with zipfile.ZipFile(inputs[0]) as zf:
+                largest = max(i.file_size for i in zf.infolist())
+            memory = f"{largest / MB:.0f} MB | {max(peaks) / MB:.0f} MB | {max(peaks) / largest:.2f}"
+            print(f"| {label} | {each} | {merged} | {runs} | {timing} | {memory} |")
             shutil.rmtree(directory)
     print()
     print(f"load average after: {os.getloadavg()[0]:.2f}")
