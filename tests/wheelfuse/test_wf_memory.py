@@ -30,8 +30,7 @@ def test_merge_peak_rss_under_twice_the_largest_member(kit, tmp_path: Path) -> N
         kit.make_wheel(
             tmp_path / "in",
             f"{abi}-{abi}-manylinux_2_17_x86_64",
-            kit.synthetic_files(abi)
-            | {"tinyext/blob.bin": shared, f"tinyext/own_{abi}.bin": rng.randbytes(MEMBER)},
+            kit.synthetic_files(abi) | {"tinyext/blob.bin": shared, f"tinyext/own_{abi}.bin": rng.randbytes(MEMBER)},
         )
         for abi in ("cp311", "cp312")
     ]

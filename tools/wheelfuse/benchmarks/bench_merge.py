@@ -149,7 +149,9 @@ def main() -> None:
             merged = f"{merged_size / MB:.1f} MB"
             with zipfile.ZipFile(inputs[0]) as zf:
                 largest = max(i.file_size for i in zf.infolist())
-            memory = f"{largest / MB:.0f} MB | {max(peaks) / MB:.0f} MB | {max(peaks) / largest:.2f}"
+            memory = (
+                f"{largest / MB:.0f} MB | {max(peaks) / MB:.0f} MB | {max(peaks) / largest:.2f}"
+            )
             print(f"| {label} | {each} | {merged} | {runs} | {timing} | {memory} |")
             shutil.rmtree(directory)
     print()

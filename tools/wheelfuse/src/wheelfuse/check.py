@@ -22,8 +22,8 @@ from .binaries import Target, check_module_binary, parse_module_path, target_for
 from .errors import WheelError
 from .platforms import parse_platform
 from .pythons import RELEASED_MINORS, PythonRange, resolve
-from .upload import upload_findings
 from .symbols import ELF_MAGIC, SymbolsError, check_symbols
+from .upload import upload_findings
 from .wheelinfo import LoadedWheel, installed_paths, load_wheel
 
 # Libraries a CUDA/torch extension may leave for the environment to provide.
