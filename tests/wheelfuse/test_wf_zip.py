@@ -587,3 +587,25 @@ def test_data_descriptor_disagrees(native_wheels, others, tmp_path, capsys) -> N
 
     damage(wheel, change)
     assert_refused(capsys, tmp_path, wheel, others, "descriptor", "tinyext/data.txt")
+
+
+def test_directories_differing_in_case(kit, tmp_path, capsys) -> None:
+    """`Pkg/a.py` and `pkg/b.py`: one directory on macOS and Windows, two on Linux."""
+    wheel = kit.make_wheel(
+        tmp_path / "in",
+        "cp312-cp312-manylinux_2_17_x86_64",
+        kit.synthetic_files("cp312") | {"tinyext/Sub/a.py": b"", "tinyext/sub/b.py": b""},
+    )
+    assert_refused(capsys, tmp_path, wheel, [], "name", "tinyext/sub", "case folding")
+
+
+def test_directories_differing_in_case_across_inputs(kit, tmp_path, capsys) -> None:
+    inputs = [
+        kit.make_wheel(tmp_path / "in", f"{a}-{a}-manylinux_2_17_x86_64", kit.synthetic_files(a) | {name: b""})
+        for a, name in (("cp311", "tinyext/Sub/a.py"), ("cp312", "tinyext/sub/b.py"))
+    ]
+    assert merge_main([*map(str, inputs), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "tinyext/sub: differs only in case or Unicode normalisation from tinyext/Sub" in err
+    assert inputs[0].name in err and inputs[1].name in err
+    assert not (tmp_path / "out").exists()

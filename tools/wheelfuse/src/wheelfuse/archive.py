@@ -30,7 +30,7 @@ import stat
 import struct
 import unicodedata
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -100,6 +100,20 @@ def name_key(name: str) -> str:
     """The identity of a path on every file system an installer may write to: names equal
     under this key collide (NFC vs NFD forms, case)."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def first_collision(paths: Iterable[str]) -> tuple[str, str] | None:
+    """Two different spellings, of paths or of directories on them, that one `name_key`
+    covers (`Pkg/a.py` and `pkg/b.py` share a directory on macOS and Windows only)."""
+    spelling: dict[str, str] = {}
+    for path in paths:
+        parts = path.removesuffix("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            other = spelling.setdefault(name_key(prefix), prefix)
+            if other != prefix:
+                return other, prefix
+    return None
 
 
 def check_member_name(source: str, name: str) -> None:
@@ -616,27 +630,23 @@ def read_wheel(path: Path, limits: Limits = DEFAULT_LIMITS) -> WheelArchive:
                 rule="central",
             )
 
-        seen: dict[str, str] = {}
-        total = 0
-        for c in centrals:
-            key = name_key(c.name.removesuffix("/"))
-            other = seen.setdefault(key, c.name)
-            if other != c.name:
-                raise UnsafeArchive(
-                    source,
-                    f"name collides with {other!r} after Unicode normalisation and case folding",
-                    c.name,
-                    rule="name",
-                )
-            total += c.size
-            if total > limits.max_total_size:
-                raise UnsafeArchive(
-                    source, f"total uncompressed size over {total} (zip bomb?)", rule="limits"
-                )
         names = [c.name for c in centrals]
         if len(set(names)) != len(names):
             duplicate = next(n for n in names if names.count(n) > 1)
             raise UnsafeArchive(source, "duplicate zip entry", duplicate, rule="name")
+        collision = first_collision(names)
+        if collision is not None:
+            raise UnsafeArchive(
+                source,
+                f"collides with {collision[0]!r} after Unicode normalisation and case folding",
+                collision[1],
+                rule="name",
+            )
+        total = sum(c.size for c in centrals)
+        if total > limits.max_total_size:
+            raise UnsafeArchive(
+                source, f"total uncompressed size {total} is absurd (zip bomb?)", rule="limits"
+            )
 
         entries: dict[str, Entry] = {}
         expected = 0

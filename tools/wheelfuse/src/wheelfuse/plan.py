@@ -24,7 +24,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import parse_wheel_filename
 
 from . import __version__
-from .archive import Member, name_key
+from .archive import Member, first_collision
 from .errors import IncompatibleInputs, InvalidWheel, PathConflict, WheelError
 from .platforms import Platform, most_restrictive, parse_platform
 from .wheelinfo import LoadedWheel
@@ -180,18 +180,23 @@ def _check_paths_portable(files: dict[str, Member], inputs: Sequence[LoadedWheel
     file and directory."""
 
     def owners(path: str) -> str:
-        return ", ".join(w.source for w in inputs if path in w.archive.entries)
+        """The inputs holding `path`, as a file or as a directory."""
+        return ", ".join(
+            w.source
+            for w in inputs
+            if path in w.archive.entries or any(p.startswith(path + "/") for p in w.archive.entries)
+        )
 
-    folded: dict[str, str] = {}
+    collision = first_collision(sorted(files))
+    if collision is not None:
+        other, path = collision
+        raise PathConflict(
+            owners(path),
+            f"differs only in case or Unicode normalisation from {other} (in {owners(other)})",
+            path,
+        )
     directories = {path.rsplit("/", i)[0] for path in files for i in range(1, path.count("/") + 1)}
     for path in sorted(files):
-        other = folded.setdefault(name_key(path), path)
-        if other != path:
-            raise PathConflict(
-                owners(path),
-                f"differs only in case or Unicode normalisation from {other} (in {owners(other)})",
-                path,
-            )
         if path in directories:
             inside = next(p for p in sorted(files) if p.startswith(path + "/"))
             raise PathConflict(
