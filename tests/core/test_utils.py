@@ -289,3 +289,16 @@ def test_layout_work_is_named_for_profilers():
         get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(sf, torch.tensor([256], dtype=torch.int32), [256], 128)
     names = {event.key for event in profile.key_averages()}
     assert {"transpose_fp32", "transpose_and_pack_fp32_into_ue8m0", "pack_fp32_into_ue8m0"} <= names
+
+
+def test_bench_kineto_under_nvidia_tools(monkeypatch):
+    # Under Nsight / compute-sanitizer (DG_USE_NVIDIA_TOOLS=1) nothing is profiled: 1 per name.
+    from deep_gemm.testing import bench_kineto
+
+    calls = []
+    monkeypatch.setenv("DG_USE_NVIDIA_TOOLS", "1")
+    assert bench_kineto(lambda: calls.append(1), "gemm_") == 1
+    assert bench_kineto(lambda: calls.append(1), ("nvjet", "reduce")) == (1, 1)
+    assert calls == []
+    with pytest.raises(TypeError, match="kernel_names must be a str or a tuple"):
+        bench_kineto(lambda: None, ["gemm_"])
