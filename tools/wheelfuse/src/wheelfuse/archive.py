@@ -13,7 +13,8 @@ local headers, `zipfile`, this tool) must see the same members with the same byt
   bit 3, its data descriptor) CRC and sizes; ZIP64 extra fields exactly as APPNOTE 4.5.3
   lays them out (one 8-byte field for each saturated value, nothing else);
 - names: UTF-8 (flag bit 11) or plain ASCII, no second name (Info-ZIP Unicode Path field),
-  safe relative paths, unique after NFC normalisation and case folding;
+  safe relative paths, unique (and so are the directories they name) after NFC
+  normalisation and case folding;
 - modes: no links, devices, FIFOs or sockets, no setuid / setgid / sticky bits;
 - methods stored and deflate only, no encryption, sizes and ratios within `Limits`.
 
@@ -51,7 +52,9 @@ SIG_EOCD = 0x06054B50
 SIG_ZIP64_EOCD = 0x06064B50
 SIG_ZIP64_LOCATOR = 0x07064B50
 SIG_DESCRIPTOR = 0x08074B50
-EOCD_BYTES = b"PK\x05\x06"
+EOCD_BYTES = struct.pack("<I", SIG_EOCD)
+ZIP64_EOCD_BYTES = struct.pack("<I", SIG_ZIP64_EOCD)
+LOCATOR_BYTES = struct.pack("<I", SIG_ZIP64_LOCATOR)
 
 STORED, DEFLATED = 0, 8
 FLAG_ENCRYPTED = 0x0001
@@ -345,12 +348,12 @@ def _end_records(source: str, f: BinaryIO, size: int, limits: Limits) -> tuple[i
         tail, eocd
     )
     comment = tail[eocd + _EOCD.size :]
-    if EOCD_BYTES in comment or b"PK\x06\x06" in comment or b"PK\x06\x07" in comment:
+    if any(sig in comment for sig in (EOCD_BYTES, ZIP64_EOCD_BYTES, LOCATOR_BYTES)):
         raise UnsafeArchive(source, "a second end record hides in the archive comment", rule="eocd")
     eocd_offset = tail_start + eocd
     end_of_cd = eocd_offset
     loc = eocd - _ZIP64_LOCATOR.size
-    has_locator = loc >= 0 and tail[loc : loc + 4] == b"PK\x06\x07"
+    has_locator = loc >= 0 and tail[loc : loc + 4] == LOCATOR_BYTES
     if has_locator:
         _, z64_disk, z64_offset, disks = _ZIP64_LOCATOR.unpack_from(tail, loc)
         if z64_disk != 0 or disks != 1:
@@ -553,22 +556,21 @@ class WheelArchive:
             pending = b""
             while True:
                 if inflater is not None and inflater.unconsumed_tail:
-                    data = inflater.decompress(inflater.unconsumed_tail, CHUNK)
+                    data = inflater.unconsumed_tail  # inflate at most CHUNK bytes at a time
                 elif left:
-                    raw = f.read(min(CHUNK, left))
-                    if not raw:
+                    data = f.read(min(CHUNK, left))
+                    if not data:
                         raise UnsafeArchive(source, "member data truncated", name, rule="data")
-                    left -= len(raw)
-                    data = raw
-                    if inflater is not None:
-                        try:
-                            data = inflater.decompress(raw, CHUNK)
-                        except zlib.error as exc:
-                            raise UnsafeArchive(
-                                source, f"corrupt deflate data ({exc})", name, rule="data"
-                            ) from exc
+                    left -= len(data)
                 else:
                     break
+                if inflater is not None:
+                    try:
+                        data = inflater.decompress(data, CHUNK)
+                    except zlib.error as exc:
+                        raise UnsafeArchive(
+                            source, f"corrupt deflate data ({exc})", name, rule="data"
+                        ) from exc
                 produced += len(data)
                 if produced > entry.size:
                     raise UnsafeArchive(
