@@ -4,8 +4,10 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
 #include <ATen/ops/mm.h>
+#include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 
+#include "../jit_kernels/einsum.hpp"
 #include "device.hpp"
 #include "gemm.hpp"
 #include "tensor_checks.hpp"
@@ -41,14 +43,35 @@ void bmk_bnk_mn(const char* op, const at::Tensor& a, const at::Tensor& b, const 
     checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
     require_sm90(d, op);
     if (m == 0 || n == 0) return;
-    const at::Tensor a2 = a.permute({1, 0, 2}).reshape({m, s * k});
-    const at::Tensor b2 = b.permute({1, 0, 2}).reshape({n, s * k});
-    const at::Tensor product = at::mm(a2, b2.t(), at::kFloat);
-    if (d.scalar_type() == at::kFloat) {
-        d.add_(product);
-    } else {
-        d.copy_(product);
+    const bool fp32 = d.scalar_type() == at::kFloat;
+    if (s == 0 || k == 0) {
+        if (!fp32) d.zero_();
+        return;
     }
+    if (k % 8 != 0) {  // rows TMA cannot stride: one cuBLAS GEMM over (batch, k) copies
+        const at::Tensor a2 = a.permute({1, 0, 2}).reshape({m, s * k});
+        const at::Tensor b2 = b.permute({1, 0, 2}).reshape({n, s * k});
+        const at::Tensor product = at::mm(a2, b2.t(), at::kFloat);
+        fp32 ? d.add_(product) : d.copy_(product);
+        return;
+    }
+    checks::aligned16(op, "a", a);
+    checks::aligned16(op, "b", b);
+    if (fp32) {
+        kernels::launch_bmk_bnk_mn(a, b, d, get_num_sms());
+        return;
+    }
+    const at::Tensor sum = at::zeros({m, n}, d.options().dtype(at::kFloat));
+    kernels::launch_bmk_bnk_mn(a, b, sum, get_num_sms());
+    d.copy_(sum);
+}
+
+// The per-head kernel's layout: a and d packed, b's rows evenly strided by a multiple
+// of 16 bytes, heads N rows apart, K whole 64-column blocks, 16-byte aligned data.
+bool per_head_kernel_fits(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
+    const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+    return a.size(2) % 64 == 0 && a.is_contiguous() && d.is_contiguous() && b.stride(2) == 1 &&
+           b.stride(1) % 8 == 0 && b.stride(0) == b.size(1) * b.stride(1) && aligned(a) && aligned(b) && aligned(d);
 }
 
 }  // namespace
@@ -86,7 +109,15 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
     checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
     require_sm90(d, op);
     if (d.numel() == 0) return;
-    // Per head: [b, K] @ [K, N] with the heads as cuBLAS's batch; d written in place.
+    if (!use_cublaslt) {
+        // 'bhd,hdr->bhr' is the same per-head NT product once b is [h, r, d].
+        const at::Tensor nt = bhr ? b : b.transpose(1, 2).contiguous();
+        if (per_head_kernel_fits(a, nt, d)) {
+            kernels::launch_per_head_gemm(a, nt, d);
+            return;
+        }
+    }
+    // cuBLAS: [b, K] @ [K, N] with the heads as its batch; d written in place.
     at::Tensor out = d.transpose(0, 1);
     at::bmm_out(out, a.transpose(0, 1), bhr ? b.transpose(1, 2) : b);
 }
@@ -138,6 +169,13 @@ void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>
         fp8_gemm_nt({x_h, sx_h}, {y.select(0, h), sy.select(0, h)}, d_h, c_h);
         d.select(1, h).copy_(d_h);
     }
+}
+
+std::vector<std::pair<std::string, std::string>> einsum_kernel_sources() {
+    std::vector<std::pair<std::string, std::string>> sources;
+    for (jit::KernelSource& source : kernels::einsum_kernel_sources())
+        sources.emplace_back(std::move(source.name), std::move(source.source));
+    return sources;
 }
 
 }  // namespace deep_gemm::api

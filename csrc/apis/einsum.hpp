@@ -8,13 +8,16 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 namespace deep_gemm::api {
 
-// bf16 a and b. 'bmk,bnk->mn': d [m, n] = sum_b a[b] @ b[b]^T; an fp32 d accumulates
-// (c must be d), a bf16 d is overwritten (no c). 'bhr,hdr->bhd' / 'bhd,hdr->bhr':
-// per head h, d[:, h] = a[:, h] @ b[h]^T / a[:, h] @ b[h], bf16 d, no c. The products
-// accumulate in fp32 (cuBLAS through ATen; use_cublaslt only selects it explicitly).
+// bf16 a and b, products accumulated in fp32. 'bmk,bnk->mn': d [m, n] = sum_b
+// a[b] @ b[b]^T (an fp32 d accumulates, c must be d; a bf16 d is overwritten, no c),
+// the kernel of einsum.cuh (k not a multiple of 8: cuBLAS). 'bhr,hdr->bhd' /
+// 'bhd,hdr->bhr': per head h, d[:, h] = a[:, h] @ b[h]^T / a[:, h] @ b[h], bf16 d,
+// no c: einsum.cuh's per-head kernel where the layout fits (packed a and d, the
+// contracted dim a multiple of 64), else and with use_cublaslt cuBLAS through ATen.
 void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
             const std::optional<at::Tensor>& c, bool use_cublaslt);
 
@@ -24,5 +27,8 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
 void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>& a,
                 const std::pair<at::Tensor, at::Tensor>& b, const at::Tensor& d, const std::optional<at::Tensor>& c,
                 int recipe_m, int recipe_n, int recipe_k);
+
+// (name, CUDA source) of every einsum kernel the entry points can launch.
+std::vector<std::pair<std::string, std::string>> einsum_kernel_sources();
 
 }  // namespace deep_gemm::api

@@ -1,4 +1,4 @@
-"""The indexer's and the mHC pre-norm GEMM's kernel instantiations are all listed in
+"""The indexer's, the mHC pre-norm GEMM's and einsum's kernel instantiations are all listed in
 _C.kernel_sources() (so tests/core/test_kernel_sources.py compiles each with NVRTC),
 and ptxas keeps their MMAs asynchronous, their accumulators in registers and nothing
 on a stack."""
@@ -16,7 +16,8 @@ from deep_gemm import _C, _loader
 PATHS = _loader.jit_paths()
 NVCC = shutil.which("nvcc") or (str(Path(PATHS["cuda_home"], "bin", "nvcc")) if PATHS["cuda_home"] else None)
 SERIALISED = re.compile(r"C7514|C7517|C7515|C7520|serialized|is injected")
-SOURCES = {name: source for name, source in _C.kernel_sources() if "logits" in name or "hc_prenorm" in name}
+SOURCES = {name: source for name, source in _C.kernel_sources()
+           if "logits" in name or "hc_prenorm" in name or name.startswith("einsum[")}
 
 
 def test_every_instantiation_is_listed():
@@ -31,14 +32,15 @@ def test_every_instantiation_is_listed():
     for n in (8, 16, 24, 32):
         assert f"tf32_hc_prenorm_gemm[n{n}]" in SOURCES
     assert "hc_prenorm_reduce" in SOURCES
-    assert len(SOURCES) == 2 * (6 + 15 + 1) + 1 + 4 + 1
+    assert "einsum[bmk,bnk->mn]" in SOURCES and "einsum[per-head]" in SOURCES
+    assert len(SOURCES) == 2 * (6 + 15 + 1) + 1 + 4 + 1 + 2
 
 
 def test_sources_check_the_argument_structs():
     """The host's argument structs are static_asserted against the device's in the source."""
     for name, source in SOURCES.items():
-        if name.startswith(("mqa_logits", "paged_mqa_logits", "tf32_hc_prenorm_gemm")):
-            assert re.search(r"static_assert\(sizeof\((indexer|hc)::\w+Args\) == \d+", source), name
+        if name.startswith(("mqa_logits", "paged_mqa_logits", "tf32_hc_prenorm_gemm", "einsum")):
+            assert re.search(r"static_assert\(sizeof\((indexer|hc|einsum)::\w+Args\) == \d+", source), name
 
 
 @pytest.mark.skipif(NVCC is None or not Path(NVCC).exists(), reason="needs nvcc (CUDA toolkit) for ptxas's messages")

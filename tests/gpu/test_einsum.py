@@ -9,9 +9,11 @@ BF16, E4M3 = torch.bfloat16, torch.float8_e4m3fn
 
 
 @pytest.mark.parametrize("s", [1, 129, 4096])
-@pytest.mark.parametrize("m, n, k", [(128, 384, 128), (256, 256, 256), (384, 128, 384), (7, 9, 24)])
+@pytest.mark.parametrize("m, n, k", [(128, 384, 128), (256, 256, 256), (384, 128, 384), (7, 9, 24), (130, 200, 72),
+                                     (5, 6, 12)])
 @pytest.mark.parametrize("out", [torch.float, BF16])
 def test_bmk_bnk_mn(s, m, n, k, out):
+    """Upstream's shapes; tiles cut by m and n, a partial last K-block, k not a multiple of 8 (cuBLAS)."""
     a = torch.randn(s, m, k, dtype=BF16, device="cuda")
     b = torch.randn(s, n, k, dtype=BF16, device="cuda")
     d = torch.randn(m, n, dtype=out, device="cuda")
@@ -21,11 +23,12 @@ def test_bmk_bnk_mn(s, m, n, k, out):
     assert calc_diff(d, ref) < 1e-5
 
 
-@pytest.mark.parametrize("h, r, dim", [(128, 512, 128), (8, 4096, 1024)])
-@pytest.mark.parametrize("batch", [4, 128, 4096])
+@pytest.mark.parametrize("h, r, dim", [(128, 512, 128), (8, 4096, 1024), (3, 200, 64), (5, 192, 136)])
+@pytest.mark.parametrize("batch", [4, 129, 4096])
 @pytest.mark.parametrize("expr", ["bhr,hdr->bhd", "bhd,hdr->bhr"])
 @pytest.mark.parametrize("use_cublaslt", [False, True])
 def test_per_head(h, r, dim, batch, expr, use_cublaslt):
+    """Upstream's shapes and sliced b; contracted dims off 64 (cuBLAS) and tiles cut by b, d and r."""
     x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
     y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
     ref = torch.einsum(expr, x, y)
