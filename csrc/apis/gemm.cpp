@@ -4,6 +4,7 @@
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
+#include <functional>
 #include <sstream>
 #include <string_view>
 
@@ -11,7 +12,6 @@
 #include "../jit_kernels/grouping_check.hpp"
 #include "attention.hpp"
 #include "hyperconnection.hpp"
-#include "einsum.hpp"
 #include "device.hpp"
 
 namespace deep_gemm::api {
@@ -278,6 +278,84 @@ void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
     gemm({"bf16_gemm_nt", InputType::BF16, GemmType::Dense, a_k, nullptr, b_k, nullptr, d, &c, nullptr, 0});
 }
 
+namespace {
+
+// The K-grouped GEMMs (weight gradients of MoE experts): d[g] = c[g] + A_g @ B_g^T, each
+// group a dense GEMM over its own K-range of the concatenated operands, launched one
+// after another on the stream (the group sizes are on the host). `group` names group
+// g's operands and runs it; empty groups get d[g] = c[g] (or zeros).
+void k_grouped(const char* op, const at::Tensor& d, const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
+               const std::optional<at::Tensor>& c, int64_t k_unit,
+               const std::function<void(int64_t, int64_t, int64_t, const at::Tensor&,
+                                        const std::optional<at::Tensor>&)>& group) {
+    check_tensor(op, "d", d, {at::kFloat}, 3);
+    const int64_t groups = d.size(0);
+    TORCH_CHECK_VALUE(static_cast<int64_t>(ks.size()) == groups, op, ": ks_cpu has ", ks.size(),
+                      " group sizes but d has ", groups, " groups");
+    check_tensor(op, "grouped_layout", ks_tensor, {at::kInt}, 1);
+    check_shape(op, "grouped_layout", ks_tensor, {groups}, "[G]");
+    if (c.has_value()) {
+        check_tensor(op, "c", *c, {at::kFloat}, 3);
+        check_shape(op, "c", *c, {groups, d.size(1), d.size(2)}, "[G, M, N]");
+    }
+    int64_t first = 0;  // K-offset of the group in the concatenated operands
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t k = static_cast<int64_t>(ks[g]);
+        TORCH_CHECK_VALUE(k % k_unit == 0, op, ": ks_cpu[", g, "] = ", k, " is not a multiple of ", k_unit);
+        const std::optional<at::Tensor> c_g = c.has_value() ? std::optional<at::Tensor>(c->select(0, g)) : std::nullopt;
+        if (k > 0) {
+            group(g, first, k, d.select(0, g), c_g);
+        } else if (!c_g.has_value()) {
+            d.select(0, g).zero_();
+        } else if (!c_g->is_same(d.select(0, g))) {
+            d.select(0, g).copy_(*c_g);
+        }
+        first += k;
+    }
+}
+
+}  // namespace
+
+void k_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                                      const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
+                                      const std::optional<at::Tensor>& c) {
+    const char* op = "k_grouped_fp8_gemm_nt_contiguous";
+    check_tensor(op, "a[0]", a.first, {at::kFloat8_e4m3fn}, 1);
+    check_tensor(op, "b[0]", b.first, {at::kFloat8_e4m3fn}, 1);
+    check_tensor(op, "a[1]", a.second, {at::kFloat}, 2);
+    check_tensor(op, "b[1]", b.second, {at::kFloat}, 2);
+    const int64_t m = d.dim() == 3 ? d.size(1) : 0, n = d.dim() == 3 ? d.size(2) : 0;
+    k_grouped(op, d, ks, ks_tensor, c, kScaleBlock,
+              [&](int64_t, int64_t first, int64_t k, const at::Tensor& d_g, const std::optional<at::Tensor>& c_g) {
+                  // Group g: A_g [M, k] and B_g [N, k] K-major, stored one after another; their
+                  // scales the K-blocks [first / 128, (first + k) / 128) of the MN-major ones.
+                  TORCH_CHECK_VALUE((first + k) * m <= a.first.numel() && (first + k) * n <= b.first.numel(), op,
+                                    ": a[0] / b[0] hold fewer than sum(ks_cpu) x M / N elements");
+                  const at::Tensor a_g = a.first.narrow(0, first * m, k * m).view({m, k});
+                  const at::Tensor b_g = b.first.narrow(0, first * n, k * n).view({n, k});
+                  const at::Tensor sfa_g = a.second.narrow(1, first / kScaleBlock, k / kScaleBlock);
+                  const at::Tensor sfb_g = b.second.narrow(1, first / kScaleBlock, k / kScaleBlock);
+                  gemm({op, InputType::FP8, GemmType::Dense, a_g, &sfa_g, b_g, &sfb_g, d_g, &c_g, nullptr, 0, true});
+              });
+}
+
+void k_grouped_bf16_gemm_tn_contiguous(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+                                       const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
+                                       const std::optional<at::Tensor>& c) {
+    const char* op = "k_grouped_bf16_gemm_tn_contiguous";
+    check_tensor(op, "a", a, {at::kBFloat16}, 2);
+    check_tensor(op, "b", b, {at::kBFloat16}, 2);
+    k_grouped(op, d, ks, ks_tensor, c, get_mk_alignment_for_contiguous_layout(),
+              [&](int64_t, int64_t first, int64_t k, const at::Tensor& d_g, const std::optional<at::Tensor>& c_g) {
+                  // Group g: rows [first, first + k) of a [sum k, M] and b [sum k, N], i.e. the
+                  // MN-major A_g^T and B_g^T, copied K-major for the kernel.
+                  TORCH_CHECK_VALUE(first + k <= a.size(0) && first + k <= b.size(0), op,
+                                    ": a and b have fewer than sum(ks_cpu) rows");
+                  const at::Tensor a_g = k_major(a.narrow(0, first, k).t()), b_g = k_major(b.narrow(0, first, k).t());
+                  gemm({op, InputType::BF16, GemmType::Dense, a_g, nullptr, b_g, nullptr, d_g, &c_g, nullptr, 0});
+              });
+}
+
 void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
                                       const at::Tensor& m_indices) {
     gemm({"m_grouped_fp8_gemm_nt_contiguous", InputType::FP8, GemmType::GroupedContiguous, a.first, &a.second,
@@ -334,7 +412,6 @@ std::vector<std::pair<std::string, std::string>> kernel_sources() {
     }
     for (auto& source : attention_kernel_sources()) sources.push_back(std::move(source));
     for (auto& source : hyperconnection_kernel_sources()) sources.push_back(std::move(source));
-    for (auto& source : einsum_kernel_sources()) sources.push_back(std::move(source));
     return sources;
 }
 

@@ -11,6 +11,7 @@
 
 #include <ATen/Tensor.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,6 +42,18 @@ void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor&
                                       const at::Tensor& m_indices);
 void m_grouped_bf16_gemm_nt_contiguous(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
                                        const at::Tensor& m_indices);
+
+// K-grouped (MoE weight gradients): d[g] = c[g] + A_g @ B_g^T over groups concatenated
+// along K, ks[g] each; ks_tensor is ks as int32 [G] on d's device. FP8 (recipe (1, 1, 128)):
+// a[0] holds each group's A_g [M, ks[g]] K-major one after another (flat), a[1] the
+// MN-major [M, sum(ks) / 128] scales; b likewise for N. BF16 ("tn"): a [sum(ks), M],
+// b [sum(ks), N] row-major. d, c fp32 [G, M, N] (c may be d).
+void k_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
+                                      const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
+                                      const std::optional<at::Tensor>& c);
+void k_grouped_bf16_gemm_tn_contiguous(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
+                                       const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
+                                       const std::optional<at::Tensor>& c);
 
 // D[g, :masked_m[g]] = A[g, :masked_m[g]] @ B[g]^T; A [G, M, K], D [G, M, N],
 // masked_m int32 [G] on the GPU; expected_m (typical rows per group) tunes tiles.

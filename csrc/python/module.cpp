@@ -295,6 +295,18 @@ PyObject* fp8_gemm_nt_1d1d(PyObject*, PyObject* args, PyObject* kwargs) {
     return call_gemm(api::fp8_gemm_nt_1d1d, "fp8_gemm_nt_1d1d", kDenseNames, 3, args, kwargs);
 }
 
+const char* const kKGroupedNames[] = {"a", "b", "d", "ks", "ks_tensor", "c", nullptr};
+
+PyObject* k_grouped_fp8_gemm_nt_contiguous(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::k_grouped_fp8_gemm_nt_contiguous, "k_grouped_fp8_gemm_nt_contiguous", kKGroupedNames, 5,
+                     args, kwargs);
+}
+
+PyObject* k_grouped_bf16_gemm_tn_contiguous(PyObject*, PyObject* args, PyObject* kwargs) {
+    return call_gemm(api::k_grouped_bf16_gemm_tn_contiguous, "k_grouped_bf16_gemm_tn_contiguous", kKGroupedNames, 5,
+                     args, kwargs);
+}
+
 PyObject* bf16_gemm_nt(PyObject*, PyObject* args, PyObject* kwargs) {
     return call_gemm(api::bf16_gemm_nt, "bf16_gemm_nt", kDenseNames, 3, args, kwargs);
 }
@@ -498,6 +510,14 @@ PyMethodDef methods[] = {
                 "torch.Tensor, c: torch.Tensor | None = None) -> None\n\n"
                 "fp8_gemm_nt with recipe (1, 1, 128): B's scales per (column, 128-K-block) like A's, both\n"
                 "[MN, ceil(K/128)] MN-major TMA-aligned; d fp32 [M, N]; c (fp32, may be d) is added.\n"),
+    DG_FUNCTION(k_grouped_fp8_gemm_nt_contiguous, kKeywords,
+                "k_grouped_fp8_gemm_nt_contiguous(a, b, d, ks: list[int], ks_tensor, c=None) -> None\n\n"
+                "d[g] = c[g] + A_g @ B_g.T over groups concatenated along K (recipe (1, 1, 128)): a = (e4m3 flat, each\n"
+                "group's [M, ks[g]] K-major block in turn; fp32 MN-major scales [M, sum(ks)/128]), b likewise for N;\n"
+                "ks_tensor = ks as int32 [G]; d, c fp32 [G, M, N].\n"),
+    DG_FUNCTION(k_grouped_bf16_gemm_tn_contiguous, kKeywords,
+                "k_grouped_bf16_gemm_tn_contiguous(a, b, d, ks: list[int], ks_tensor, c=None) -> None\n\n"
+                "d[g] = c[g] + a[rows of g].T @ b[rows of g] for bf16 a [sum(ks), M], b [sum(ks), N]; d, c fp32 [G, M, N].\n"),
     DG_FUNCTION(bf16_gemm_nt, kKeywords,
                 "bf16_gemm_nt(a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, c: torch.Tensor | None = None) -> "
                 "None\n\n"
