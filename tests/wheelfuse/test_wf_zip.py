@@ -19,7 +19,9 @@ from wheelfuse.archive import Limits, read_wheel
 from wheelfuse.check_cli import main as check_main
 from wheelfuse.errors import UnsafeArchive
 from wheelfuse.merge_cli import main as merge_main
+from wheelfuse.plan import plan_merge
 from wheelfuse.wheelinfo import load_wheel
+from wheelfuse.writer import ZIP_EPOCH, write_wheel
 
 
 def central_entries(raw: bytes) -> list[tuple[int, str, int]]:
@@ -609,3 +611,23 @@ def test_directories_differing_in_case_across_inputs(kit, tmp_path, capsys) -> N
     assert "tinyext/sub: differs only in case or Unicode normalisation from tinyext/Sub" in err
     assert inputs[0].name in err and inputs[1].name in err
     assert not (tmp_path / "out").exists()
+
+
+def test_input_changed_between_check_and_write(native_wheels, tmp_path) -> None:
+    """The writer streams members from the inputs again: an input replaced after it was
+    proven is refused (rule changed) and the half-written output removed."""
+    copies = []
+    for abi in ("cp311", "cp312"):
+        copy = tmp_path / "in" / native_wheels[abi].name
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_bytes(native_wheels[abi].read_bytes())
+        copies.append(copy)
+    plan = plan_merge([load_wheel(p) for p in copies])
+    replacement = copies[1].with_suffix(".new")
+    replacement.write_bytes(copies[1].read_bytes())
+    replacement.replace(copies[1])  # same bytes, another file
+    out = tmp_path / "out"
+    with pytest.raises(UnsafeArchive) as exc:
+        write_wheel(plan, out, ZIP_EPOCH)
+    assert exc.value.rule == "changed" and exc.value.source == copies[1].name
+    assert list(out.iterdir()) == []
