@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -59,6 +60,9 @@ STAGES = ("fetch", "image", "build", "merge", "check")
 DEFAULT_CACHE = Path(os.environ.get("DG_FLEET_CACHE", "/var/cache/deep-gemm-fleet"))
 CONTAINER_TORCH_SITE = "/opt/torch-site"
 OFFICIAL_IMAGE = "quay.io/pypa/manylinux_2_28_x86_64"
+
+
+T = TypeVar("T")
 
 
 class FleetError(Exception):
@@ -498,8 +502,9 @@ def human(n: int) -> str:
 
 def summarize(stage_times: dict[str, float], wheels: list[Path], merged: Path | None,
               build_times: dict[str, float], opts: Options) -> dict:  # fmt: skip
-    per = [{"wheel": w.name, "abi": ",".join(wheel_abis(w)), "bytes": w.stat().st_size} for w in wheels]
-    total = sum(p["bytes"] for p in per)
+    sizes = [w.stat().st_size for w in wheels]
+    per = [{"wheel": w.name, "abi": ",".join(wheel_abis(w)), "bytes": n} for w, n in zip(wheels, sizes, strict=True)]
+    total = sum(sizes)
     summary = {
         "torch": opts.torch,
         "pythons": [py.version for py in opts.pythons],
@@ -519,7 +524,7 @@ def summarize(stage_times: dict[str, float], wheels: list[Path], merged: Path | 
             # the compressed tag set of the file name (pip expands it to the cross product)
             "tags": merged.name[: -len(".whl")].split("-", 2)[2],
             "abis": list(wheel_abis(merged)),
-            "vs_largest_per_python": round(size / max(p["bytes"] for p in per), 3) if per else None,
+            "vs_largest_per_python": round(size / max(sizes), 3) if sizes else None,
             "vs_sum": round(size / total, 3) if total else None,
         }
     return summary
@@ -561,7 +566,7 @@ def run(opts: Options) -> dict:
     merged: Path | None = None
     build_times: dict[str, float] = {}
 
-    def timed(stage: str, fn: Callable[[], object]) -> object:
+    def timed(stage: str, fn: Callable[[], T]) -> T:
         banner(stage)
         t = time.monotonic()
         try:
@@ -574,27 +579,29 @@ def run(opts: Options) -> dict:
         if installed:
             print(f"installed from Debian: {', '.join(installed)}")
     if {"fetch", "build", "check"} & set(opts.stages):
-        site, fetched = timed("fetch", lambda: ensure_torch_site(opts.cache_dir, opts.torch))  # type: ignore[misc]
+        site, fetched = timed("fetch", lambda: ensure_torch_site(opts.cache_dir, opts.torch))
         if opts.torch == default_torch():
             point_default_link(opts.cache_dir, site)
         print(f"torch site: {site} ({'fetched' if fetched else 'cached'})")
     if "image" in opts.stages:
-        image, built, _ = timed("image", lambda: build_image.ensure_image(opts.pyproject))  # type: ignore[misc]
+        image, _, _ = timed("image", lambda: build_image.ensure_image(opts.pyproject))
     if "build" in opts.stages:
         if image is None and not opts.official_image:
             image = build_image.image_name(build_image.image_tag(build_image.collect_inputs(opts.pyproject)))
             if not build_image.image_exists(image):
                 raise FleetError(f"build: image {image} is missing; run the image stage (or drop --stages)")
-        build_times = timed("build", lambda: build_wheels(opts, site, image))  # type: ignore[assignment]
+        build_times = timed("build", lambda: build_wheels(opts, site, image))
     if "merge" in opts.stages:
-        merged = timed("merge", lambda: merge_wheels(opts))  # type: ignore[assignment]
+        merged = timed("merge", lambda: merge_wheels(opts))
     if "check" in opts.stages:
         if merged is None:
             found = sorted(opts.dist.glob("*.whl"))
             if len(found) != 1:
                 raise FleetError(f"check: expected one wheel in {opts.dist}, found {len(found)}")
             merged = found[0]
-        timed("check", lambda: check_wheel(opts, merged, site))  # type: ignore[arg-type]
+        checked, torch_site = merged, site
+        assert torch_site is not None  # the fetch step above ran for "check"
+        timed("check", lambda: check_wheel(opts, checked, torch_site))
     wheels = sorted(opts.wheelhouse.glob("*.whl")) if opts.wheelhouse.is_dir() else []
     summary = summarize(times, wheels, merged, build_times, opts)
     print_summary(summary)

@@ -21,11 +21,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection, GNUVerSymSection
+from elftools.elf.sections import SymbolTableSection
 
 ELF_MAGIC = b"\x7fELF"
 INTERPRETER_PREFIXES = ("Py", "_Py")
@@ -77,7 +79,7 @@ def _versions(elf: ELFFile) -> tuple[GNUVerSymSection | None, dict[int, str], di
         elif isinstance(section, GNUVerNeedSection):
             for verneed, auxiliaries in section.iter_versions():
                 for aux in auxiliaries:
-                    needed[aux["vna_other"]] = (verneed.name, aux.name)
+                    needed[aux["vna_other"]] = (str(verneed.name), str(aux.name))
     return versym, defined, needed
 
 
@@ -88,15 +90,17 @@ def read_elf(data: bytes, name: str) -> _Elf:
         soname, needed = None, []
         for section in elf.iter_sections():
             if isinstance(section, DynamicSection):
-                for tag in section.iter_tags():
+                # pyelftools sets .needed / .soname on the tags it resolves through .dynstr
+                for tag in cast(Any, section).iter_tags():
                     if tag.entry.d_tag == "DT_NEEDED":
-                        needed.append(tag.needed)
+                        needed.append(str(tag.needed))
                     elif tag.entry.d_tag == "DT_SONAME":
-                        soname = tag.soname
+                        soname = str(tag.soname)
         versym, defined, version_needs = _versions(elf)
         exports: dict[str, set[str | None]] = defaultdict(set)
         imports: list[tuple[str, str | None, str | None]] = []
-        for index, sym in enumerate(dynsym.iter_symbols() if dynsym is not None else ()):
+        symbols = dynsym.iter_symbols() if isinstance(dynsym, SymbolTableSection) else iter(())
+        for index, sym in enumerate(symbols):
             if not sym.name or sym["st_info"]["type"] == "STT_SECTION":
                 continue
             ndx = versym.get_symbol(index).entry["ndx"] if versym is not None else "VER_NDX_GLOBAL"
