@@ -3,8 +3,9 @@
     python tools/fleet/smoke_wheel.py
 
 Checks that `import deep_gemm` loads the `_C` built for this very CPython from the
-installed package (not the source tree), and that a call crosses into `_C`: an
-fp8_gemm_nt with a wrong-dtype operand must come back as the binding's TypeError.
+installed package (not the source tree), that on a free-threaded build (3.14t, 3.15t) the GIL
+stays off after the import, and that a call crosses into `_C`: an fp8_gemm_nt with a
+wrong-dtype operand must come back as the binding's TypeError.
 Exits non-zero, saying what is wrong, otherwise.
 """
 
@@ -19,6 +20,9 @@ def main() -> int:
     import deep_gemm
     import torch
 
+    if sysconfig.get_config_var("Py_GIL_DISABLED") and sys._is_gil_enabled():
+        print("smoke: importing deep_gemm (or torch) turned the GIL back on", file=sys.stderr)
+        return 1
     c_file = Path(deep_gemm._C.__file__)
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     if not c_file.name.endswith(suffix):
