@@ -587,8 +587,11 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // sub-tile's MMAs run, so most of the epilogue overlaps the tensor cores' work
         // (H200, M = 4096: +3-10% where K <= 7168, benchmarks/NOTES.md v32). The last
         // chunk is stored after the loop: stored inside it, ptxas spilled accumulators.
-        // Split K's slices store after the loop.
-        constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1;
+        // Split K's slices store after the loop. Contiguous tiles of one math warpgroup
+        // (64 x 256: only with DG_GEMM_BLOCK_N forced, grouped 256-column tiles come from
+        // 4096 rows) store after it too: with the early stores ptxas spills one register.
+        constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1 &&
+                                      !(kType == GemmType::GroupedContiguous && Layout::kMathWarpgroups == 1);
         static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
         const bool stores_early = kStoresEarly && tile.split < 0;
 
