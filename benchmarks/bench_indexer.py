@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -365,19 +366,43 @@ def report(row):
     return row
 
 
+FAMILIES = {"mqa": bench_dense, "paged": bench_paged, "hc": bench_hc, "einsum": bench_einsum}
+
+
+def summarise(rows):
+    """Geometric means of upstream / ours and torch / ours per function (above 1: ours faster)."""
+    def geomean(values):
+        return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+    def family(row):  # the function, and einsum's expression
+        words = row["case"].split()
+        return " ".join(words[:3] if words[1] == "fp8" else words[:2]) if words[0] == "einsum" else words[0]
+    for name in sorted({family(row) for row in rows}):
+        group = [row for row in rows if family(row) == name]
+        versus_torch = geomean([r["torch_ms"] / r["ours_ms"] for r in group])
+        line = f"{name:24} {len(group):2} cases: vs torch {versus_torch:6.2f}x"
+        measured = [r["upstream_ms"] / r["ours_ms"] for r in group if "upstream_ms" in r]
+        if measured:
+            line += f", vs upstream {geomean(measured):5.2f}x (slowest {min(measured):4.2f}x)"
+        recorded = geomean([r["upstream_recorded_us"] / (r["ours_ms"] * 1e3) for r in group])
+        print(line + f", vs upstream's recorded times {recorded:5.2f}x", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--upstream", help="directory from which upstream DeepGEMM imports as deep_gemm")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--json", help="write the rows here as JSON")
+    parser.add_argument("--only", nargs="+", choices=sorted(FAMILIES), default=sorted(FAMILIES),
+                        help="the function families to run (default: all)")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     libs = load_libraries(args.upstream)
     print(f"ours: {Path(libs[0].__file__).parent}" +
           (f"\nupstream: {Path(libs[1].__file__).parent}" if libs[1] else "\nupstream: not given (--upstream)"))
-    rows = (bench_dense(libs, args.reps) + bench_paged(libs, args.reps) + bench_hc(libs, args.reps) +
-            bench_einsum(libs, args.reps))
+    rows = [row for family in args.only for row in FAMILIES[family](libs, args.reps)]
+    summarise(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0
