@@ -4,8 +4,9 @@ Reproducible: members in a fixed order (sorted, `.dist-info` last, RECORD at the
 one timestamp for all (SOURCE_DATE_EPOCH when set, else 1980-01-01 00:00:00, the earliest
 a zip can hold), mode 0644 or 0755 (executable if any input had an executable bit), Unix
 as the creating system, deflate at a fixed level, no extra fields or comments.
-Atomic: the wheel goes to a temporary name in the output directory and is renamed at the
-end; the vendored tree is staged the same way. A failure removes what was staged.
+Atomic: the wheel goes to a temporary name in the output directory, is read back by the
+strict reader (RECORD verified) and renamed at the end; the vendored tree is staged the
+same way. A failure removes what was staged.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .archive import Member
+from .archive import Member, read_wheel
 from .errors import WheelError
 from .plan import MergePlan
-from .record import render_record
+from .record import render_record, verify_record
 from .wheelinfo import installed_paths
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -78,6 +79,8 @@ def write_wheel(plan: MergePlan, out_dir: Path, date_time: tuple[int, ...]) -> P
                 _zip_member(zf, plan.record_path, Member.generated(record), date_time)
             raw.flush()
             os.fsync(raw.fileno())
+        # Fail closed on the output too: the strict reader accepts it and RECORD holds.
+        verify_record(plan.filename, plan.record_path, record, read_wheel(tmp))
         tmp.chmod(0o644)
         os.replace(tmp, target)
     except BaseException:
