@@ -58,8 +58,8 @@ jit::KernelSource reduce_source() {
         "using namespace deep_gemm;\n"
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kReduceThreads) + ", 1)\n"
         "deep_gemm_hc_prenorm_reduce(const float* partial_d, const float* partial_s, float* d, float* sqr_sum,\n"
-        "                            int m, int n, int splits) {\n"
-        "    hc::hc_reduce_splits(partial_d, partial_s, d, sqr_sum, m, n, splits);\n"
+        "                            int m, int n, int outputs, int per_output) {\n"
+        "    hc::hc_reduce_splits(partial_d, partial_s, d, sqr_sum, m, n, outputs, per_output);\n"
         "}\n";
     return {"hc_prenorm_reduce", std::move(code), "deep_gemm_hc_prenorm_reduce"};
 }
@@ -90,12 +90,16 @@ void launch_tf32_hc_prenorm_gemm(const at::Tensor& a, const at::Tensor& b, const
     const jit::Kernel& kernel =
         jit::get_kernel_once(std::make_pair(device, n_pad), [&] { return prenorm_source(n_pad); });
 
-    const bool whole = splits == 0;
-    const int ranges = whole ? hc_prenorm_splits(m, k, num_sms) : splits;
+    // The kernel's K ranges: enough for one wave, a multiple of the caller's splits
+    // (each output split the sum of `per_output` consecutive ranges: their K-blocks
+    // nest in its own), added up by a second kernel unless there is one per output.
+    const int outputs = splits == 0 ? 1 : splits;
+    const int per_output = std::max(1, hc_prenorm_splits(m, k, num_sms) / outputs);
+    const int ranges = outputs * per_output;
     at::Tensor partials;
     float* out_d = d.data_ptr<float>();
     float* out_s = sqr_sum.data_ptr<float>();
-    if (whole && ranges > 1) {
+    if (per_output > 1) {
         partials = at::empty({static_cast<int64_t>(ranges) * m * (n + 1)}, d.options());
         out_d = partials.data_ptr<float>();
         out_s = out_d + static_cast<int64_t>(ranges) * m * n;
@@ -120,11 +124,11 @@ void launch_tf32_hc_prenorm_gemm(const at::Tensor& a, const at::Tensor& b, const
     const float* partial_s = out_s;
     float* final_d = d.data_ptr<float>();
     float* final_s = sqr_sum.data_ptr<float>();
-    int rows = m, cols = n, count = ranges;
-    void* reduce_args[] = {&partial_d, &partial_s, &final_d, &final_s, &rows, &cols, &count};
-    const int64_t outputs = static_cast<int64_t>(m) * (n + 1);
+    int rows = m, cols = n, groups = outputs, group_size = per_output;
+    void* reduce_args[] = {&partial_d, &partial_s, &final_d, &final_s, &rows, &cols, &groups, &group_size};
+    const int64_t results = static_cast<int64_t>(outputs) * m * (n + 1);
     jit::LaunchConfig reduce_launch;
-    reduce_launch.grid = dim3(static_cast<unsigned>((outputs + kReduceThreads - 1) / kReduceThreads));
+    reduce_launch.grid = dim3(static_cast<unsigned>((results + kReduceThreads - 1) / kReduceThreads));
     reduce_launch.block = dim3(kReduceThreads);
     reduce_launch.stream = stream;
     reduce.launch(reduce_launch, reduce_args);

@@ -201,20 +201,24 @@ __device__ __forceinline__ void tf32_hc_prenorm_gemm(const TensorMap* a_map, con
     }
 }
 
-// D[i] = sum over the splits of partial D, in split order; likewise S (one thread per output).
+// Output split s (of `outputs`: D [outputs, M, N], S [outputs, M]) = the sum of the
+// kernel's splits s * per_output ... + per_output - 1, in order; one thread per output.
 __device__ __forceinline__ void hc_reduce_splits(const float* partial_d, const float* partial_s, float* d,
-                                                 float* sqr_sum, int m, int n, int splits) {
+                                                 float* sqr_sum, int m, int n, int outputs, int per_output) {
     const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const long long d_count = static_cast<long long>(m) * n;
-    if (index < d_count) {
+    const long long d_count = static_cast<long long>(m) * n, d_total = d_count * outputs;
+    if (index < d_total) {
+        const long long split = index / d_count, offset = index - split * d_count;
+        const float* from = partial_d + split * per_output * d_count + offset;
         float sum = 0.0f;
-        for (int s = 0; s < splits; ++s) sum += partial_d[s * d_count + index];
+        for (int s = 0; s < per_output; ++s) sum += from[s * d_count];
         d[index] = sum;
-    } else if (index < d_count + m) {
-        const long long row = index - d_count;
+    } else if (index < d_total + static_cast<long long>(m) * outputs) {
+        const long long row_index = index - d_total, split = row_index / m, row = row_index - split * m;
+        const float* from = partial_s + split * per_output * m + row;
         float sum = 0.0f;
-        for (int s = 0; s < splits; ++s) sum += partial_s[s * m + row];
-        sqr_sum[row] = sum;
+        for (int s = 0; s < per_output; ++s) sum += from[s * m];
+        sqr_sum[row_index] = sum;
     }
 }
 
