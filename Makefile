@@ -88,9 +88,10 @@ test: lint build wheels test-deps
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The CPU unit tests in seconds, with only the in-place _C: no fleet, wheel, container, venv
-# or kernel compile (tests marked slow), no GPU.
+# or kernel compile (tests marked slow), no GPU, no CPython builds. (Collected from tests/ as
+# `make test` does: some test modules import their directory's conftest.)
 test-fast: build
-	$(PY) -m pytest -q -m "not slow and not torch_fetch" $(PYTEST_ARGS) tests/core tests/wheelfuse tests/fleet
+	$(PY) -m pytest -q -m "not slow and not torch_fetch" $(PYTEST_ARGS) tests --ignore=tests/gpu --ignore=tests/cpython
 
 # Plain `cibuildwheel --platform linux` in a fresh clone with no torch cache mounted:
 # before-all fetches the pinned build-time torch from PyPI itself (~620 MB; ~3 min here).

@@ -67,6 +67,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # processes importing torch
 def test_concurrent_processes_compile_the_same_kernel(jit, tmp_path):
     count = 4
     cache, barrier = tmp_path / "shared-cache", tmp_path / "barrier"
@@ -133,6 +134,7 @@ def _read_only_bind(directory: Path) -> list[str] | None:
     return prefix if probe.returncode == 0 else None
 
 
+@pytest.mark.slow  # processes importing torch
 def test_read_only_mount_falls_back_to_temp(tmp_path):
     cache = tmp_path / "ro-cache"
     cache.mkdir()

@@ -108,6 +108,7 @@ def test_missing_entry_point_is_a_compile_success_not_a_crash(jit, wgmma_source)
     assert jit.compile(wgmma_source, name="other_entry", entry="not_there")["size"] > 0
 
 
+@pytest.mark.slow  # processes importing torch
 def test_works_with_torch_loaded_rtld_global(tmp_path):
     """Some launchers import torch with RTLD_GLOBAL; torch's exported std::filesystem
     copies then win symbol lookup (the JIT must not call them: it once crashed here)."""

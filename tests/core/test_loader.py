@@ -64,6 +64,7 @@ def _import_in_subprocess(root: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a process importing torch
 def test_missing_c_for_this_python_names_the_versions(tmp_path):
     others = [t for t in ["cp310", "cp311", "cp312", "cp313", "cp314t"] if t != RUNNING]
     run = _import_in_subprocess(_package_copy(tmp_path, others))
@@ -75,6 +76,7 @@ def test_missing_c_for_this_python_names_the_versions(tmp_path):
     assert "No module named" not in run.stderr
 
 
+@pytest.mark.slow  # a process importing torch
 def test_no_c_at_all(tmp_path):
     run = _import_in_subprocess(_package_copy(tmp_path, []))
     assert "ImportError: deep_gemm has no compiled extension (_C) at all" in run.stderr
