@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run, torch_venv
+
+from buildutil import REPO, run, torch_venv
 
 # isort: split
 from cpythons import CPython, CPythonError, build_cpythons, host_interpreter, read_requires_python

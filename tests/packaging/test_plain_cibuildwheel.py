@@ -20,7 +20,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run
+
+from buildutil import REPO, run
 
 # isort: split
 import build_image

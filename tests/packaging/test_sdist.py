@@ -17,7 +17,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, need_uv, run
+
+from buildutil import REPO, need_uv, run
 
 pytestmark = pytest.mark.slow
 

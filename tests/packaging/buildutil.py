@@ -1,4 +1,4 @@
-"""Helpers for the packaging tests: they build real sdists, _C objects and wheels."""
+"""Helpers shared by the packaging tests (a plain module, imported by name like tests/fleet/fleetutil.py)."""
 
 from __future__ import annotations
 
