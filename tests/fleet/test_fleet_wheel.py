@@ -104,7 +104,9 @@ def test_install_and_import(py, installer, wheel_dir, tmp_path):
         cmd = [need_uv(), "pip", "install", "--python", python, "--no-index", "--find-links", wheel_dir, "deep_gemm"]
     else:
         cmd = [python, "-m", "pip", "install", "--no-index", "--find-links", wheel_dir, "deep_gemm"]
-    result = run(cmd)
+    # without the machine's pip configuration: its global constraints file caps torch at 2.14.1,
+    # which would refuse a wheel for a newer torch (make test-torch TORCH=2.15.0) for that reason
+    result = run(cmd, env=dict(os.environ, PIP_CONFIG_FILE=os.devnull))
     assert result.returncode == 0, f"{installer} refused the merged wheel on {py}:\n{result.stderr[-3000:]}"
     smoke(venv, cwd=tmp_path)
 
