@@ -58,7 +58,7 @@ def load_libraries(upstream: str | None):
         theirs = importlib.import_module("deep_gemm")
     finally:
         sys.path.remove(upstream)
-    if Path(theirs.__file__).resolve() == Path(ours.__file__).resolve():
+    if Path(theirs.__path__[0]).resolve() == Path(ours.__path__[0]).resolve():
         sys.exit(f"--upstream {upstream}: importing deep_gemm from there found this project's package again")
     sys.modules.update(saved)
     return ours, theirs
@@ -399,8 +399,8 @@ def main() -> int:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     libs = load_libraries(args.upstream)
-    print(f"ours: {Path(libs[0].__file__).parent}" +
-          (f"\nupstream: {Path(libs[1].__file__).parent}" if libs[1] else "\nupstream: not given (--upstream)"))
+    print(f"ours: {libs[0].__path__[0]}" +
+          (f"\nupstream: {libs[1].__path__[0]}" if libs[1] else "\nupstream: not given (--upstream)"))
     rows = [row for family in args.only for row in FAMILIES[family](libs, args.reps)]
     summarise(rows)
     if args.json:
