@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import LINUX_PLATFORM, make_wheel
-
 from wheelfuse.check import check_wheel
 from wheelfuse.symbols import Libraries, SymbolsError, check_symbols, read_elf
 
@@ -118,10 +116,10 @@ def test_bad_directories_fail_closed(tmp_path):
         Libraries([tmp_path])
 
 
-def test_check_wheel_fails_a_wheel_whose_module_needs_a_missing_symbol(elves, tmp_path):
+def test_check_wheel_fails_a_wheel_whose_module_needs_a_missing_symbol(elves, tmp_path, kit):
     abi = f"cp{sys.version_info[0]}{sys.version_info[1]}"
     suffix = f".cpython-{sys.version_info[0]}{sys.version_info[1]}-x86_64-linux-gnu.so"
-    wheel = make_wheel(tmp_path, f"{abi}-{abi}-{LINUX_PLATFORM}",
+    wheel = kit.make_wheel(tmp_path, f"{abi}-{abi}-manylinux_2_17_x86_64",
                        {"tinyext/__init__.py": b"", f"tinyext/_ext{suffix}": elves["consumer"].read_bytes()})  # fmt: skip
     spec = f"=={sys.version_info[0]}.{sys.version_info[1]}.*"
     ext = ("libprov.so", "libver.so")
