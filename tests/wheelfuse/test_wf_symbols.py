@@ -144,6 +144,7 @@ def torch_lib() -> Path:
     return lib
 
 
+@pytest.mark.slow  # real wheels and torch libraries: ~16 s each
 def test_the_real_c_extension_against_a_torch_that_lacks_its_symbols(tmp_path):
     """The fleet's _C against libc10.so / libtorch_python.so that export nothing it needs."""
     wheel, lib = fleet_wheel(), torch_lib()
@@ -170,6 +171,7 @@ def torch_sites() -> dict[str, Path]:
     return sites
 
 
+@pytest.mark.slow  # real wheels and torch libraries: ~16 s each
 def test_a_wheel_built_for_one_torch_fails_against_anothers_libraries():
     """torch 2.11.0's fat wheel against torch 2.15.0's libraries: the runtime library needs c10
     symbols 2.15 no longer exports (upstream DeepGEMM's issue 330, caught before install)."""

@@ -499,6 +499,7 @@ def write_sparse_zip64(path: Path, tail: bytes) -> None:
         f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, 0xFFFFFFFF, 0xFFFFFFFF, 0))
 
 
+@pytest.mark.slow  # writes and reads 4 GiB: ~15 s
 def test_zip64_member_over_4_gib(tmp_path: Path) -> None:
     path = tmp_path / "big.zip"
     write_sparse_zip64(path, b"after the hole\n")
