@@ -73,11 +73,11 @@ bool registers_fit(InputType input, int block_m, int block_n) {
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 
 // Mirrors GemmLayout in gemm.cuh: optional bf16 staging for D, then per stage A,
-// B, (FP8) A's scales and two barriers, then the split-K verdict.
+// B, (FP8) A's scales, (1D1D) B's in a 128-byte slot and two barriers, then the split-K verdict.
 constexpr int kSplitVerdictBytes = 16;
 int stage_bytes(InputType input, int block_m, int block_n, bool sfb_per_column) {
-    return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) +
-           (sfb_per_column ? block_n * 4 : 0) + 16;
+    const int sfb_slot = sfb_per_column ? ceil_div(block_n * 4, 128) * 128 : 0;  // 128-byte aligned TMA writes
+    return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) + sfb_slot + 16;
 }
 // Per math warpgroup (64 rows), a ring of up to two 64-column bf16 chunk buffers.
 int staging_bytes(int block_m, int block_n, bool tma_store) {

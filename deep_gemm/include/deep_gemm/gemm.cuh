@@ -303,7 +303,11 @@ struct GemmLayout {
     static constexpr int kBBytes = kBlockN * kBlockKBytes;
     static constexpr int kSfaBytes = kFP8 ? kBlockM * static_cast<int>(sizeof(float)) : 0;
     static constexpr int kSfbBytes = kSfbPerColumn ? kBlockN * static_cast<int>(sizeof(float)) : 0;
+    // What TMA delivers per stage (its full barrier waits for these bytes).
     static constexpr int kStageBytes = kABytes + kBBytes + kSfaBytes + kSfbBytes;
+    // A tensor copy writes shared memory at 128-byte aligned addresses: 1D1D's B scales of
+    // narrow tiles (16 columns, 64 bytes) get a padded slot per stage.
+    static constexpr int kSfbSlot = (kSfbBytes + 127) / 128 * 128 / static_cast<int>(sizeof(float));  // floats
     // The bf16 output staged for the TMA store, in 64-column chunks (the last one
     // narrower when BLOCK_N is not a multiple of 64): per math warpgroup a ring of
     // (up to) two chunk buffers, so a wide tile does not cost a pipeline stage.
@@ -315,7 +319,8 @@ struct GemmLayout {
     // D's staging tile, A tiles, B tiles (each 1024-byte aligned for the swizzle),
     // A's scales, B's (1D1D), the full/empty barriers, the split-K verdict (16 bytes).
     // csrc/jit_kernels/gemm.cpp mirrors this.
-    static constexpr int kSharedBytes = kDBytes + kStages * kStageBytes + kStages * 2 * 8 + 16;
+    static constexpr int kSharedBytes =
+        kDBytes + kStages * (kStageBytes - kSfbBytes + kSfbSlot * static_cast<int>(sizeof(float))) + kStages * 2 * 8 + 16;
     // Hopper's opt-in limit (227 KiB); ptx::SmemDescriptor also relies on addresses below 256 KiB.
     static_assert(kSharedBytes <= 227 * 1024, "shared memory beyond what a CTA may have");
 
@@ -435,7 +440,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     unsigned char* smem_b = smem_a + kStages * Layout::kABytes;
     float* smem_sfa = reinterpret_cast<float*>(smem_b + kStages * Layout::kBBytes);
     float* smem_sfb = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(smem_sfa) + kStages * Layout::kSfaBytes);
-    uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<unsigned char*>(smem_sfb) + kStages * Layout::kSfbBytes);
+    uint64_t* full = reinterpret_cast<uint64_t*>(smem_sfb + kStages * Layout::kSfbSlot);
     uint64_t* empty = full + kStages;
     int* split_verdict = reinterpret_cast<int*>(empty + kStages);
 
@@ -510,7 +515,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                                          (kMasked ? tile.group * k_blocks : 0) + kb);
                     }
                     if constexpr (kSfbPerColumn)
-                        ptx::tma_load_2d(smem_sfb + s * kBlockN, &tmap_sfb, &full[s], tile.n_tile * kBlockN, kb);
+                        ptx::tma_load_2d(smem_sfb + s * Layout::kSfbSlot, &tmap_sfb, &full[s], tile.n_tile * kBlockN,
+                                         kb);
                 }
             }
         }
@@ -695,7 +701,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 for (int i = 0; i < kSubAccumulators; ++i) ptx::fence_operand(partial[kBuf][i]);
                 if constexpr (kSfbPerColumn) {
                     // This thread's column pairs' B scales, from the stage; released after.
-                    const float* sfb_stage = smem_sfb + stage_of[kBuf] * kBlockN + (lane % 4) * 2;
+                    const float* sfb_stage = smem_sfb + stage_of[kBuf] * Layout::kSfbSlot + (lane % 4) * 2;
 #pragma unroll
                     for (int i = 0; i < Layout::kSubN / 8; ++i) {
                         const float2 sb_pair = *reinterpret_cast<const float2*>(sfb_stage + i * 8);
