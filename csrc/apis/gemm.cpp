@@ -12,6 +12,7 @@
 #include "../jit_kernels/grouping_check.hpp"
 #include "attention.hpp"
 #include "hyperconnection.hpp"
+#include "einsum.hpp"
 #include "device.hpp"
 
 namespace deep_gemm::api {
@@ -412,6 +413,7 @@ std::vector<std::pair<std::string, std::string>> kernel_sources() {
     }
     for (auto& source : attention_kernel_sources()) sources.push_back(std::move(source));
     for (auto& source : hyperconnection_kernel_sources()) sources.push_back(std::move(source));
+    for (auto& source : einsum_kernel_sources()) sources.push_back(std::move(source));
     return sources;
 }
 
