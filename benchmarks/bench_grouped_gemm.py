@@ -9,9 +9,10 @@ Median of --reps runs, each timed alone with CUDA events after flushing L2, ours
 the reference's in alternation.
 TFLOPS count only the valid rows. With --graph, each side is captured in a CUDA graph
 and its replays are timed: GPU time only, free of the host launch overhead that makes
-the per-expert loop's eager figures swing between runs (deep_gemm's one-sync check of
-m_indices / masked_m is skipped under capture, as in a captured model).
-Usage: python benchmarks/bench_grouped_gemm.py [--graph] [--out FILE]
+the per-expert loop's eager figures swing between runs. With --upstream PATH
+(benchmarks/upstream.py), upstream DeepGEMM's same calls are timed too, in the same
+alternation.
+Usage: python benchmarks/bench_grouped_gemm.py [--graph] [--out FILE] [--upstream PATH]
 """
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ from deep_gemm import calc_diff, per_token_cast_to_fp8
 from deep_gemm import get_mn_major_tma_aligned_tensor as mn_major
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
+import upstream  # noqa: E402
+
 from bench_fp8_gemm import cublaslt_block_scaled  # noqa: E402
 from moe import cast_b, contiguous_rows, dequant_a, dequant_b, grouped_reference  # noqa: E402
-from timing import median_ms_pair  # noqa: E402
+from timing import median_ms_each  # noqa: E402
 
 NK = [(4096, 7168), (7168, 2048), (6144, 7168), (7168, 3072)]
 BF16_M = 4096
@@ -46,7 +49,12 @@ def per_expert_loop(slices, b, outs):
     return run
 
 
-def bench_contiguous(groups, expected_m, n, k, timer):
+def with_upstream(calls, upstream_call):
+    """`calls` (ours, the torch reference), and upstream's call when there is one."""
+    return calls if upstream_call is None else [*calls, upstream_call]
+
+
+def bench_contiguous(groups, expected_m, n, k, timer, theirs_lib):
     counts, m_indices = contiguous_rows(groups, expected_m, torch.Generator().manual_seed(0))
     m = m_indices.numel()
     a = per_token_cast_to_fp8(torch.randn((m, k), device="cuda", dtype=torch.bfloat16))
@@ -54,6 +62,8 @@ def bench_contiguous(groups, expected_m, n, k, timer):
     d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
     a_mn = (a[0], mn_major(a[1]))
     ours = lambda: deep_gemm.m_grouped_fp8_gemm_nt_contiguous(a_mn, b, d, m_indices)
+    d_up = torch.empty_like(d)
+    up = theirs_lib and (lambda: theirs_lib.m_grouped_fp8_gemm_nt_contiguous(a_mn, b, d_up, m_indices))
     starts = [0]
     for c in counts:
         starts.append(starts[-1] + deep_gemm.align(c, 128))
@@ -67,13 +77,13 @@ def bench_contiguous(groups, expected_m, n, k, timer):
     ours()
     valid = m_indices >= 0
     diff = calc_diff(d[valid], grouped_reference(dequant_a(*a), dequant_b(*b), m_indices)[valid])
-    t_ours, t_theirs = timer(ours, theirs)
+    times = timer(with_upstream([ours, theirs], up))
     flops = 2 * sum(counts) * n * k
     bytes_moved = sum(counts) * k + groups * n * k + sum(counts) * n * 2
-    return f"contiguous {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
+    return f"contiguous {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, times, diff
 
 
-def bench_masked(groups, expected_m, n, k, timer, max_m=4096):
+def bench_masked(groups, expected_m, n, k, timer, theirs_lib, max_m=4096):
     masked_m = torch.full((groups,), expected_m, device="cuda", dtype=torch.int32)
     x = torch.randn((groups, max_m, k), device="cuda", dtype=torch.bfloat16)
     parts = [per_token_cast_to_fp8(x[i]) for i in range(groups)]
@@ -82,6 +92,8 @@ def bench_masked(groups, expected_m, n, k, timer, max_m=4096):
     d = torch.empty((groups, max_m, n), device="cuda", dtype=torch.bfloat16)
     a_mn = (a[0], mn_major(a[1]))
     ours = lambda: deep_gemm.m_grouped_fp8_gemm_nt_masked(a_mn, b, d, masked_m, expected_m)
+    d_up = torch.empty_like(d)
+    up = theirs_lib and (lambda: theirs_lib.m_grouped_fp8_gemm_nt_masked(a_mn, b, d_up, masked_m, expected_m))
     outs = [torch.empty((expected_m, n), device="cuda", dtype=torch.bfloat16) for _ in range(groups)]
     slices = [(a[0][g, :expected_m].contiguous(), a[1][g, :expected_m].contiguous()) for g in range(groups)]
     theirs = per_expert_loop(slices, b, outs)
@@ -89,23 +101,25 @@ def bench_masked(groups, expected_m, n, k, timer, max_m=4096):
     ours()
     a_deq, b_deq = dequant_a(*a), dequant_b(*b)
     diff = max(calc_diff(d[g, :expected_m], a_deq[g, :expected_m] @ b_deq[g].T) for g in range(groups))
-    t_ours, t_theirs = timer(ours, theirs)
+    times = timer(with_upstream([ours, theirs], up))
     flops = 2 * groups * expected_m * n * k
     bytes_moved = groups * (expected_m * k + n * k + expected_m * n * 2)
-    return f"masked     {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, t_ours, t_theirs, diff
+    return f"masked     {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, times, diff
 
 
-def bench_bf16(m, n, k, timer):
+def bench_bf16(m, n, k, timer, theirs_lib):
     a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
     b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16)
     d = torch.empty((m, n), device="cuda", dtype=torch.bfloat16)
     ref = torch.empty_like(d)
     ours = lambda: deep_gemm.bf16_gemm_nt(a, b, d)
     theirs = lambda: torch.matmul(a, b.T, out=ref)
+    d_up = torch.empty_like(d)
+    up = theirs_lib and (lambda: theirs_lib.bf16_gemm_nt(a, b, d_up))
     ours()
     diff = calc_diff(d, a.float() @ b.float().T)
-    t_ours, t_theirs = timer(ours, theirs)
-    return f"bf16 dense {m:>8} {n:>5} {k:>5}", 2 * m * n * k, 2 * (m * k + n * k + m * n), t_ours, t_theirs, diff
+    times = timer(with_upstream([ours, theirs], up))
+    return f"bf16 dense {m:>8} {n:>5} {k:>5}", 2 * m * n * k, 2 * (m * k + n * k + m * n), times, diff
 
 
 def main():
@@ -113,23 +127,29 @@ def main():
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--graph", action="store_true", help="time CUDA-graph replays (GPU time only)")
     parser.add_argument("--out", type=Path)
+    upstream.add_argument(parser)
     args = parser.parse_args()
-    timer = functools.partial(median_ms_pair, reps=args.reps, graph=args.graph)
+    theirs_lib = upstream.load_libraries(args.upstream)[1]
+    timer = functools.partial(median_ms_each, reps=args.reps, graph=args.graph)
     rows = []
     for n, k in NK:
         for groups, expected_m in [(8, 256), (4, 4096)]:
-            rows.append(bench_contiguous(groups, expected_m, n, k, timer))
+            rows.append(bench_contiguous(groups, expected_m, n, k, timer, theirs_lib))
     for n, k in NK[:2]:
         for groups, expected_m in [(4, 64), (4, 128), (4, 256)]:
-            rows.append(bench_masked(groups, expected_m, n, k, timer))
+            rows.append(bench_masked(groups, expected_m, n, k, timer, theirs_lib))
     for n, k in BF16_NK:
-        rows.append(bench_bf16(BF16_M, n, k, timer))
-    lines = [f"{'case':<32} | {'TFLOPS':>7} {'GB/s':>6} | {'torch':>7} | {'speed-up':>8} | calc_diff"]
-    for name, flops, nbytes, t_ours, t_theirs, diff in rows:
+        rows.append(bench_bf16(BF16_M, n, k, timer, theirs_lib))
+    vs = " | upstream | vs upstream" if theirs_lib else ""
+    lines = [f"{'case':<32} | {'TFLOPS':>7} {'GB/s':>6} | {'torch':>7} | {'speed-up':>8}{vs} | calc_diff"]
+    for name, flops, nbytes, times, diff in rows:
+        t_ours, t_theirs = times[:2]
+        vs = f" | {flops / times[2] / 1e9:8.0f} | {times[2] / t_ours:10.2f}x" if theirs_lib else ""
         lines.append(f"{name:<32} | {flops / t_ours / 1e9:7.0f} {nbytes / t_ours / 1e6:6.0f} | "
-                     f"{flops / t_theirs / 1e9:7.0f} | {t_theirs / t_ours:7.2f}x | {diff:.1e}")
+                     f"{flops / t_theirs / 1e9:7.0f} | {t_theirs / t_ours:7.2f}x{vs} | {diff:.1e}")
     mode = "CUDA-graph replays" if args.graph else "eager calls"
-    text = f"timing: {mode}, median of {args.reps}, L2 flushed, alternating with torch\n" + "\n".join(lines)
+    also = " and upstream DeepGEMM" if theirs_lib else ""
+    text = f"timing: {mode}, median of {args.reps}, L2 flushed, alternating with torch{also}\n" + "\n".join(lines)
     print(text)
     if args.out:
         args.out.write_text(f"{torch.cuda.get_device_name()} torch {torch.__version__}\n{text}\n")

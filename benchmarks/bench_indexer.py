@@ -14,7 +14,6 @@ result first; a case whose outputs disagree fails the script (exit 1).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import sys
@@ -23,6 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import upstream  # noqa: E402
+from upstream import load_libraries  # noqa: E402
+
 from timing import median_ms, median_ms_pair  # noqa: E402
 
 E4M3 = torch.float8_e4m3fn
@@ -42,26 +44,6 @@ PAGED_CASES = [  # (logits dtype, batch, next_n, heads, dim, avg context, upstre
     (torch.float32, 256, 1, 64, 128, 8192, 78.0),
     (torch.float32, 256, 2, 64, 128, 65536, 577.0),
 ]
-
-
-def load_libraries(upstream: str | None):
-    """This project's deep_gemm, and upstream's from `upstream` under the same name: the first
-    import's modules are set aside before the second, so both live in one process."""
-    ours = importlib.import_module("deep_gemm")
-    if upstream is None:
-        return ours, None
-    saved = {name: mod for name, mod in sys.modules.items() if name == "deep_gemm" or name.startswith("deep_gemm.")}
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, upstream)
-    try:
-        theirs = importlib.import_module("deep_gemm")
-    finally:
-        sys.path.remove(upstream)
-    if Path(theirs.__path__[0]).resolve() == Path(ours.__path__[0]).resolve():
-        sys.exit(f"--upstream {upstream}: importing deep_gemm from there found this project's package again")
-    sys.modules.update(saved)
-    return ours, theirs
 
 
 def calc_diff(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -390,7 +372,7 @@ def summarise(rows):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--upstream", help="directory from which upstream DeepGEMM imports as deep_gemm")
+    upstream.add_argument(parser)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--json", help="write the rows here as JSON")
     parser.add_argument("--only", nargs="+", choices=sorted(FAMILIES), default=sorted(FAMILIES),

@@ -40,12 +40,18 @@ def median_ms(fn, reps: int, graph: bool = False) -> float:
     return statistics.median(_time_once(run) for _ in range(reps))
 
 
-def median_ms_pair(ours, theirs, reps: int, graph: bool = False) -> tuple[float, float]:
-    """Median milliseconds of `ours` and of `theirs` over `reps` runs each, in alternation,
-    so that a drift of the GPU's clocks or of the machine's load weighs on both alike."""
-    run_ours, run_theirs = _runner(ours, graph), _runner(theirs, graph)
-    times_ours, times_theirs = [], []
+def median_ms_each(fns, reps: int, graph: bool = False) -> list[float]:
+    """Median milliseconds of each of `fns` over `reps` runs each, in turn, so that a drift
+    of the GPU's clocks or of the machine's load weighs on all of them alike."""
+    runs = [_runner(fn, graph) for fn in fns]
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(reps):
-        times_ours.append(_time_once(run_ours))
-        times_theirs.append(_time_once(run_theirs))
-    return statistics.median(times_ours), statistics.median(times_theirs)
+        for run, samples in zip(runs, times, strict=True):
+            samples.append(_time_once(run))
+    return [statistics.median(samples) for samples in times]
+
+
+def median_ms_pair(ours, theirs, reps: int, graph: bool = False) -> tuple[float, float]:
+    """median_ms_each of two."""
+    t_ours, t_theirs = median_ms_each([ours, theirs], reps, graph)
+    return t_ours, t_theirs
