@@ -2,8 +2,9 @@
 isolation (what a from-source build such as vLLM's does) builds _C and imports.
 
 The install builds the runtime and _C from scratch in the installer's temporary directory:
-their bytes must equal the checkout's build of the same sources (setup.py build_c), which is
-what lets merge-wheels take the runtime from wheels built in different jobs or directories.
+their bytes must equal a build of the same sources in another directory (the sdist unpacked,
+setup.py build_c there), which is what lets merge-wheels take the runtime from wheels built in
+different jobs or directories.
 """
 
 from __future__ import annotations
@@ -65,10 +66,14 @@ def test_sdist_installs_builds_and_imports(sdist, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "smoke: ok" in result.stdout
 
-    here = tmp_path / "checkout-build"
-    result = run([sys.executable, "setup.py", "build_c", "--python", sys.executable, "--output-dir", here], cwd=REPO)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(sdist) as tar:
+        tar.extractall(unpacked, filter="data")
+    (source,) = unpacked.iterdir()
+    here = tmp_path / "elsewhere"
+    result = run([sys.executable, "setup.py", "build_c", "--python", sys.executable, "--output-dir", here], cwd=source)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for name in ("libdeep_gemm_runtime.so", f"_C{EXT_SUFFIX}"):
         assert sha256(installed / name) == sha256(here / name), (
-            f"{name} built from the sdist differs from the checkout's build of the same sources: "
-            "the build is not reproducible across directories")
+            f"{name} built from the sdist by the installer differs from a build of the same sources in "
+            f"{source}: the build is not reproducible across directories")
