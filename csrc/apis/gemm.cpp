@@ -283,12 +283,12 @@ namespace {
 
 // The K-grouped GEMMs (weight gradients of MoE experts): d[g] = c[g] + A_g @ B_g^T, each
 // group a dense GEMM over its own K-range of the concatenated operands, launched one
-// after another on the stream (the group sizes are on the host). `group` names group
-// g's operands and runs it; empty groups get d[g] = c[g] (or zeros).
+// after another on the stream (the group sizes are on the host). Everything is checked
+// before the first launch: `operands_hold(total K)` says whether a and b are long enough;
+// `group(first, k, d[g], c[g])` runs a group; empty groups get d[g] = c[g] (or zeros).
 void k_grouped(const char* op, const at::Tensor& d, const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
-               const std::optional<at::Tensor>& c, int64_t k_unit,
-               const std::function<void(int64_t, int64_t, int64_t, const at::Tensor&,
-                                        const std::optional<at::Tensor>&)>& group) {
+               const std::optional<at::Tensor>& c, int64_t k_unit, const std::function<bool(int64_t)>& operands_hold,
+               const std::function<void(int64_t, int64_t, const at::Tensor&, const std::optional<at::Tensor>&)>& group) {
     check_tensor(op, "d", d, {at::kFloat}, 3);
     const int64_t groups = d.size(0);
     TORCH_CHECK_VALUE(static_cast<int64_t>(ks.size()) == groups, op, ": ks_cpu has ", ks.size(),
@@ -299,13 +299,20 @@ void k_grouped(const char* op, const at::Tensor& d, const std::vector<uint64_t>&
         check_tensor(op, "c", *c, {at::kFloat}, 3);
         check_shape(op, "c", *c, {groups, d.size(1), d.size(2)}, "[G, M, N]");
     }
-    int64_t first = 0;  // K-offset of the group in the concatenated operands
+    int64_t total = 0;
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t k = static_cast<int64_t>(ks[g]);
         TORCH_CHECK_VALUE(k % k_unit == 0, op, ": ks_cpu[", g, "] = ", k, " is not a multiple of ", k_unit);
+        total += k;
+    }
+    TORCH_CHECK_VALUE(operands_hold(total), op, ": a and b hold fewer than sum(ks_cpu) = ", total,
+                      " K-rows of M and N elements");
+    int64_t first = 0;  // K-offset of the group in the concatenated operands
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t k = static_cast<int64_t>(ks[g]);
         const std::optional<at::Tensor> c_g = c.has_value() ? std::optional<at::Tensor>(c->select(0, g)) : std::nullopt;
         if (k > 0) {
-            group(g, first, k, d.select(0, g), c_g);
+            group(first, k, d.select(0, g), c_g);
         } else if (!c_g.has_value()) {
             d.select(0, g).zero_();
         } else if (!c_g->is_same(d.select(0, g))) {
@@ -318,43 +325,46 @@ void k_grouped(const char* op, const at::Tensor& d, const std::vector<uint64_t>&
 }  // namespace
 
 void k_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,
-                                      const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
-                                      const std::optional<at::Tensor>& c) {
+                                const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
+                                const std::optional<at::Tensor>& c) {
     const char* op = "k_grouped_fp8_gemm_nt_contiguous";
     check_tensor(op, "a[0]", a.first, {at::kFloat8_e4m3fn}, 1);
     check_tensor(op, "b[0]", b.first, {at::kFloat8_e4m3fn}, 1);
     check_tensor(op, "a[1]", a.second, {at::kFloat}, 2);
     check_tensor(op, "b[1]", b.second, {at::kFloat}, 2);
     const int64_t m = d.dim() == 3 ? d.size(1) : 0, n = d.dim() == 3 ? d.size(2) : 0;
-    k_grouped(op, d, ks, ks_tensor, c, kScaleBlock,
-              [&](int64_t, int64_t first, int64_t k, const at::Tensor& d_g, const std::optional<at::Tensor>& c_g) {
-                  // Group g: A_g [M, k] and B_g [N, k] K-major, stored one after another; their
-                  // scales the K-blocks [first / 128, (first + k) / 128) of the MN-major ones.
-                  TORCH_CHECK_VALUE((first + k) * m <= a.first.numel() && (first + k) * n <= b.first.numel(), op,
-                                    ": a[0] / b[0] hold fewer than sum(ks_cpu) x M / N elements");
-                  const at::Tensor a_g = a.first.narrow(0, first * m, k * m).view({m, k});
-                  const at::Tensor b_g = b.first.narrow(0, first * n, k * n).view({n, k});
-                  const at::Tensor sfa_g = a.second.narrow(1, first / kScaleBlock, k / kScaleBlock);
-                  const at::Tensor sfb_g = b.second.narrow(1, first / kScaleBlock, k / kScaleBlock);
-                  gemm({op, InputType::FP8, GemmType::Dense, a_g, &sfa_g, b_g, &sfb_g, d_g, &c_g, nullptr, 0, true});
-              });
+    k_grouped(
+        op, d, ks, ks_tensor, c, kScaleBlock,
+        [&](int64_t total) {
+            return total * m <= a.first.numel() && total * n <= b.first.numel() &&
+             total / kScaleBlock <= a.second.size(1) && total / kScaleBlock <= b.second.size(1);
+        },
+        [&](int64_t first, int64_t k, const at::Tensor& d_g, const std::optional<at::Tensor>& c_g) {
+            // Group g: A_g [M, k] and B_g [N, k] K-major, stored one after another; their
+            // scales the K-blocks [first / 128, (first + k) / 128) of the MN-major ones.
+            const at::Tensor a_g = a.first.narrow(0, first * m, k * m).view({m, k});
+            const at::Tensor b_g = b.first.narrow(0, first * n, k * n).view({n, k});
+            const at::Tensor sfa_g = a.second.narrow(1, first / kScaleBlock, k / kScaleBlock);
+            const at::Tensor sfb_g = b.second.narrow(1, first / kScaleBlock, k / kScaleBlock);
+            gemm({op, InputType::FP8, GemmType::Dense, a_g, &sfa_g, b_g, &sfb_g, d_g, &c_g, nullptr, 0, true});
+        });
 }
 
 void k_grouped_bf16_gemm_tn_contiguous(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
-                                       const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
-                                       const std::optional<at::Tensor>& c) {
+                                 const std::vector<uint64_t>& ks, const at::Tensor& ks_tensor,
+                                 const std::optional<at::Tensor>& c) {
     const char* op = "k_grouped_bf16_gemm_tn_contiguous";
     check_tensor(op, "a", a, {at::kBFloat16}, 2);
     check_tensor(op, "b", b, {at::kBFloat16}, 2);
-    k_grouped(op, d, ks, ks_tensor, c, get_mk_alignment_for_contiguous_layout(),
-              [&](int64_t, int64_t first, int64_t k, const at::Tensor& d_g, const std::optional<at::Tensor>& c_g) {
-                  // Group g: rows [first, first + k) of a [sum k, M] and b [sum k, N], i.e. the
-                  // MN-major A_g^T and B_g^T, copied K-major for the kernel.
-                  TORCH_CHECK_VALUE(first + k <= a.size(0) && first + k <= b.size(0), op,
-                                    ": a and b have fewer than sum(ks_cpu) rows");
-                  const at::Tensor a_g = k_major(a.narrow(0, first, k).t()), b_g = k_major(b.narrow(0, first, k).t());
-                  gemm({op, InputType::BF16, GemmType::Dense, a_g, nullptr, b_g, nullptr, d_g, &c_g, nullptr, 0});
-              });
+    k_grouped(
+        op, d, ks, ks_tensor, c, get_mk_alignment_for_contiguous_layout(),
+        [&](int64_t total) { return total <= a.size(0) && total <= b.size(0); },
+        [&](int64_t first, int64_t k, const at::Tensor& d_g, const std::optional<at::Tensor>& c_g) {
+            // Group g: rows [first, first + k) of a [sum k, M] and b [sum k, N], i.e. the
+            // MN-major A_g^T and B_g^T, copied K-major for the kernel.
+            const at::Tensor a_g = k_major(a.narrow(0, first, k).t()), b_g = k_major(b.narrow(0, first, k).t());
+            gemm({op, InputType::BF16, GemmType::Dense, a_g, nullptr, b_g, nullptr, d_g, &c_g, nullptr, 0});
+        });
 }
 
 void m_grouped_fp8_gemm_nt_contiguous(const ScaledTensor& a, const ScaledTensor& b, const at::Tensor& d,

@@ -78,3 +78,27 @@ def test_bf16_errors():
     expect(ValueError, "d must have shape [G, M, N] = [2, 256, 256], got [2, 256, 255]",
            deep_gemm.m_grouped_bf16_gemm_nt_masked, xm, torch.zeros(G, N, K, dtype=torch.bfloat16),
            torch.empty(G, M, N - 1, dtype=torch.bfloat16), torch.zeros(G, dtype=torch.int32), 64)
+
+
+def test_k_grouped_errors_come_before_any_group_runs():
+    """Every argument of the K-grouped GEMMs is checked before the first group's GEMM: on CPU
+    tensors each bad one is named; a valid set reaches the device check."""
+    ks = [128, 0, 256]
+    a = (fp8(sum(ks) * M), mn_major(torch.ones(M, sum(ks) // 128)))
+    b = (fp8(sum(ks) * N), mn_major(torch.ones(N, sum(ks) // 128)))
+    d = torch.zeros(len(ks), M, N)
+    layout = torch.tensor(ks, dtype=torch.int32)
+    op = deep_gemm.k_grouped_fp8_gemm_nt_contiguous
+    expect(ValueError, "a[0] must be a CUDA tensor", op, a, b, d, ks, layout, d)
+    expect(ValueError, "ks_cpu[2] = 200 must be a non-negative multiple of 128", op, a, b, d, [128, 0, 200],
+           torch.tensor([128, 0, 200], dtype=torch.int32), d)
+    # _C checks again (its callers are not only this package's Python layer).
+    expect(ValueError, "ks_cpu[2] = 200 is not a multiple of 128", deep_gemm._C.k_grouped_fp8_gemm_nt_contiguous,
+           a, b, d, [128, 0, 200], torch.tensor([128, 0, 200], dtype=torch.int32), d)
+    expect(ValueError, "a and b hold fewer than sum(ks_cpu) = 512 K-rows", op, a, b, d, [128, 128, 256],
+           torch.tensor([128, 128, 256], dtype=torch.int32), d)
+    x, y = torch.zeros(sum(ks), M, dtype=torch.bfloat16), torch.zeros(sum(ks), N, dtype=torch.bfloat16)
+    bf16 = deep_gemm.k_grouped_bf16_gemm_tn_contiguous
+    expect(ValueError, "a must be a CUDA tensor", bf16, x, y, d, ks, layout, d)
+    expect(ValueError, "a and b hold fewer than sum(ks_cpu) = 512 K-rows", bf16, x, y, d, [256, 0, 256],
+           torch.tensor([256, 0, 256], dtype=torch.int32), d)
