@@ -14,6 +14,7 @@
 #include "hyperconnection.hpp"
 #include "einsum.hpp"
 #include "device.hpp"
+#include "tensor_checks.hpp"
 
 namespace deep_gemm::api {
 namespace {
@@ -29,35 +30,13 @@ constexpr int64_t kTmaAlignment = 16;  // bytes: TMA base addresses and row stri
 
 int64_t align(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
 
-std::string shape_of(const at::Tensor& t) {
-    std::ostringstream out;
-    out << t.sizes();
-    return out.str();
-}
+using checks::shape_of;
 
 // Checks one tensor's dtype and rank; `name` is how the user passed it (e.g. "a[0]").
 void check_tensor(const char* op, const char* name, const at::Tensor& t, std::initializer_list<at::ScalarType> dtypes,
                   int64_t dim) {
-    TORCH_CHECK_VALUE(t.defined(), op, ": ", name, " is an undefined tensor");
-    bool dtype_ok = false;
-    for (at::ScalarType dtype : dtypes) dtype_ok |= t.scalar_type() == dtype;
-    if (!dtype_ok) {
-        std::ostringstream expected;
-        for (at::ScalarType dtype : dtypes) expected << (expected.tellp() > 0 ? " or " : "") << dtype;
-        TORCH_CHECK_TYPE(false, op, ": ", name, " must have dtype ", expected.str(), ", got ", t.scalar_type());
-    }
+    checks::dtype(op, name, t, dtypes);
     TORCH_CHECK_VALUE(t.dim() == dim, op, ": ", name, " must be ", dim, "-D, got shape ", shape_of(t));
-}
-
-void check_shape(const char* op, const char* name, const at::Tensor& t, std::vector<int64_t> expected,
-                 const char* meaning) {
-    TORCH_CHECK_VALUE(t.sizes() == at::IntArrayRef(expected), op, ": ", name, " must have shape ", meaning, " = ",
-                      at::IntArrayRef(expected), ", got ", shape_of(t));
-}
-
-void check_contiguous(const char* op, const char* name, const at::Tensor& t) {
-    TORCH_CHECK_VALUE(t.is_contiguous(), op, ": ", name, " must be contiguous (row-major), got strides ",
-                      t.strides());
 }
 
 // Per-row FP8 scales (A's; 1D1D B's too), [(G,) MN, ceil(K/128)], MN-major with each
@@ -67,9 +46,9 @@ void check_mn_major_scales(const char* op, const char* name, const at::Tensor& s
     const char* rows = name[0] == 'a' ? "M" : "N";
     const int64_t padded = align(mn, kTmaAlignment / static_cast<int64_t>(sizeof(float)));
     if (groups == 0) {
-        check_shape(op, name, sf, {mn, k_blocks}, (std::string("[") + rows + ", ceil(K / 128)]").c_str());
+        checks::shape(op, name, sf, {mn, k_blocks}, (std::string("[") + rows + ", ceil(K / 128)]").c_str());
     } else {
-        check_shape(op, name, sf, {groups, mn, k_blocks}, (std::string("[G, ") + rows + ", ceil(K / 128)]").c_str());
+        checks::shape(op, name, sf, {groups, mn, k_blocks}, (std::string("[G, ") + rows + ", ceil(K / 128)]").c_str());
     }
     const int64_t dim = sf.dim();
     const bool mn_major = sf.stride(dim - 2) == 1 && (k_blocks == 1 || sf.stride(dim - 1) == padded) &&
@@ -178,37 +157,37 @@ void gemm(const Call& call) {
                       " (rows of A and B 16-byte aligned for TMA), got K = ", k);
     if (masked) {
         TORCH_CHECK_VALUE(call.a.size(0) == groups, op, ": a has ", call.a.size(0), " groups but b has ", groups);
-        check_shape(op, "d", call.d, {groups, m, n}, "[G, M, N]");
-        check_shape(op, grouping_name, *call.grouping, {groups}, "[G]");
+        checks::shape(op, "d", call.d, {groups, m, n}, "[G, M, N]");
+        checks::shape(op, grouping_name, *call.grouping, {groups}, "[G]");
         TORCH_CHECK_VALUE(call.expected_m > 0, op, ": expected_m must be positive, got ", call.expected_m);
     } else {
-        check_shape(op, "d", call.d, {m, n}, "[M, N]");
+        checks::shape(op, "d", call.d, {m, n}, "[M, N]");
     }
     if (call.type == GemmType::GroupedContiguous) {
         TORCH_CHECK_VALUE(m % kContiguousAlignment == 0, op, ": the contiguous layout needs M (", m,
                           ") to be a multiple of get_mk_alignment_for_contiguous_layout() = ", kContiguousAlignment);
-        check_shape(op, grouping_name, *call.grouping, {m}, "[M]");
+        checks::shape(op, grouping_name, *call.grouping, {m}, "[M]");
     }
-    if (has_c) check_shape(op, "c", **call.c, {m, n}, "[M, N]");
+    if (has_c) checks::shape(op, "c", **call.c, {m, n}, "[M, N]");
 
     // Layouts.
-    check_contiguous(op, a_name, call.a);
-    check_contiguous(op, b_name, call.b);
-    check_contiguous(op, "d", call.d);
-    if (has_c) check_contiguous(op, "c", **call.c);
-    if (grouped) check_contiguous(op, grouping_name, *call.grouping);
+    checks::contiguous(op, a_name, call.a);
+    checks::contiguous(op, b_name, call.b);
+    checks::contiguous(op, "d", call.d);
+    if (has_c) checks::contiguous(op, "c", **call.c);
+    if (grouped) checks::contiguous(op, grouping_name, *call.grouping);
     const int64_t k_blocks = ceil_div(k, int64_t{kScaleBlock});
     if (fp8) {
         check_mn_major_scales(op, "a[1]", *call.sfa, masked ? groups : 0, m, k_blocks);
         if (call.sfb_per_column) {
             check_mn_major_scales(op, "b[1]", *call.sfb, 0, n, k_blocks);
         } else if (grouped) {
-            check_shape(op, "b[1]", *call.sfb, {groups, ceil_div(n, int64_t{kScaleBlock}), k_blocks},
+            checks::shape(op, "b[1]", *call.sfb, {groups, ceil_div(n, int64_t{kScaleBlock}), k_blocks},
                         "[G, ceil(N / 128), ceil(K / 128)]");
         } else {
-            check_shape(op, "b[1]", *call.sfb, {ceil_div(n, int64_t{kScaleBlock}), k_blocks}, "[ceil(N / 128), ceil(K / 128)]");
+            checks::shape(op, "b[1]", *call.sfb, {ceil_div(n, int64_t{kScaleBlock}), k_blocks}, "[ceil(N / 128), ceil(K / 128)]");
         }
-        if (!call.sfb_per_column) check_contiguous(op, "b[1]", *call.sfb);
+        if (!call.sfb_per_column) checks::contiguous(op, "b[1]", *call.sfb);
     }
 
     // Devices last, so that shape and layout errors are reported (and testable) on CPU tensors too.
@@ -220,9 +199,7 @@ void gemm(const Call& call) {
         TORCH_CHECK_VALUE(t->is_cuda(), op, ": ", name, " must be a CUDA tensor, got one on ", t->device());
         TORCH_CHECK_VALUE(t->device() == call.d.device(), op, ": ", name, " is on ", t->device(), " but d is on ",
                           call.d.device(), "; all tensors must be on one device");
-        TORCH_CHECK_VALUE(reinterpret_cast<uintptr_t>(t->data_ptr()) % kTmaAlignment == 0, op, ": ", name,
-                          " must start at a 16-byte aligned address (a fresh allocation or a view at a ",
-                          "16-byte multiple offset)");
+        checks::aligned16(op, name, *t);
     }
     require_sm90(call.d, op);
 
@@ -294,10 +271,10 @@ void k_grouped(const char* op, const at::Tensor& d, const std::vector<uint64_t>&
     TORCH_CHECK_VALUE(static_cast<int64_t>(ks.size()) == groups, op, ": ks_cpu has ", ks.size(),
                       " group sizes but d has ", groups, " groups");
     check_tensor(op, "grouped_layout", ks_tensor, {at::kInt}, 1);
-    check_shape(op, "grouped_layout", ks_tensor, {groups}, "[G]");
+    checks::shape(op, "grouped_layout", ks_tensor, {groups}, "[G]");
     if (c.has_value()) {
         check_tensor(op, "c", *c, {at::kFloat}, 3);
-        check_shape(op, "c", *c, {groups, d.size(1), d.size(2)}, "[G, M, N]");
+        checks::shape(op, "c", *c, {groups, d.size(1), d.size(2)}, "[G, M, N]");
     }
     int64_t total = 0;
     for (int64_t g = 0; g < groups; ++g) {
