@@ -13,6 +13,7 @@
 #include "attention.hpp"
 #include "hyperconnection.hpp"
 #include "einsum.hpp"
+#include "layout.hpp"
 #include "device.hpp"
 #include "tensor_checks.hpp"
 
@@ -401,6 +402,7 @@ std::vector<std::pair<std::string, std::string>> kernel_sources() {
     for (auto& source : attention_kernel_sources()) sources.push_back(std::move(source));
     for (auto& source : hyperconnection_kernel_sources()) sources.push_back(std::move(source));
     for (auto& source : einsum_kernel_sources()) sources.push_back(std::move(source));
+    for (auto& source : layout_kernel_sources()) sources.push_back(std::move(source));
     return sources;
 }
 

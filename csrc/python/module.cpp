@@ -29,6 +29,7 @@
 #include "../apis/attention.hpp"
 #include "../apis/hyperconnection.hpp"
 #include "../apis/einsum.hpp"
+#include "../apis/layout.hpp"
 #include "../jit/runtime.hpp"
 #include "tensor_caster.hpp"
 
@@ -492,6 +493,11 @@ PyObject* fp8_paged_mqa_logits(PyObject*, PyObject* args, PyObject* kwargs) {
     return call_returning_tensor(api::fp8_paged_mqa_logits, "fp8_paged_mqa_logits", names, args, kwargs);
 }
 
+PyObject* k_grouped_packed_ue8m0(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"sf", "ks", "gran_k", nullptr};
+    return call_returning_tensor(api::k_grouped_packed_ue8m0, "k_grouped_packed_ue8m0", names, args, kwargs);
+}
+
 // ---- the module -------------------------------------------------------------------
 
 // The docstrings are the ones pybind11 generated for the previous binding, so that
@@ -601,6 +607,10 @@ PyMethodDef methods[] = {
                 "fp8_paged_mqa_logits(q, q_scales, kv_cache, weights, context_lens, block_table, schedule_meta, "
                 "max_context_len, clean_logits, logits_dtype: str, indices) -> torch.Tensor\n\n"
                 "The indexer's decode logits over a paged cache; see deep_gemm.fp8_fp4_paged_mqa_logits.\n"),
+    DG_FUNCTION(k_grouped_packed_ue8m0, kKeywords,
+                "k_grouped_packed_ue8m0(sf, ks: list[int], gran_k: int) -> torch.Tensor\n\n"
+                "K-grouped fp32 scales packed into UE8M0 int32 rows on the GPU; see\n"
+                "deep_gemm.get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor.\n"),
     {nullptr, nullptr, 0, nullptr},
 };
 #undef DG_FUNCTION

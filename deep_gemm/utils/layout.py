@@ -1,4 +1,5 @@
-"""Scale-factor layouts, with DeepGEMM's names, strides and checks (plain torch ops).
+"""Scale-factor layouts, with DeepGEMM's names, strides and checks (torch ops; on Hopper
+the K-grouped UE8M0 packer is a JIT kernel, layout.cuh).
 
 The SM90 FP8 kernels read A's scales MN-major with each K-block's column padded to
 16 bytes (TMA's unit), and B's 128x128-block scales row-major. The UE8M0 packers
@@ -6,10 +7,12 @@ produce the int32 layouts of DeepGEMM's SM100 kernels; they run anywhere.
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
 
+from .._loader import _C
 from ..config import (
     get_k_alignment_for_contiguous_layout,
     get_m_alignment_for_contiguous_layout,
@@ -138,7 +141,8 @@ def get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(sf: torch.Tensor, gro
     group): the result is [sum ceil(k_g / (4 gran_k)), MN], contiguous. `k_alignment`
     defaults to get_mk_alignment_for_contiguous_layout() (DeepGEMM requires it; vLLM's
     wrapper omits it). The PSUM form (use_psum_layout=True) is an SM100 layout and is
-    not available here.
+    not available here. On a Hopper GPU this is one kernel on the current stream
+    (`deep_gemm_k_grouped_pack_fp32_into_ue8m0`, no host sync); elsewhere torch ops.
     """
     function = "get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor"
     if not isinstance(sf, torch.Tensor) or sf.dtype != torch.float32 or sf.dim() != 2:
@@ -158,10 +162,32 @@ def get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(sf: torch.Tensor, gro
     ks = list(ks_cpu or ())
     if len(ks) != num_groups:
         raise ValueError(f"{function}: ks_cpu must give one K per group ({num_groups}), got {len(ks)}")
+    for g, k in enumerate(ks):
+        try:
+            ks[g] = operator.index(k)
+        except TypeError:
+            raise TypeError(f"{function}: ks_cpu[{g}] must be an int, got {type(k).__name__}") from None
+        if ks[g] < 0:
+            raise ValueError(f"{function}: ks_cpu[{g}] must be >= 0, got {ks[g]}")
     sf_rows = [ceil_div(k, gran_k) for k in ks]
     if sum(sf_rows) != sf.size(0):
         raise ValueError(f"{function}: sf has {sf.size(0)} rows but ks_cpu needs sum(ceil(k / {gran_k})) = "
                          f"{sum(sf_rows)}")
+    if _on_hopper(sf):
+        # One kernel launch (deep_gemm_k_grouped_pack_fp32_into_ue8m0) on the current stream.
+        return _C.k_grouped_packed_ue8m0(sf, ks, gran_k)
+    with _profiled("pack_fp32_into_ue8m0"):  # the kernel's name, for the torch ops instead
+        return _pack_k_grouped_torch(sf, sf_rows)
+
+
+def _on_hopper(t: torch.Tensor) -> bool:
+    """Whether `t` is on an SM90 GPU, where the sm_90a layout kernels run."""
+    return t.is_cuda and torch.cuda.get_device_capability(t.device) == (9, 0)
+
+
+def _pack_k_grouped_torch(sf: torch.Tensor, sf_rows: Sequence[int]) -> torch.Tensor:
+    """get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor in torch ops (CPU tensors, other GPUs;
+    the GPU tests' reference for the kernel), for checked arguments and each group's scale rows."""
     # Each group's rows, then zero rows (the last row of `source`) up to a multiple of 4.
     zero_row = sf.size(0)
     index: list[int] = []
@@ -171,11 +197,12 @@ def get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(sf: torch.Tensor, gro
         index += [zero_row] * (align(rows, 4) - rows)
         start += rows
     mn = sf.size(1)
-    with _profiled("pack_fp32_into_ue8m0"):
-        source = torch.cat((_ue8m0_bytes(sf), sf.new_zeros((1, mn), dtype=torch.uint8)))
-        gathered = source[torch.tensor(index, dtype=torch.long, device=sf.device)]
-        packed = gathered.view(-1, 4, mn).permute(0, 2, 1).contiguous()  # byte i of an int: row 4p + i
-        return packed.view(torch.int32).view(-1, mn)
+    if mn == 0 or not index:
+        return sf.new_empty((len(index) // 4, mn), dtype=torch.int32)
+    source = torch.cat((_ue8m0_bytes(sf), sf.new_zeros((1, mn), dtype=torch.uint8)))
+    gathered = source[torch.tensor(index, dtype=torch.long, device=sf.device)]
+    packed = gathered.view(-1, 4, mn).permute(0, 2, 1).reshape(-1, mn * 4)  # byte i of an int: row 4p + i
+    return packed.view(torch.int32)
 
 
 def _recipe_granularity(recipe: tuple, is_sfa: bool | None) -> tuple[int, int]:

@@ -1,0 +1,89 @@
+#include "layout.hpp"
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+namespace deep_gemm::kernels {
+namespace {
+
+// Mirror layout.cuh.
+constexpr int kMaxPackGroups = 256;
+constexpr int kPackThreads = 256;
+
+struct KGroupedPackArgs {
+    const float* sf;
+    int* out;
+    int mn;
+    int groups;
+    int vector_width;
+    int reserved;
+    int packed_start[kMaxPackGroups + 1];
+    int sf_start[kMaxPackGroups + 1];
+};
+
+jit::KernelSource pack_k_grouped_source() {
+    std::string code =
+        "#include <deep_gemm/layout.cuh>\n"
+        "using namespace deep_gemm;\n"
+        "static_assert(sizeof(layout::KGroupedPackArgs) == " + std::to_string(sizeof(KGroupedPackArgs)) +
+        ", \"host and device argument structs differ\");\n"
+        "static_assert(layout::kMaxPackGroups == " + std::to_string(kMaxPackGroups) +
+        " && layout::kPackThreads == " + std::to_string(kPackThreads) + ", \"host and device constants differ\");\n"
+        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kPackThreads) + ")\n"
+        "deep_gemm_k_grouped_pack_fp32_into_ue8m0(const __grid_constant__ layout::KGroupedPackArgs args) {\n"
+        "    layout::pack_k_grouped_ue8m0(args);\n"
+        "}\n";
+    return {"k_grouped_pack_fp32_into_ue8m0", std::move(code), "deep_gemm_k_grouped_pack_fp32_into_ue8m0"};
+}
+
+}  // namespace
+
+std::vector<jit::KernelSource> layout_kernel_sources() { return {pack_k_grouped_source()}; }
+
+void launch_pack_k_grouped_ue8m0(const at::Tensor& sf, const std::vector<int>& sf_rows, const at::Tensor& out) {
+    const int device = sf.get_device();
+    const c10::cuda::CUDAGuard guard(sf.device());
+    const jit::Kernel& kernel = jit::get_kernel_once(device, [] { return pack_k_grouped_source(); });
+    const int mn = static_cast<int>(sf.size(1));
+    const bool vectorized = mn % 4 == 0 && reinterpret_cast<uintptr_t>(sf.data_ptr()) % 16 == 0 &&
+                            reinterpret_cast<uintptr_t>(out.data_ptr()) % 16 == 0;
+    const int width = vectorized ? 4 : 1;
+    const int units = (mn + width - 1) / width;  // threads per packed row
+    const int threads = std::min(kPackThreads, (units + 31) / 32 * 32);
+    const int runs = (units + threads - 1) / threads;
+    TORCH_CHECK(runs <= 65535, "pack_fp32_into_ue8m0: MN = ", mn, " is more columns than one launch covers");
+
+    jit::LaunchConfig launch;
+    launch.block = dim3(static_cast<unsigned>(threads));
+    launch.stream = c10::cuda::getCurrentCUDAStream(device).stream();
+    const float* sf_base = sf.data_ptr<float>();
+    int* out_base = out.data_ptr<int>();
+    int64_t sf_row = 0, packed_row = 0;  // the launch's first rows
+    const int total_groups = static_cast<int>(sf_rows.size());
+    for (int begin = 0; begin < total_groups; begin += kMaxPackGroups) {
+        KGroupedPackArgs args{};
+        args.groups = std::min(kMaxPackGroups, total_groups - begin);
+        args.mn = mn;
+        args.vector_width = width;
+        args.sf = sf_base + sf_row * mn;
+        args.out = out_base + packed_row * mn;
+        for (int g = 0; g < args.groups; ++g) {
+            const int rows = sf_rows[static_cast<size_t>(begin + g)];
+            args.sf_start[g + 1] = args.sf_start[g] + rows;
+            args.packed_start[g + 1] = args.packed_start[g] + (rows + 3) / 4;
+        }
+        sf_row += args.sf_start[args.groups];
+        packed_row += args.packed_start[args.groups];
+        if (args.packed_start[args.groups] == 0) continue;  // only empty groups
+        launch.grid = dim3(static_cast<unsigned>(args.packed_start[args.groups]), static_cast<unsigned>(runs));
+        void* kernel_args[] = {&args};
+        kernel.launch(launch, kernel_args);
+    }
+}
+
+}  // namespace deep_gemm::kernels
