@@ -107,7 +107,9 @@ void launch_tf32_hc_prenorm_gemm(const at::Tensor& a, const at::Tensor& b, const
 
     CUtensorMap a_map = make_tma_2d(a.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, m, k,
                                     static_cast<uint64_t>(k) * 2, kBlockM, kBlockK, CU_TENSOR_MAP_SWIZZLE_128B);
-    CUtensorMap b_map = make_tma_2d(b.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, n, k,
+    // TFLOAT32: the tensor copy rounds B to TF32 (to nearest) on its way to shared memory,
+    // as cuBLAS's TF32 GEMMs do; the MMA alone would truncate it (a bias of -4e-4).
+    CUtensorMap b_map = make_tma_2d(b.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_TFLOAT32, n, k,
                                     static_cast<uint64_t>(k) * 4, n_pad, kHalfK, CU_TENSOR_MAP_SWIZZLE_128B);
     HcArgs args{out_d, out_s, m, n, k, ranges};
     void* kernel_args[] = {&a_map, &b_map, &args};

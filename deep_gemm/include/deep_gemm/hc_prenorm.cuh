@@ -5,12 +5,12 @@
 // D[split] [M, N] and S[split] [M] (whole tiles: a split with no K writes zeros).
 //
 // A CTA is one math warpgroup (64 rows) and one producer warp. The producer streams
-// 64-column K-blocks of A (bf16, 128-byte rows) and of B (two 32-column halves, fp32)
-// with TMA into a ring of stages. The math threads read their A fragment of each
-// 8-column step (rows lane / 4 and + 8, columns lane % 4 and + 4: the layout of
-// wgmma's register operand) from the swizzled tile, widen it to fp32 (exact; the
-// tensor core then reads it as tf32, as it reads B's fp32 bits, like cuBLAS's TF32
-// GEMMs), add its squares to S and run m64nNk8 TF32 MMAs with B from shared memory.
+// 64-column K-blocks of A (bf16, 128-byte rows) and of B (two 32-column halves, fp32
+// rounded to TF32 by the tensor copy, as cuBLAS's TF32 GEMMs round it) with TMA into a
+// ring of stages. The math threads read their A fragment of each 8-column step (rows
+// lane / 4 and + 8, columns lane % 4 and + 4: the layout of wgmma's register operand)
+// from the swizzled tile, widen it to fp32 (exact in tf32), add its squares to S and
+// run m64nNk8 TF32 MMAs with B from shared memory.
 #pragma once
 
 #include <cuda_bf16.h>

@@ -204,6 +204,9 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
     const int first_row = block * kQRows;
     int lo, hi;
     block_range<kQRows>(args, first_row, lo, hi);
+    // Tiles start on a multiple of 64 keys: a tensor copy of the scales (their inner
+    // dimension) from an unaligned key faults with an illegal instruction.
+    lo = lo / kTileKeys * kTileKeys;
     const int tiles = hi > lo ? (hi - lo + kTileKeys - 1) / kTileKeys : 0;
 
     if (producer) {
