@@ -46,6 +46,7 @@ __all__ = [
     "fp8_fp4_gemm_tt",
     "fp8_gemm_nn",
     "fp8_gemm_nt",
+    "fp8_gemm_nt_skip_head_mid",
     "fp8_gemm_tn",
     "fp8_gemm_tt",
     "fp8_m_grouped_gemm_nt_masked",
@@ -257,6 +258,44 @@ def _fp8_gemm_recipe(function: str, a, b, d, c, recipe, recipe_a, recipe_b, comp
         _entry(function, "fp8_gemm_nt_1d1d", "recipe (1, 1, 128)")(a, b, d, c)
     else:
         _C.fp8_gemm_nt(a, b, d, c)
+
+
+def fp8_gemm_nt_skip_head_mid(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor],
+                              d: torch.Tensor, head_splits: tuple[int, int, int], recipe: Recipe | None = None,
+                              compiled_dims: str = "nk", disable_ue8m0_cast: bool = False) -> None:
+    """fp8_gemm_nt whose output skips the middle of every head (DeepSeek V3.2's indexer).
+
+    head_splits = (left, mid, right): b's N rows are N / (left + right) heads of
+    left + right columns each; d is [M, N + N / (left + right) * mid] and head h's
+    columns land at h * (left + mid + right) + [0, left) and + [left + mid, left +
+    mid + right), leaving the `mid` columns between them untouched. Computed into a
+    scratch [M, N] and copied into d's two column ranges (upstream writes them from
+    its epilogue: one extra pass over the product here).
+    """
+    function = "fp8_gemm_nt_skip_head_mid"
+    splits = tuple(head_splits) if isinstance(head_splits, (tuple, list)) else ()
+    if len(splits) != 3 or not all(isinstance(x, int) and x >= 0 for x in splits) or splits[0] + splits[2] == 0:
+        raise ValueError(f"{function}: head_splits must be (left, mid, right), non-negative ints with "
+                         f"left + right > 0, got {head_splits!r}")
+    left, mid, right = splits
+    if not isinstance(d, torch.Tensor) or d.dim() != 2 or not d.is_contiguous():
+        raise ValueError(f"{function}: d must be a contiguous 2-D tensor [M, N + N / (left + right) * mid]")
+    n = b[0].shape[0] if isinstance(b, (tuple, list)) and len(b) == 2 and isinstance(b[0], torch.Tensor) else None
+    if n is None:
+        raise TypeError(f"{function}: b must be a (tensor, scales) pair")
+    if n % (left + right) != 0 or d.shape[1] != n + n // (left + right) * mid:
+        raise ValueError(f"{function}: b has N = {n} rows: with head_splits {splits} N must be a multiple of "
+                         f"{left + right} and d must have N + N / {left + right} * {mid} columns, got d "
+                         f"{tuple(d.shape)}")
+    if mid == 0:
+        fp8_gemm_nt(a, b, d, None, recipe, compiled_dims=compiled_dims, disable_ue8m0_cast=disable_ue8m0_cast)
+        return
+    m, heads = d.shape[0], n // (left + right)
+    product = torch.empty((m, n), dtype=d.dtype, device=d.device)
+    fp8_gemm_nt(a, b, product, None, recipe, compiled_dims=compiled_dims, disable_ue8m0_cast=disable_ue8m0_cast)
+    out, src = d.view(m, heads, left + mid + right), product.view(m, heads, left + right)
+    out[:, :, :left].copy_(src[:, :, :left])
+    out[:, :, left + mid:].copy_(src[:, :, left:])
 
 
 def fp8_gemm_nn(a, b, d, c=None, recipe=None, recipe_a=None, recipe_b=None, compiled_dims="nk",

@@ -294,3 +294,45 @@ def test_config_values():
     deep_gemm.set_block_size_multiple_of((16, 32))
     deep_gemm.set_block_size_multiple_of(1)
     deep_gemm.set_ignore_compile_dims(False)
+
+
+def test_skip_head_mid_scatters_each_head_around_its_middle(monkeypatch):
+    """The product's columns land at each head's left and right ranges; the middle stays untouched."""
+    left, mid, right = 128, 64, 128
+    heads = N * 2 // (left + right)  # b has 2N rows here: three heads
+    a, _, _ = dense_operands()
+    b = (fp8(2 * N, K), torch.ones(2 * N // 128, K // 128))
+
+    def product(a_, b_, d_, c_):  # stands in for the kernel: column j of the product is j
+        d_.copy_(torch.arange(d_.size(1), dtype=d_.dtype).expand_as(d_))
+    monkeypatch.setattr(gemm, "_C", type("Stub", (), {"fp8_gemm_nt": staticmethod(product)}))
+    d = torch.full((M, 2 * N + heads * mid), -1.0, dtype=torch.bfloat16)
+    deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, d, (left, mid, right))
+    per_head = d.view(M, heads, left + mid + right)
+    for h in range(heads):
+        base = h * (left + right)
+        assert torch.equal(per_head[:, h, :left], torch.arange(base, base + left).float().bfloat16().expand(M, -1))
+        assert (per_head[:, h, left:left + mid] == -1).all(), "the middle columns must stay untouched"
+        assert torch.equal(per_head[:, h, left + mid:],
+                           torch.arange(base + left, base + left + right).float().bfloat16().expand(M, -1))
+
+
+@pytest.mark.parametrize("head_splits, d_columns, message", [
+    ((128, 64), 512, re.escape("head_splits must be (left, mid, right)")),
+    ((0, 64, 0), 512, re.escape("left + right > 0, got (0, 64, 0)")),
+    ((128, -1, 128), 512, re.escape("non-negative ints")),
+    ((100, 64, 100), 512, "N must be a multiple of 200"),
+    ((128, 64, 64), N + 64 * 2 + 1, re.escape("d must have N + N / 192 * 64 columns, got d (256, 513)")),
+])
+def test_skip_head_mid_checks_its_splits(head_splits, d_columns, message):
+    a, b, _ = dense_operands()
+    d = torch.empty(M, d_columns, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=message):
+        deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, d, head_splits)
+
+
+def test_skip_head_mid_reaches_the_device_check():
+    a, b, _ = dense_operands()
+    d = torch.empty(M, N + N // 192 * 64, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=ON_DEVICE_CHECK):
+        deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, d, (128, 64, 64))

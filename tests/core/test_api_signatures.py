@@ -45,6 +45,8 @@ UPSTREAM = {
     "cublaslt_gemm_nn": "a, b, d, c=None",
     "cublaslt_gemm_tn": "a, b, d, c=None",
     "cublaslt_gemm_tt": "a, b, d, c=None",
+    # csrc/apis/attention.hpp
+    "fp8_gemm_nt_skip_head_mid": "a, b, d, head_splits, recipe=None, compiled_dims='nk', disable_ue8m0_cast=False",
     # csrc/apis/layout.hpp
     "transform_sf_into_required_layout": ("sf, mn, k, recipe, num_groups=None, is_sfa=None, disable_ue8m0_cast=False, "
                                           "psum_layout=None"),

@@ -255,3 +255,18 @@ def test_errors_on_the_gpu():
     assert calc_diff(d, reference(a, b)) < 1e-3
     with pytest.raises(ValueError, match=r"num_sms must be in \[1, "):
         deep_gemm.set_num_sms(0)
+
+
+@pytest.mark.parametrize("m, n, head_splits", [(128, 8192, (128, 64, 128)), (77, 768, (128, 64, 128)),
+                                               (64, 960, (32, 16, 48)), (5, 512, (128, 0, 128))])
+def test_skip_head_mid(m, n, head_splits):
+    """DeepSeek V3.2's indexer projection: each head's middle columns of D stay as they were."""
+    left, mid, right = head_splits
+    heads = n // (left + right)
+    a, b = make_operands(m, n, 512, seed=m + n)
+    ref = reference(a, b).view(m, heads, left + right)
+    d = torch.full((m, heads, left + mid + right), 7.0, device="cuda", dtype=torch.bfloat16)
+    deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, d.view(m, -1), head_splits)
+    assert calc_diff(d[:, :, :left], ref[:, :, :left]) < 1e-3
+    assert calc_diff(d[:, :, left + mid:], ref[:, :, left:]) < 1e-3
+    assert (d[:, :, left:left + mid] == 7.0).all(), "the middle columns were written"

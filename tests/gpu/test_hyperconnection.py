@@ -15,7 +15,7 @@ def tf32_matmul():
     torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def run(m, n, k, num_splits, seed=0):
+def run(m, n, k, num_splits, seed=0, bound=1e-8):
     gen = torch.Generator(device="cuda").manual_seed(seed)
     a = torch.randn(m, k, dtype=torch.bfloat16, device="cuda", generator=gen)
     b = torch.randn(n, k, device="cuda", generator=gen)
@@ -31,7 +31,7 @@ def run(m, n, k, num_splits, seed=0):
     ref_d = a.float() @ b.T
     ref_s = a.float().square().sum(-1)
     diff = max(calc_diff(final_d, ref_d), calc_diff(final_s, ref_s))
-    assert diff < 1e-8, f"m={m} n={n} k={k} num_splits={num_splits}: calc_diff {diff:.3e}"
+    assert diff < bound, f"m={m} n={n} k={k} num_splits={num_splits}: calc_diff {diff:.3e}"
     again_d, again_s = torch.empty_like(d), torch.empty_like(s)
     deep_gemm.tf32_hc_prenorm_gemm(a, b, again_d, again_s, num_splits)
     assert torch.equal(again_d, d) and torch.equal(again_s, s), "not bitwise repeatable"
@@ -48,8 +48,10 @@ def test_upstream_shapes(m, n, k, num_splits, tf32_matmul):
     (1, 24, 7168, None), (65, 8, 64, None), (64, 13, 200, None), (200, 32, 1000, 3), (5, 1, 8, 16),
     (3000, 24, 104, None), (129, 17, 4096, 1)])
 def test_odd_sizes(m, n, k, num_splits, tf32_matmul):
-    """Rows, columns (padded to 8) and K (a partial last block) off the tiles; more splits than K-blocks."""
-    run(m, n, k, num_splits, seed=m)
+    """Rows, columns (padded to 8) and K (a partial last block) off the tiles; more splits than K-blocks.
+    A few dozen outputs make calc_diff noisier than on upstream's shapes (m = 1: 1.7e-8 measured);
+    B truncated to TF32 instead of rounded, the defect the 1e-8 bound there catches, gives 1.3e-7."""
+    run(m, n, k, num_splits, seed=m, bound=5e-8)
 
 
 def test_positional_call_as_vllm_makes_it(tf32_matmul):
