@@ -1,6 +1,7 @@
 #include "layout.hpp"
 
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_strided.h>
 #include <c10/util/Exception.h>
 
 #include <limits>
@@ -39,6 +40,29 @@ at::Tensor k_grouped_packed_ue8m0(const at::Tensor& sf, const std::vector<uint64
     require_sm90(sf, op);
     kernels::launch_pack_k_grouped_ue8m0(sf, sf_rows, out);
     return out;
+}
+
+at::Tensor mn_major_packed_ue8m0(const at::Tensor& sf) {
+    const char* op = "get_mn_major_tma_aligned_packed_ue8m0_tensor";
+    checks::dtype(op, "sf", sf, {at::kFloat});
+    TORCH_CHECK_VALUE(sf.dim() == 2 || sf.dim() == 3, op, ": sf must be 2-D [MN, SF_K] or 3-D [G, MN, SF_K], got shape ",
+                      checks::shape_of(sf));
+    const at::Tensor batched = sf.dim() == 3 ? sf : sf.unsqueeze(0);
+    const int64_t groups = batched.size(0), mn = batched.size(1), sf_k = batched.size(2);
+    const int64_t packed_k = (sf_k + 3) / 4, aligned_mn = (mn + 3) / 4 * 4;
+    constexpr int64_t kGridMax = 65535;  // gridDim.y and .z
+    TORCH_CHECK_VALUE(groups <= kGridMax && packed_k <= kGridMax, op, ": sf has shape ", checks::shape_of(sf),
+                      ": G and ceil(SF_K / 4) must be at most ", kGridMax);
+    TORCH_CHECK_VALUE(aligned_mn * packed_k <= std::numeric_limits<int>::max(), op, ": sf has shape ",
+                      checks::shape_of(sf), ": align(MN, 4) * ceil(SF_K / 4) must be below 2**31");
+    checks::devices(op, {{"sf", &sf}});
+    at::Tensor out = at::empty_strided({groups, mn, packed_k}, {aligned_mn * packed_k, 1, aligned_mn},
+                                       sf.options().dtype(at::kInt));
+    if (out.numel() > 0) {
+        require_sm90(sf, op);
+        kernels::launch_transpose_and_pack_ue8m0(batched, out);
+    }
+    return sf.dim() == 3 ? out : out.squeeze(0);
 }
 
 std::vector<std::pair<std::string, std::string>> layout_kernel_sources() {

@@ -21,9 +21,15 @@ struct KGroupedPackArgs {
     int mn;
     int groups;
     int vector_width;
-    int reserved;
     int packed_start[kMaxPackGroups + 1];
     int sf_start[kMaxPackGroups + 1];
+};
+
+struct MnMajorPackArgs {
+    const float* sf;
+    int* out;
+    int64_t sf_stride_group, sf_stride_mn, sf_stride_k;
+    int mn, sf_k, packed_k, aligned_mn;
 };
 
 jit::KernelSource pack_k_grouped_source() {
@@ -41,9 +47,51 @@ jit::KernelSource pack_k_grouped_source() {
     return {"k_grouped_pack_fp32_into_ue8m0", std::move(code), "deep_gemm_k_grouped_pack_fp32_into_ue8m0"};
 }
 
+jit::KernelSource transpose_and_pack_source() {
+    std::string code =
+        "#include <deep_gemm/layout.cuh>\n"
+        "using namespace deep_gemm;\n"
+        "static_assert(sizeof(layout::MnMajorPackArgs) == " + std::to_string(sizeof(MnMajorPackArgs)) +
+        ", \"host and device argument structs differ\");\n"
+        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kPackThreads) + ")\n"
+        "deep_gemm_transpose_and_pack_fp32_into_ue8m0(const __grid_constant__ layout::MnMajorPackArgs args) {\n"
+        "    layout::transpose_and_pack_ue8m0(args);\n"
+        "}\n";
+    return {"transpose_and_pack_fp32_into_ue8m0", std::move(code), "deep_gemm_transpose_and_pack_fp32_into_ue8m0"};
+}
+
+// Threads per CTA for `units` per row: a multiple of a warp, at most kPackThreads.
+int threads_for(int units) { return std::min(kPackThreads, (units + 31) / 32 * 32); }
+
 }  // namespace
 
-std::vector<jit::KernelSource> layout_kernel_sources() { return {pack_k_grouped_source()}; }
+std::vector<jit::KernelSource> layout_kernel_sources() {
+    return {pack_k_grouped_source(), transpose_and_pack_source()};
+}
+
+void launch_transpose_and_pack_ue8m0(const at::Tensor& sf, const at::Tensor& out) {
+    const int device = sf.get_device();
+    const c10::cuda::CUDAGuard guard(sf.device());
+    const jit::Kernel& kernel = jit::get_kernel_once(device, [] { return transpose_and_pack_source(); });
+    MnMajorPackArgs args{};
+    args.sf = sf.data_ptr<float>();
+    args.out = out.data_ptr<int>();
+    args.sf_stride_group = sf.stride(0);
+    args.sf_stride_mn = sf.stride(1);
+    args.sf_stride_k = sf.stride(2);
+    args.mn = static_cast<int>(sf.size(1));
+    args.sf_k = static_cast<int>(sf.size(2));
+    args.packed_k = static_cast<int>(out.size(2));
+    args.aligned_mn = static_cast<int>(out.stride(2));
+    const int threads = threads_for(args.mn);
+    jit::LaunchConfig launch;
+    launch.grid = dim3(static_cast<unsigned>((args.mn + threads - 1) / threads), static_cast<unsigned>(args.packed_k),
+                       static_cast<unsigned>(sf.size(0)));
+    launch.block = dim3(static_cast<unsigned>(threads));
+    launch.stream = c10::cuda::getCurrentCUDAStream(device).stream();
+    void* kernel_args[] = {&args};
+    kernel.launch(launch, kernel_args);
+}
 
 void launch_pack_k_grouped_ue8m0(const at::Tensor& sf, const std::vector<int>& sf_rows, const at::Tensor& out) {
     const int device = sf.get_device();
@@ -54,9 +102,10 @@ void launch_pack_k_grouped_ue8m0(const at::Tensor& sf, const std::vector<int>& s
                             reinterpret_cast<uintptr_t>(out.data_ptr()) % 16 == 0;
     const int width = vectorized ? 4 : 1;
     const int units = (mn + width - 1) / width;  // threads per packed row
-    const int threads = std::min(kPackThreads, (units + 31) / 32 * 32);
+    const int threads = threads_for(units);
     const int runs = (units + threads - 1) / threads;
-    TORCH_CHECK(runs <= 65535, "pack_fp32_into_ue8m0: MN = ", mn, " is more columns than one launch covers");
+    TORCH_CHECK_VALUE(runs <= 65535, "get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor: MN = ", mn,
+                      " is more columns than one launch covers (gridDim.y <= 65535)");
 
     jit::LaunchConfig launch;
     launch.block = dim3(static_cast<unsigned>(threads));

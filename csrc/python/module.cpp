@@ -498,6 +498,11 @@ PyObject* k_grouped_packed_ue8m0(PyObject*, PyObject* args, PyObject* kwargs) {
     return call_returning_tensor(api::k_grouped_packed_ue8m0, "k_grouped_packed_ue8m0", names, args, kwargs);
 }
 
+PyObject* mn_major_packed_ue8m0(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* const names[] = {"sf", nullptr};
+    return call_returning_tensor(api::mn_major_packed_ue8m0, "mn_major_packed_ue8m0", names, args, kwargs);
+}
+
 // ---- the module -------------------------------------------------------------------
 
 // The docstrings are the ones pybind11 generated for the previous binding, so that
@@ -611,6 +616,10 @@ PyMethodDef methods[] = {
                 "k_grouped_packed_ue8m0(sf, ks: list[int], gran_k: int) -> torch.Tensor\n\n"
                 "K-grouped fp32 scales packed into UE8M0 int32 rows on the GPU; see\n"
                 "deep_gemm.get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor.\n"),
+    DG_FUNCTION(mn_major_packed_ue8m0, kKeywords,
+                "mn_major_packed_ue8m0(sf) -> torch.Tensor\n\n"
+                "fp32 scales packed into MN-major TMA-aligned UE8M0 int32 on the GPU; see\n"
+                "deep_gemm.get_mn_major_tma_aligned_packed_ue8m0_tensor.\n"),
     {nullptr, nullptr, 0, nullptr},
 };
 #undef DG_FUNCTION

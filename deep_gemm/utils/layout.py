@@ -1,5 +1,5 @@
 """Scale-factor layouts, with DeepGEMM's names, strides and checks (torch ops; on Hopper
-the K-grouped UE8M0 packer is a JIT kernel, layout.cuh).
+the two UE8M0 packers are JIT kernels, layout.cuh).
 
 The SM90 FP8 kernels read A's scales MN-major with each K-block's column padded to
 16 bytes (TMA's unit), and B's 128x128-block scales row-major. The UE8M0 packers
@@ -111,6 +111,7 @@ def get_mn_major_tma_aligned_packed_ue8m0_tensor(sf: torch.Tensor,
     MN-major with strides (1, align(MN, 4)) and batch stride align(MN, 4) * ceil(SF_K / 4).
     `psum_layout` (int32 [G], 2-D `sf` only) names the rows of a PSUM layout; DeepGEMM
     skips its gap rows, this packs them too (their values are unspecified either way).
+    On a Hopper GPU this is one kernel on the current stream; elsewhere torch ops.
     """
     function = "get_mn_major_tma_aligned_packed_ue8m0_tensor"
     _require_scales(function, sf)
@@ -118,16 +119,20 @@ def get_mn_major_tma_aligned_packed_ue8m0_tensor(sf: torch.Tensor,
         _require_layout_tensor(function, "psum_layout", psum_layout)
         if sf.dim() != 2 or psum_layout.numel() == 0:
             raise ValueError(f"{function}: psum_layout needs 2-D sf and at least one group")
-    with _profiled("transpose_and_pack_fp32_into_ue8m0"):
+    if _on_hopper(sf):
+        # One kernel launch (deep_gemm_transpose_and_pack_fp32_into_ue8m0) on the current stream.
+        return _C.mn_major_packed_ue8m0(sf)
+    with _profiled("transpose_and_pack_fp32_into_ue8m0"):  # the kernel's name, for the torch ops instead
         batched = sf if sf.dim() == 3 else sf.unsqueeze(0)
         groups, mn, sf_k = batched.shape
         packed_k = ceil_div(sf_k, 4)
         aligned_mn = get_tma_aligned_size(mn, 4)
-        padded = torch.zeros((groups, mn, packed_k * 4), dtype=torch.uint8, device=sf.device)
-        padded[..., :sf_k] = _ue8m0_bytes(batched)
         out = torch.empty_strided((groups, mn, packed_k), (aligned_mn * packed_k, 1, aligned_mn),
                                   dtype=torch.int32, device=sf.device)
-        out.copy_(padded.view(torch.int32))
+        if out.numel() > 0:
+            padded = torch.zeros((groups, mn, packed_k * 4), dtype=torch.uint8, device=sf.device)
+            padded[..., :sf_k] = _ue8m0_bytes(batched)
+            out.copy_(padded.view(torch.int32))
     return out if sf.dim() == 3 else out.squeeze(0)
 
 

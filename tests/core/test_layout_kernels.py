@@ -1,4 +1,4 @@
-"""The scale-layout kernels (layout.cuh) on the CPU: listed in _C.kernel_sources() under names
+"""The UE8M0 packing kernels (layout.cuh) on the CPU: listed in _C.kernel_sources() under names
 that DeepGEMM's bench_kineto looks for, compiled by NVRTC (and by ptxas without local memory),
 and _C's argument checks; plus the torch path that CPU tensors (and the GPU tests' reference)
 take for the K-grouped UE8M0 packer, on the edge cases the kernel also covers."""
@@ -14,12 +14,17 @@ import pytest
 import torch
 
 from deep_gemm import _C, _loader
-from deep_gemm.utils import ceil_to_ue8m0, get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor
+from deep_gemm.utils import (
+    ceil_to_ue8m0,
+    get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor,
+    get_mn_major_tma_aligned_packed_ue8m0_tensor,
+)
 
 PATHS = _loader.jit_paths()
 NVCC = shutil.which("nvcc") or (str(Path(PATHS["cuda_home"], "bin", "nvcc")) if PATHS["cuda_home"] else None)
 SOURCES = {name: source for name, source in _C.kernel_sources() if "fp32_into_ue8m0" in name}
 K_GROUPED = "k_grouped_pack_fp32_into_ue8m0"
+MN_MAJOR = "transpose_and_pack_fp32_into_ue8m0"
 FUNCTION = "get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor"
 
 
@@ -29,11 +34,13 @@ def entry_of(source: str) -> str:
 
 
 def test_layout_kernels_are_listed():
-    assert set(SOURCES) == {K_GROUPED}
-    # DeepGEMM's test_layout.py times it with bench_kineto(..., 'pack_fp32_into_ue8m0'): the
+    assert set(SOURCES) == {K_GROUPED, MN_MAJOR}
+    # DeepGEMM's test_layout.py times both with bench_kineto(..., 'pack_fp32_into_ue8m0'): the
     # profiler's kernel name is the entry's.
-    assert "pack_fp32_into_ue8m0" in entry_of(SOURCES[K_GROUPED])
+    assert entry_of(SOURCES[K_GROUPED]) == "deep_gemm_k_grouped_pack_fp32_into_ue8m0"
+    assert entry_of(SOURCES[MN_MAJOR]) == "deep_gemm_transpose_and_pack_fp32_into_ue8m0"
     assert re.search(r"static_assert\(sizeof\(layout::KGroupedPackArgs\) == \d+", SOURCES[K_GROUPED])
+    assert re.search(r"static_assert\(sizeof\(layout::MnMajorPackArgs\) == \d+", SOURCES[MN_MAJOR])
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -68,6 +75,18 @@ def test_layout_kernel_uses_no_local_memory(name, tmp_path):
 def test_c_entry_checks_arguments(sf, ks, gran_k, error, message):
     with pytest.raises(error, match=f"{FUNCTION}: {message}"):
         _C.k_grouped_packed_ue8m0(sf, ks, gran_k)
+
+
+@pytest.mark.parametrize("sf, error, message", [
+    (torch.ones(2, 4, dtype=torch.int32), TypeError, "sf must have dtype Float"),
+    (torch.ones(8), ValueError, r"sf must be 2-D \[MN, SF_K\] or 3-D \[G, MN, SF_K\], got shape \[8\]"),
+    (torch.ones(2, 2, 2, 2), ValueError, "sf must be 2-D"),
+    (torch.ones(70000, 1, 4), ValueError, r"sf has shape \[70000, 1, 4\]: G and ceil\(SF_K / 4\) must be at most"),
+    (torch.ones(4, 2).T, ValueError, "sf must be a CUDA tensor"),
+])
+def test_mn_major_c_entry_checks_arguments(sf, error, message):
+    with pytest.raises(error, match=f"get_mn_major_tma_aligned_packed_ue8m0_tensor: {message}"):
+        _C.mn_major_packed_ue8m0(sf)
 
 
 def test_c_entry_rejects_negative_k():
@@ -114,3 +133,10 @@ def test_torch_path_edge_cases(mn, ks, gran_k):
                 assert packed[packed_row, col].item() == packed_int([sf[i, col].item() for i in group_rows])
             packed_row += 1
         sf_row += r
+
+
+@pytest.mark.parametrize("shape, strides", [((0, 5), (1, 0)), ((5, 0), (1, 8)), ((2, 0, 3), (0, 1, 0)),
+                                            ((0, 4, 4), (4, 1, 4))])
+def test_mn_major_torch_path_empty(shape, strides):
+    packed = get_mn_major_tma_aligned_packed_ue8m0_tensor(torch.ones(shape))
+    assert packed.shape == shape[:-1] + (-(-shape[-1] // 4),) and packed.stride() == strides

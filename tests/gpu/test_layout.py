@@ -1,5 +1,5 @@
-"""The K-grouped UE8M0 packing kernel (layout.cuh) against the torch path it replaced: the same
-function on CPU copies of the inputs (and the torch ops on the GPU) is the oracle. Also: every
+"""The UE8M0 packing kernels (layout.cuh) against the torch paths they replaced: the same
+functions on CPU copies of the inputs (and the torch ops on the GPU) are the oracle. Also: every
 output element is written, no host sync, the current stream, CUDA-graph capture, and the one
 kernel DeepGEMM's test_layout.py times by name."""
 from __future__ import annotations
@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from deep_gemm.testing import bench_kineto
-from deep_gemm.utils import ceil_to_ue8m0, get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor
+from deep_gemm.utils import (
+    ceil_to_ue8m0,
+    get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor,
+    get_mn_major_tma_aligned_packed_ue8m0_tensor,
+    get_mn_major_tma_aligned_tensor,
+)
 from deep_gemm.utils.layout import _pack_k_grouped_torch
 
 
@@ -19,13 +24,16 @@ def pack(sf: torch.Tensor, ks: list[int], gran_k: int) -> torch.Tensor:
     return get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(sf, layout, ks, gran_k, 32)
 
 
-def scales(ks: list[int], mn: int, gran_k: int, seed: int = 0) -> torch.Tensor:
+def random_scales(*shape: int, seed: int = 0) -> torch.Tensor:
     """Power-of-two scales of both signs (the sign bit is not part of the byte) over a wide exponent range."""
     gen = torch.Generator(device="cuda").manual_seed(seed)
-    rows = sum(-(-k // gran_k) for k in ks)
-    magnitude = torch.exp2(torch.randint(-100, 100, (rows, mn), device="cuda", generator=gen).float())
-    sign = torch.randint(0, 2, (rows, mn), device="cuda", generator=gen).float() * 2 - 1
-    return ceil_to_ue8m0(torch.rand(rows, mn, device="cuda", generator=gen) * magnitude) * sign
+    magnitude = torch.exp2(torch.randint(-100, 100, shape, device="cuda", generator=gen).float())
+    sign = torch.randint(0, 2, shape, device="cuda", generator=gen).float() * 2 - 1
+    return ceil_to_ue8m0(torch.rand(shape, device="cuda", generator=gen) * magnitude) * sign
+
+
+def scales(ks: list[int], mn: int, gran_k: int, seed: int = 0) -> torch.Tensor:
+    return random_scales(sum(-(-k // gran_k) for k in ks), mn, seed=seed)
 
 
 def poison_allocator(shape: tuple[int, int]) -> None:
@@ -136,4 +144,72 @@ def test_bench_kineto_finds_one_kernel():
     layout = torch.tensor(ks, dtype=torch.int32, device="cuda")
     seconds = bench_kineto(lambda: get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor(
         sf, layout, ks, gran_k, gran_k), "pack_fp32_into_ue8m0", suppress_kineto_output=True)
+    assert 0 < seconds < 1e-3
+
+
+# ---- get_mn_major_tma_aligned_packed_ue8m0_tensor ------------------------------------------
+
+def check_mn_major(sf: torch.Tensor) -> None:
+    expected = get_mn_major_tma_aligned_packed_ue8m0_tensor(sf.cpu())
+    poison_allocator((expected.untyped_storage().nbytes() // 4, 1))
+    packed = get_mn_major_tma_aligned_packed_ue8m0_tensor(sf)
+    assert packed.is_cuda and packed.dtype == torch.int32
+    assert packed.shape == expected.shape and packed.stride() == expected.stride()
+    assert torch.equal(packed.cpu(), expected), f"shape {list(sf.shape)} strides {sf.stride()}"
+
+
+# DeepGEMM's test_layout shapes: per-token scales of K = 128 / 7168 / 7296, K-major as cast or MN-major.
+@pytest.mark.parametrize("mn", [4096, 4097, 8192])
+@pytest.mark.parametrize("sf_k", [1, 56, 57])
+@pytest.mark.parametrize("groups", [1, 2, 4])
+@pytest.mark.parametrize("mn_major", [False, True])
+def test_mn_major_upstream_shapes(mn, sf_k, groups, mn_major):
+    sf = random_scales(groups, mn, sf_k, seed=mn + sf_k)
+    sf = sf if groups > 1 else sf[0]
+    check_mn_major(get_mn_major_tma_aligned_tensor(sf) if mn_major else sf)
+
+
+@pytest.mark.parametrize("mn", [1, 2, 3, 5, 31, 33, 130])
+@pytest.mark.parametrize("sf_k", [1, 2, 3, 4, 5, 8, 9])
+def test_mn_major_odd_shapes(mn, sf_k):
+    check_mn_major(random_scales(mn, sf_k, seed=mn * 10 + sf_k))
+    check_mn_major(random_scales(3, mn, sf_k, seed=mn * 10 + sf_k).transpose(-1, -2).contiguous().transpose(-1, -2))
+
+
+def test_mn_major_any_strides():
+    base = random_scales(6, 40, 30)
+    check_mn_major(base[::2, 3:, ::3])        # every stride > 1, an offset
+    check_mn_major(base[1].T.contiguous().T)  # MN-major, not TMA-aligned
+    check_mn_major(base[:, :, 4].unsqueeze(-1).expand(6, 40, 7))  # a zero K stride
+    check_mn_major(base[0:1].expand(4, 40, 30))                   # a zero batch stride
+
+
+def test_mn_major_empty():
+    for shape in [(0, 5), (5, 0), (2, 0, 3), (0, 4, 4)]:
+        check_mn_major(random_scales(*shape))
+
+
+def test_mn_major_no_sync_and_current_stream():
+    sf = random_scales(2, 4096, 57)
+    expected = get_mn_major_tma_aligned_packed_ue8m0_tensor(sf.cpu())
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.cuda.stream(stream):
+            torch.cuda._sleep(int(2e7))
+            packed = get_mn_major_tma_aligned_packed_ue8m0_tensor(sf)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    stream.synchronize()
+    assert torch.equal(packed.cpu(), expected)
+
+
+@pytest.mark.parametrize("mn_major", [False, True])
+def test_mn_major_bench_kineto_finds_one_kernel(mn_major):
+    """DeepGEMM's test_layout.py times this one by 'pack_fp32_into_ue8m0' too."""
+    sf = random_scales(4, 4096, 56)
+    sf = get_mn_major_tma_aligned_tensor(sf) if mn_major else sf
+    seconds = bench_kineto(lambda: get_mn_major_tma_aligned_packed_ue8m0_tensor(sf), "pack_fp32_into_ue8m0",
+                           suppress_kineto_output=True)
     assert 0 < seconds < 1e-3

@@ -9,6 +9,12 @@
 // (float4 loads where MN allows, else one column) and writes them packed, so
 // loads and stores are coalesced along MN. The groups' row offsets arrive in the
 // kernel's parameters: the host knows every k_g, so nothing is copied to the GPU.
+//
+// MN-major UE8M0 packing: fp32 power-of-two scales sf [G, MN, SF_K] with any strides
+// become int32 [G, MN, ceil(SF_K / 4)] with strides (aligned_mn * ceil(SF_K / 4), 1,
+// aligned_mn) (aligned_mn = MN rounded up to 4), int j of a row holding the bytes of
+// its scales 4j .. 4j + 3 (0 past SF_K); the padding columns are not written. A thread
+// makes one int, threads along MN (stores coalesced; loads too for MN-major input).
 #pragma once
 
 namespace deep_gemm::layout {
@@ -23,7 +29,6 @@ struct KGroupedPackArgs {
     int mn;
     int groups;
     int vector_width;  // 4: mn % 4 == 0 and sf 16-byte aligned (float4 / int4 accesses); else 1
-    int reserved;
     // Group g's first packed row and first scale row, relative to out and sf;
     // entry `groups` is the total of each.
     int packed_start[kMaxPackGroups + 1];
@@ -79,6 +84,32 @@ __device__ __forceinline__ void pack_k_grouped_ue8m0(const KGroupedPackArgs& arg
             if (i < valid) packed |= ue8m0_byte(values[i]) << (8 * i);
         dst[col] = static_cast<int>(packed);
     }
+}
+
+struct MnMajorPackArgs {
+    const float* sf;
+    int* out;
+    long long sf_stride_group, sf_stride_mn, sf_stride_k;  // elements
+    int mn, sf_k, packed_k, aligned_mn;
+};
+
+// Grid: x = runs of blockDim.x columns, y = packed int j, z = group.
+__device__ __forceinline__ void transpose_and_pack_ue8m0(const MnMajorPackArgs& args) {
+    const int col = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (col >= args.mn) return;
+    const int j = static_cast<int>(blockIdx.y), group = static_cast<int>(blockIdx.z);
+    const int valid = min(4, args.sf_k - 4 * j);
+    const float* src = args.sf + group * args.sf_stride_group + col * args.sf_stride_mn + 4 * j * args.sf_stride_k;
+    float values[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+        if (i < valid) values[i] = __ldg(src + i * args.sf_stride_k);
+    unsigned packed = 0u;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+        if (i < valid) packed |= ue8m0_byte(values[i]) << (8 * i);
+    const long long plane = static_cast<long long>(args.aligned_mn) * args.packed_k;
+    args.out[group * plane + static_cast<long long>(j) * args.aligned_mn + col] = static_cast<int>(packed);
 }
 
 }  // namespace deep_gemm::layout
