@@ -62,3 +62,28 @@ def grouped_reference(a_deq: torch.Tensor, b_deq: torch.Tensor, m_indices: torch
 
 __all__ = ["cast_b", "contiguous_reference", "contiguous_rows", "dequant_a", "dequant_b", "grouped_reference",
            "per_token_cast_to_fp8", "quant_rows"]
+
+
+def per_column_fp8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """e4m3 [K, MN] with one fp32 scale per 128 rows of each column ([K / 128, MN]): the
+    per-channel scales of the K-grouped (weight-gradient) GEMMs, K a multiple of 128."""
+    blocks = x.float().view(-1, 128, x.size(1))
+    scale = blocks.abs().amax(dim=1).clamp(min=1e-4) / 448.0
+    return (blocks / scale[:, None, :]).to(torch.float8_e4m3fn).view_as(x), scale
+
+
+def dequant_columns(data: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    return (data.float().view(-1, 128, data.size(1)) * scales[:, None, :]).view(data.shape)
+
+
+def k_grouped_fp8_operand(x: torch.Tensor, ks: list[int]):
+    """(e4m3 data, scales) of [sum K, MN] as k_grouped_fp8_gemm_nt_contiguous takes it: each
+    group's block K-major ([MN, k_g] flattened, one after another), scales [MN, sum K / 128]
+    (transposed view); and the dequantised [sum K, MN] for references."""
+    data, scales = per_column_fp8(x)
+    blocks, start = [], 0
+    for k in ks:
+        blocks.append(data[start:start + k].T.flatten().view(torch.uint8))  # cat has no float8 kernel
+        start += k
+    flat = torch.cat(blocks).view(torch.float8_e4m3fn)
+    return (flat, scales.T), dequant_columns(data, scales)

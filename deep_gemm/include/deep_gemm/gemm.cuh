@@ -233,8 +233,8 @@ struct Scheduler {
     }
 };
 
-__device__ __forceinline__ void store_pair(__nv_bfloat16* d, const void*, size_t offset, bool both, bool paired,
-                                           float v0, float v1) {
+__device__ __forceinline__ void store_pair(__nv_bfloat16* d, size_t offset, bool both, bool paired, float v0,
+                                           float v1) {
     if (both && paired) {
         *reinterpret_cast<__nv_bfloat162*>(d + offset) = __floats2bfloat162_rn(v0, v1);
     } else {
@@ -243,14 +243,7 @@ __device__ __forceinline__ void store_pair(__nv_bfloat16* d, const void*, size_t
     }
 }
 
-// FP32 output, optionally D = acc + C (C may alias D).
-__device__ __forceinline__ void store_pair(float* d, const void* c_, size_t offset, bool both, bool paired,
-                                           float v0, float v1) {
-    const float* c = static_cast<const float*>(c_);
-    if (c != nullptr) {
-        v0 += c[offset];
-        if (both) v1 += c[offset + 1];
-    }
+__device__ __forceinline__ void store_pair(float* d, size_t offset, bool both, bool paired, float v0, float v1) {
     if (both && paired) {
         *reinterpret_cast<float2*>(d + offset) = make_float2(v0, v1);
     } else {
@@ -258,6 +251,14 @@ __device__ __forceinline__ void store_pair(float* d, const void* c_, size_t offs
         if (both) d[offset + 1] = v1;
     }
 }
+
+// Two adjacent elements of C (2-element aligned), and one, as fp32.
+__device__ __forceinline__ float2 load_pair(const float* c) { return *reinterpret_cast<const float2*>(c); }
+__device__ __forceinline__ float2 load_pair(const __nv_bfloat16* c) {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(c));
+}
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 // One 64-column chunk of a math warpgroup's bf16 tile (64 rows) goes to shared
 // memory in the layout TMA's 128-byte swizzle expects (64 x 128 bytes, the 16-byte
@@ -812,20 +813,28 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 continue;  // another slice of this tile arrives later and stores it
         }
 
-        if constexpr (sizeof(OutT) == 2 && !kFP8) {
-            // bf16 D + C (BF16 inputs): C joins the accumulators before the epilogue (an FP32 D adds C
-            // as it is stored). This thread's elements, inside M and N.
-            if (args.c != nullptr) {
-                const auto* c = static_cast<const __nv_bfloat16*>(args.c);
+        // D = acc + C (C of D's type, possibly D itself): C joins the accumulators before
+        // anything is stored. A load interleaved with the stores could not move above an
+        // earlier one (C may alias D), so each element's load waited for the last store.
+        const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
+        if (args.c != nullptr) {
+            const auto* c = static_cast<const OutT*>(args.c);
 #pragma unroll
-                for (int i = 0; i < kBlockN / 8; ++i) {
-                    const int col = n0 + i * 8 + (lane % 4) * 2;
+            for (int i = 0; i < kBlockN / 8; ++i) {
+                const int col = n0 + i * 8 + (lane % 4) * 2;
 #pragma unroll
-                    for (int half = 0; half < 2; ++half) {
-                        const int row = tile_row + row_in_tile + half * 8;
-                        const size_t offset = static_cast<size_t>(row) * n + col;
-                        if (row < tile.rows && col < n) accum[i * 4 + half * 2] += __bfloat162float(c[offset]);
-                        if (row < tile.rows && col + 1 < n) accum[i * 4 + half * 2 + 1] += __bfloat162float(c[offset + 1]);
+                for (int half = 0; half < 2; ++half) {
+                    const int row = tile_row + row_in_tile + half * 8;
+                    if (row >= tile.rows || col >= n) continue;
+                    const size_t offset = (group_row0 + row) * n + col;
+                    const int first = i * 4 + half * 2;
+                    if (col + 1 < n && paired) {
+                        const float2 both = load_pair(c + offset);
+                        accum[first] += both.x;
+                        accum[first + 1] += both.y;
+                    } else {
+                        accum[first] += to_float(c[offset]);
+                        if (col + 1 < n) accum[first + 1] += to_float(c[offset + 1]);
                     }
                 }
             }
@@ -838,7 +847,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         } else {
             // Straight from registers; rows past the group's rows and columns >= N
             // are skipped.
-            const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
             bool row_ok[2];  // this thread's two rows
 #pragma unroll
             for (int half = 0; half < 2; ++half) {
@@ -853,7 +861,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     if (row_ok[half] && col < n) {
                         const int row = tile_row + row_in_tile + half * 8;
                         const size_t offset = (group_row0 + row) * n + col;
-                        store_pair(d, args.c, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
+                        store_pair(d, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
                                    accum[i * 4 + half * 2 + 1]);
                     }
                 }
