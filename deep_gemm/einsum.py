@@ -18,6 +18,8 @@ def einsum(expr: str, a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, c: torc
     accumulated into (pass c=d), a bf16 d is overwritten (c None).
     'bhr,hdr->bhd' and 'bhd,hdr->bhr': per head, bf16 d [b, h, d] / [b, h, r]; the
     operands' last dimension must have unit stride (b may be a slice of a wider tensor).
+    'bhd,hdr->bhr' contracts b's MN-major dim and runs cuBLAS's batched GEMM (the per-head
+    kernel reads K-major b only), as use_cublaslt=True does for either.
     """
     _C.einsum(expr, a, b, d, c, bool(use_cublaslt))
 

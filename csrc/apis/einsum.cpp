@@ -109,15 +109,14 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
     checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
     require_sm90(d, op);
     if (d.numel() == 0) return;
-    if (!use_cublaslt) {
-        // 'bhd,hdr->bhr' is the same per-head NT product once b is [h, r, d].
-        const at::Tensor nt = bhr ? b : b.transpose(1, 2).contiguous();
-        if (per_head_kernel_fits(a, nt, d)) {
-            kernels::launch_per_head_gemm(a, nt, d);
-            return;
-        }
+    if (!use_cublaslt && bhr && per_head_kernel_fits(a, b, d)) {
+        kernels::launch_per_head_gemm(a, b, d);
+        return;
     }
-    // cuBLAS: [b, K] @ [K, N] with the heads as its batch; d written in place.
+    // cuBLAS: [b, K] @ [K, N] with the heads as its batch; d written in place. Also
+    // 'bhd,hdr->bhr': the per-head kernel reads K-major B only, and a K-major copy of b
+    // on every call made it 2-10x slower than this on the H200 (benchmarks/NOTES.md,
+    // thirteenth session).
     at::Tensor out = d.transpose(0, 1);
     at::bmm_out(out, a.transpose(0, 1), bhr ? b.transpose(1, 2) : b);
 }

@@ -16,8 +16,9 @@ namespace deep_gemm::api {
 // a[b] @ b[b]^T (an fp32 d accumulates, c must be d; a bf16 d is overwritten, no c),
 // the kernel of einsum.cuh (k not a multiple of 8: cuBLAS). 'bhr,hdr->bhd' /
 // 'bhd,hdr->bhr': per head h, d[:, h] = a[:, h] @ b[h]^T / a[:, h] @ b[h], bf16 d,
-// no c: einsum.cuh's per-head kernel where the layout fits (packed a and d, the
-// contracted dim a multiple of 64), else and with use_cublaslt cuBLAS through ATen.
+// no c: 'bhr,hdr->bhd' runs einsum.cuh's per-head kernel where the layout fits
+// (packed a and d, the contracted dim a multiple of 64); the rest, 'bhd,hdr->bhr'
+// (B read MN-major) and use_cublaslt run cuBLAS through ATen.
 void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
             const std::optional<at::Tensor>& c, bool use_cublaslt);
 

@@ -1,7 +1,7 @@
 // einsum's bf16 kernels, one tile mainloop (128 x 128 tiles, K-major A and B):
 //   * 'bmk,bnk->mn': D[m, n] += sum over the batch of A[b] @ B[b]^T for bf16 A
 //     [S, m, k], B [S, n, k] and fp32 D, as one GEMM whose K runs over (batch, k);
-//   * per-head GEMMs ('bhr,hdr->bhd'; 'bhd,hdr->bhr' with B transposed first):
+//   * per-head GEMMs ('bhr,hdr->bhd'; 'bhd,hdr->bhr', whose B is MN-major, runs cuBLAS):
 //     D[:, h] = A[:, h] @ B[h]^T through strided TMA views, bf16 D.
 //
 // 'bmk,bnk->mn':
