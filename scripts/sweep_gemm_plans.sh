@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tuning sweep: time fp8_gemm_nt or bf16_gemm_nt under forced tile plans, one process
-# per plan (the overrides are read once per process). A plan is BLOCK_N:SPLITS, with
+# per plan (the overrides are read at a process's first GEMM). A plan is BLOCK_N:SPLITS, with
 # "auto" for the heuristic's own choice in either place (DG_GEMM_BLOCK_N /
 # DG_GEMM_SPLIT_K; SPLITS 1 turns split K off). Run from the repo root on the GPU.
 #   bash scripts/sweep_gemm_plans.sh fp8 "auto:auto 128:1 128:4 64:4" "128x4096x7168 4096x2112x7168"

@@ -369,6 +369,8 @@ void m_grouped_bf16_gemm_nt_masked(const at::Tensor& a, const at::Tensor& b, con
           nullptr, &masked_m, expected_m});
 }
 
+void reload_gemm_plan_overrides() { kernels::reload_plan_overrides(); }
+
 std::string gemm_config_name(const std::string& input, const std::string& type, int m, int n, int k, int num_groups,
                              int expected_m, const std::string& output, int num_sms) {
     const char* op = "gemm_config";

@@ -69,6 +69,9 @@ std::vector<std::pair<std::string, std::string>> kernel_sources();
 // The kernel the tile heuristic picks for a problem and its split K, if any, without a
 // GPU (for tests): input "fp8" / "bf16", type "dense" / "contiguous" / "masked",
 // output "bf16" / "fp32". See kernels::GemmPlan::describe.
+// Re-reads the DG_GEMM_* tuning overrides (kernels::reload_plan_overrides).
+void reload_gemm_plan_overrides();
+
 std::string gemm_config_name(const std::string& input, const std::string& type, int m, int n, int k, int num_groups,
                              int expected_m, const std::string& output, int num_sms);
 

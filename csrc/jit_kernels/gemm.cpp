@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -206,13 +207,30 @@ constexpr int kMaxSplits = 16;
 
 namespace {
 
-// Tuning overrides, read once: DG_GEMM_BLOCK_M=128 / 192 forces that BLOCK_M where
-// there is a choice (FP8 dense, more than 128 rows), DG_GEMM_BLOCK_N=64 that BLOCK_N,
+// Tuning overrides: DG_GEMM_BLOCK_M=128 / 192 forces that BLOCK_M where there is a
+// choice (FP8 dense, more than 128 rows), DG_GEMM_BLOCK_N=64 that BLOCK_N,
 // DG_GEMM_SPLIT_K=4 that many K-slices for the last partial wave's tiles (1: never split,
-// neither into K-slices nor into row halves).
+// neither into K-slices nor into row halves). Read at the first GEMM and again by
+// reload_plan_overrides(), not per call: getenv scans the environment.
 int env_int(const char* name) {
     const char* value = std::getenv(name);
     return value == nullptr ? 0 : std::atoi(value);
+}
+
+struct PlanOverrides {
+    std::atomic<int> block_m{0}, block_n{0}, split_k{0};
+
+    PlanOverrides() { reload(); }
+    void reload() {
+        block_m = env_int("DG_GEMM_BLOCK_M");
+        block_n = env_int("DG_GEMM_BLOCK_N");
+        split_k = env_int("DG_GEMM_SPLIT_K");
+    }
+};
+
+PlanOverrides& plan_overrides() {
+    static PlanOverrides overrides;
+    return overrides;
 }
 
 // Whether each B tile is read by one CTA: all rows (of a group, when masked) fit in
@@ -228,6 +246,8 @@ bool reads_b_once(const GemmShape& p, int block_m) {
 
 }  // namespace
 
+void reload_plan_overrides() { plan_overrides().reload(); }
+
 GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
     const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
@@ -236,9 +256,9 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const std::vector<int> m_candidates = block_ms(p.input, p.type, rows, p.sfb_per_column);
     const std::vector<int>& n_candidates = block_ns(p.input, p.sfb_per_column);
 
-    static const int forced_block_m = env_int("DG_GEMM_BLOCK_M");
-    static const int forced_block_n = env_int("DG_GEMM_BLOCK_N");
-    static const int forced_splits = env_int("DG_GEMM_SPLIT_K");
+    const PlanOverrides& overrides = plan_overrides();
+    const int forced_block_m = overrides.block_m, forced_block_n = overrides.block_n;
+    const int forced_splits = overrides.split_k;
     TORCH_CHECK_VALUE(forced_block_n <= 0 || contains(n_candidates, forced_block_n), "DG_GEMM_BLOCK_N=",
                       forced_block_n, " is not a BLOCK_N this kernel supports");
     TORCH_CHECK_VALUE(forced_splits >= 0 && forced_splits <= kMaxSplits, "DG_GEMM_SPLIT_K=", forced_splits,

@@ -90,6 +90,10 @@ struct GemmPlan {
 // Heuristic choice of tile sizes and split for one problem (see the comment in the .cpp).
 GemmPlan plan_gemm(const GemmShape& shape, int num_sms);
 
+// Re-reads the DG_GEMM_BLOCK_M / DG_GEMM_BLOCK_N / DG_GEMM_SPLIT_K tuning overrides
+// (read once otherwise), so a process can change the plan it forces between calls.
+void reload_plan_overrides();
+
 // Every configuration plan_gemm can return: the CPU tests compile all of them.
 std::vector<GemmConfig> all_gemm_configs();
 

@@ -340,6 +340,13 @@ PyObject* get_num_sms(PyObject*, PyObject*) {
     return guarded([] { return PyLong_FromLong(api::get_num_sms()); });
 }
 
+PyObject* reload_gemm_plan_overrides(PyObject*, PyObject*) {
+    return guarded([]() -> PyObject* {
+        api::reload_gemm_plan_overrides();
+        Py_RETURN_NONE;
+    });
+}
+
 PyObject* set_num_sms(PyObject*, PyObject* args, PyObject* kwargs) {
     static const char* const names[] = {"num_sms", nullptr};
     return guarded([&]() -> PyObject* {
@@ -563,6 +570,9 @@ PyMethodDef methods[] = {
     DG_FUNCTION(kernel_sources, METH_NOARGS,
                 "kernel_sources() -> list[tuple[str, str]]\n\n"
                 "(name, CUDA source) of every kernel instantiation the API can select; for compile tests.\n"),
+    DG_FUNCTION(reload_gemm_plan_overrides, METH_NOARGS,
+                "reload_gemm_plan_overrides() -> None\n\nRe-reads DG_GEMM_BLOCK_M, DG_GEMM_BLOCK_N and DG_GEMM_SPLIT_K (read once\n"
+                "otherwise): the tile plan the next GEMMs force.\n"),
     DG_FUNCTION(gemm_config, kKeywords,
                 "gemm_config(input: str, type: str, m: int, n: int, k: int, num_groups: int = 1,\n"
                 "            expected_m: int = 0, output: str = 'bf16', num_sms: int = 132) -> str\n\n"

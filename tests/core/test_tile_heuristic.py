@@ -62,7 +62,7 @@ def test_b_read_once_when_one_tile_row_holds_the_rows(op, kind, m, expected_m, r
         assert name.endswith(" b-read-once") == read_once, name
 
 
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 def test_256_column_fp8_tiles_never_with_192_rows():
     # Three math warpgroups have registers for 128 FP8 columns at most.
     result = config_under_env({"DG_GEMM_BLOCK_N": "256"}, "fp8", "dense", 4096, 2112, 7168)
@@ -72,7 +72,7 @@ def test_256_column_fp8_tiles_never_with_192_rows():
     assert "DG_GEMM_BLOCK_M=192 with DG_GEMM_BLOCK_N=256: three math warpgroups" in result.stderr
 
 
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 def test_block_n_override_reaches_256_columns_below_4096_rows():
     result = config_under_env({"DG_GEMM_BLOCK_N": "256", "DG_GEMM_SPLIT_K": "1"}, "fp8", "dense", 128, 24576, 1536)
     assert result.stdout.strip() == "fp8_gemm_nt[128x256 s4 bf16 tma-store] b-read-once", result.stderr
@@ -193,7 +193,7 @@ def test_bad_arguments(args, message):
 
 # Split K (measured on H100, benchmarks/NOTES.md v11): only the last partial wave of the
 # tiling chosen first is cut into K-slices, and only where that wave is nearly empty.
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 def test_split_k_cuts_a_nearly_empty_last_wave():
     # 544 tiles of 128x128 = 4 waves + 16 tiles: 975 -> 1070-1090 TFLOPS with those 16
     # in 8 slices (192-row tiles, the heuristic's own choice now, need no split).
@@ -227,7 +227,7 @@ def test_row_halves_give_way_to_k_slices_on_a_long_k():
     assert _C.gemm_config("fp8", "dense", 4096, 768, 16384, num_sms=5).endswith("split-k 5x1")
 
 
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 def test_row_halves_follow_the_split_override():
     result = config_under_env({"DG_GEMM_SPLIT_K": "1"}, "fp8", "dense", 4096, 24576, 1536)
     assert "split" not in result.stdout and result.returncode == 0, result.stderr
@@ -241,12 +241,12 @@ def test_grouped_gemms_never_split(kind):
 
 
 def config_under_env(env: dict, *args) -> subprocess.CompletedProcess:
-    """gemm_config in a fresh interpreter: the overrides are read once per process."""
+    """gemm_config in a fresh interpreter, whose first GEMM plan reads the overrides."""
     code = f"from deep_gemm import _C; print(_C.gemm_config(*{args!r}))"
     return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True)
 
 
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 def test_split_override_forces_the_slice_count():
     # 374 tiles of 192x128: the 110 of the last wave are cut.
     result = config_under_env({"DG_GEMM_SPLIT_K": "3"}, "fp8", "dense", 4096, 2112, 7168)
@@ -255,7 +255,7 @@ def test_split_override_forces_the_slice_count():
     assert "split-k" not in result.stdout and result.returncode == 0, result.stderr
 
 
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 def test_block_m_override_forces_the_rows_where_the_shape_may_use_them():
     result = config_under_env({"DG_GEMM_BLOCK_M": "192"}, "fp8", "dense", 4096, 7168, 7168)
     assert result.stdout.startswith("fp8_gemm_nt[192x"), result.stderr
@@ -265,7 +265,7 @@ def test_block_m_override_forces_the_rows_where_the_shape_may_use_them():
         assert "[128x" in result.stdout, (args, result.stdout, result.stderr)
 
 
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 @pytest.mark.parametrize("value", ["96", "64"])
 def test_block_m_override_of_a_height_one_cannot_choose_is_refused(value):
     # 64 rows are used exactly where they fit, with nothing to choose from.
@@ -274,7 +274,28 @@ def test_block_m_override_of_a_height_one_cannot_choose_is_refused(value):
     assert f"DG_GEMM_BLOCK_M={value} is not a BLOCK_M one can choose (128 or 192)" in result.stderr
 
 
-@pytest.mark.slow  # a process per override (read once per process)
+@pytest.mark.slow  # a process per override (read at the first GEMM of a process)
 def test_split_override_out_of_range_is_refused():
     result = config_under_env({"DG_GEMM_SPLIT_K": "99"}, "fp8", "dense", 4096, 2112, 7168)
     assert result.returncode != 0 and "DG_GEMM_SPLIT_K=99 is outside 1..16" in result.stderr
+
+
+def test_overrides_reloaded_in_process(monkeypatch):
+    """reload_gemm_plan_overrides re-reads DG_GEMM_*: tests/gpu force plans in one process."""
+    shape = ("fp8", "dense", 4096, 2112, 7168)
+    heuristic = _C.gemm_config(*shape)
+    monkeypatch.setenv("DG_GEMM_BLOCK_N", "64")
+    monkeypatch.setenv("DG_GEMM_SPLIT_K", "1")
+    assert _C.gemm_config(*shape) == heuristic, "the overrides are read once, not per call"
+    try:
+        _C.reload_gemm_plan_overrides()
+        assert _C.gemm_config(*shape).startswith("fp8_gemm_nt[128x64 "), _C.gemm_config(*shape)
+        monkeypatch.setenv("DG_GEMM_BLOCK_N", "48")
+        _C.reload_gemm_plan_overrides()
+        with pytest.raises(ValueError, match="DG_GEMM_BLOCK_N=48 is not a BLOCK_N this kernel supports"):
+            _C.gemm_config(*shape)
+    finally:
+        monkeypatch.delenv("DG_GEMM_BLOCK_N")
+        monkeypatch.delenv("DG_GEMM_SPLIT_K")
+        _C.reload_gemm_plan_overrides()
+    assert _C.gemm_config(*shape) == heuristic

@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+from sms import restore_heuristic
+
 
 def _hopper_reason() -> str | None:
     if not torch.cuda.is_available():
@@ -20,3 +22,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(here):
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def heuristic_plans():
+    """Each test starts with the tile heuristic's own plans: a forced plan ends with its test."""
+    yield
+    restore_heuristic()

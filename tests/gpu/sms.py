@@ -3,16 +3,14 @@ under a forced tile plan, so a test covers the plan it names whatever the heuris
 import contextlib
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 import deep_gemm
 from deep_gemm import _C
 
-# Set to a test's node id in the child pytest that runs that test under its forced plan.
-CHILD = "DG_TEST_FORCED_PLAN_NODE"
+OVERRIDES = ("DG_GEMM_BLOCK_M", "DG_GEMM_BLOCK_N", "DG_GEMM_SPLIT_K")
+_heuristic_env: dict[str, str | None] | None = None  # their values before this test's forced_plan
 
 
 @contextlib.contextmanager
@@ -44,24 +42,33 @@ def plan_overrides(op: str, m: int, kernel: str) -> dict[str, str]:
     return env
 
 
-def forced_plan(op: str, sms: int, m: int, n: int, k: int, kernel: str, output: str = "bf16") -> bool:
-    """Run the calling test under the plan `kernel` on `sms` SMs. The overrides are read once per
-    process, so the test re-runs itself in a child pytest with them set: there (True) the caller
-    runs its body, which this first checks gets that plan; here (False) the child must pass."""
+def forced_plan(op: str, sms: int, m: int, n: int, k: int, kernel: str, output: str = "bf16") -> None:
+    """Force the plan ending in `kernel` for the rest of the calling test (on `sms` SMs: the
+    caller runs its GEMMs under num_sms(sms)) and check the planner now returns it.
+    tests/gpu/conftest.py puts the overrides back after every test (restore_heuristic)."""
+    global _heuristic_env
     if sms > deep_gemm.get_num_sms():
         pytest.skip(f"the plan is for {sms} SMs; this GPU has {deep_gemm.get_num_sms()}")
     env = plan_overrides(op, m, kernel)
-    node = os.environ["PYTEST_CURRENT_TEST"].rsplit(" ", 1)[0]
-    if os.environ.get(CHILD) == node:
-        plan = _C.gemm_config(op, "dense", m, n, k, output=output, num_sms=sms)
-        assert plan.endswith(kernel), f"{env} gave {plan}, not {kernel}"
-        return True
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    child = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-                            os.path.join(root, node)],
-                           env={**os.environ, **env, CHILD: node}, capture_output=True, text=True, timeout=900)
-    output_tail = (child.stdout + child.stderr)[-6000:]
-    assert child.returncode == 0, f"under {env}:\n{output_tail}"
-    if " skipped" in child.stdout.splitlines()[-1]:
-        pytest.skip(f"under {env}: {output_tail[-500:]}")
-    return False
+    if _heuristic_env is None:
+        _heuristic_env = {name: os.environ.get(name) for name in OVERRIDES}
+    for name in OVERRIDES:
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    _C.reload_gemm_plan_overrides()
+    plan = _C.gemm_config(op, "dense", m, n, k, output=output, num_sms=sms)
+    assert plan.endswith(kernel), f"{env} gave {plan}, not {kernel}"
+
+
+def restore_heuristic() -> None:
+    """The overrides as they were before the first forced_plan of the test."""
+    global _heuristic_env
+    if _heuristic_env is None:
+        return
+    for name, value in _heuristic_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _heuristic_env = None
+    _C.reload_gemm_plan_overrides()

@@ -153,9 +153,9 @@ WIDE_TILES = [
 
 def run_planned(sms: int, m: int, n: int, k: int, kernel: str, out_dtype=torch.bfloat16, **kw):
     """Under an SM budget and the plan ending in `kernel`, forced (sms.forced_plan): run."""
-    if forced_plan("fp8", sms, m, n, k, kernel, "fp32" if out_dtype == torch.float32 else "bf16"):
-        with num_sms(sms):
-            run(m, n, k, out_dtype=out_dtype, **kw)
+    forced_plan("fp8", sms, m, n, k, kernel, "fp32" if out_dtype == torch.float32 else "bf16")
+    with num_sms(sms):
+        run(m, n, k, out_dtype=out_dtype, **kw)
 
 
 @pytest.mark.parametrize("sms, m, n, k, kernel", WIDE_TILES)

@@ -34,8 +34,7 @@ def operands(op: str, m: int, n: int, k: int, seed: int = 0):
 
 @pytest.mark.parametrize("op, sms, m, n, k, plan", CASES)
 def test_split_tiles_are_correct_and_deterministic(op, sms, m, n, k, plan):
-    if not forced_plan(op, sms, m, n, k, plan):
-        return
+    forced_plan(op, sms, m, n, k, plan)
     a, b, gemm, ref = operands(op, m, n, k)
     outputs = []
     with num_sms(sms):
@@ -54,8 +53,7 @@ def test_split_tiles_are_correct_and_deterministic(op, sms, m, n, k, plan):
     ("bf16", 2, 300, 130, 5120, "128x160 s6 fp32] split-k 2x1"),
 ])
 def test_split_fp32_output_accumulates_c_once(op, sms, m, n, k, plan):
-    if not forced_plan(op, sms, m, n, k, plan, output="fp32"):
-        return
+    forced_plan(op, sms, m, n, k, plan, output="fp32")
     a, b, gemm, ref = operands(op, m, n, k, seed=1)
     c = torch.randn((m, n), device="cuda")
     d = c.clone()
@@ -66,8 +64,7 @@ def test_split_fp32_output_accumulates_c_once(op, sms, m, n, k, plan):
 
 def test_split_gemm_replays_in_a_cuda_graph():
     op, sms, m, n, k, plan = CASES[0]
-    if not forced_plan(op, sms, m, n, k, plan):
-        return
+    forced_plan(op, sms, m, n, k, plan)
     a, b, gemm, ref = operands(op, m, n, k, seed=2)
     d = torch.zeros((m, n), device="cuda", dtype=torch.bfloat16)
     with num_sms(sms):
@@ -88,8 +85,7 @@ def test_deepgemm_shape_that_splits_on_an_h100():
     m, n, k = 1024, 7168, 16384
     if deep_gemm.get_num_sms() != 132:
         pytest.skip(f"the plan below is for 132 SMs, this GPU has {deep_gemm.get_num_sms()}")
-    if not forced_plan("fp8", 132, m, n, k, "128x128 s5 bf16 tma-store] split-k 2x52"):
-        return
+    forced_plan("fp8", 132, m, n, k, "128x128 s5 bf16 tma-store] split-k 2x52")
     a, b, gemm, ref = operands("fp8", m, n, k, seed=3)
     first, second = (torch.empty((m, n), device="cuda", dtype=torch.bfloat16) for _ in range(2))
     gemm(a, b, first)
