@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A few fp8_gemm_nt and bf16_gemm_nt calls over edge shapes, checked against FP32 references.
+"""A few fp8_gemm_nt and bf16_gemm_nt calls over edge shapes and the drop-in API's kernel paths,
+checked against FP32 references.
 
 Small enough to run under compute-sanitizer:
     compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py
@@ -13,7 +14,7 @@ import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
-from moe import dequant_a, dequant_b  # noqa: E402
+from moe import dequant_a, dequant_b, k_grouped_fp8_operand, quant_rows  # noqa: E402
 from sms import num_sms  # noqa: E402
 
 # (1024, 4096, 128) and (2048, 1536, 256) give every CTA several tiles, down to one
@@ -40,6 +41,13 @@ WIDE_N_CASES = [("fp8", 66, 4096, 4160, 256), ("fp8", 66, 4097, 4100, 384), ("bf
                 ("fp8", 66, 4096, 512, 128), ("fp8", 5, 4096, 768, 16384)]
 
 
+def report(what: str, d: torch.Tensor, ref: torch.Tensor, bound: float = 1e-3) -> bool:
+    diff = calc_diff(d, ref)
+    ok = diff < bound and not d.isnan().any()
+    print(f"{what} sms={deep_gemm.get_num_sms():3} calc_diff={diff:.2e} {'ok' if ok else 'FAIL'}")
+    return ok
+
+
 def check(op: str, m: int, n: int, k: int) -> bool:
     x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
     y = torch.randn((n, k), device="cuda", dtype=torch.bfloat16)
@@ -51,15 +59,54 @@ def check(op: str, m: int, n: int, k: int) -> bool:
     else:
         deep_gemm.bf16_gemm_nt(x, y, d)
         ref = x.float() @ y.float().T
-    diff = calc_diff(d, ref)
-    ok = diff < 1e-3 and not d.isnan().any()
-    print(f"{op:4} m={m:5} n={n:6} k={k:6} sms={deep_gemm.get_num_sms():3} calc_diff={diff:.2e} "
-          f"{'ok' if ok else 'FAIL'}")
-    return ok
+    return report(f"{op:4} m={m:5} n={n:6} k={k:6}", d, ref)
+
+
+# The drop-in API's kernel paths: recipe (1, 1, 128) with FP32 D accumulated into C in place
+# (K with a partial last block too), a partial last K-block, BF16 D + BF16 C, MN-major BF16
+# operands, and both K-grouped GEMMs (a group of K = 0 among them).
+def check_drop_in_paths() -> list[bool]:
+    results = []
+    for m, n, k in [(129, 200, 384), (300, 1000, 2112)]:
+        a = quant_rows(torch.randn((m, k), device="cuda", dtype=torch.bfloat16))
+        b = quant_rows(torch.randn((n, k), device="cuda", dtype=torch.bfloat16))
+        d = torch.randn((m, n), device="cuda")
+        ref = d + dequant_a(*a) @ dequant_a(*b).T
+        deep_gemm.fp8_gemm_nt((a[0], get_mn_major_tma_aligned_tensor(a[1])), b, d, c=d, recipe=(1, 1, 128))
+        results.append(report(f"fp8 1d1d m={m} n={n} k={k} d += c", d, ref))
+    m, n, k = 65, 300, 144
+    a = quant_rows(torch.randn((m, k), device="cuda", dtype=torch.bfloat16))
+    b = per_block_cast_to_fp8(torch.randn((n, k), device="cuda", dtype=torch.bfloat16))
+    d = torch.full((m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+    deep_gemm.fp8_gemm_nt(a, b, d)
+    results.append(report(f"fp8 partial K m={m} n={n} k={k}", d, dequant_a(*a) @ dequant_b(*b).T))
+    m, n, k = 129, 257, 64
+    x = torch.randn((m, k), device="cuda", dtype=torch.bfloat16)
+    y = torch.randn((n, k), device="cuda", dtype=torch.bfloat16)
+    c = torch.randn((m, n), device="cuda", dtype=torch.bfloat16)
+    d = torch.empty_like(c)
+    deep_gemm.bf16_gemm_nt(x, y, d, c=c)
+    results.append(report(f"bf16 d + c m={m} n={n} k={k}", d, x.float() @ y.float().T + c.float()))
+    deep_gemm.bf16_gemm_nt(x.T.contiguous().T, y.T.contiguous().T, d)
+    results.append(report(f"bf16 MN-major m={m} n={n} k={k}", d, x.float() @ y.float().T))
+    ks, m, n = [256, 0, 384], 128, 384
+    x = torch.randn((sum(ks), m), device="cuda", dtype=torch.bfloat16)
+    y = torch.randn((sum(ks), n), device="cuda", dtype=torch.bfloat16)
+    layout = torch.tensor(ks, dtype=torch.int32, device="cuda")
+    (a, x_ref), (b, y_ref) = k_grouped_fp8_operand(x, ks), k_grouped_fp8_operand(y, ks)
+    cases = [("fp8", deep_gemm.k_grouped_fp8_gemm_nt_contiguous, (a, b), (x_ref, y_ref)),
+             ("bf16", deep_gemm.k_grouped_bf16_gemm_tn_contiguous, (x, y), (x.float(), y.float()))]
+    for name, gemm, operands, refs in cases:
+        c = torch.randn((len(ks), m, n), device="cuda")
+        ref = c + torch.stack([p.T @ q for p, q in zip(refs[0].split(ks), refs[1].split(ks), strict=True)])
+        gemm(*operands, c, ks, layout, c)
+        results.append(report(f"{name} k-grouped ks={ks} m={m} n={n}", c, ref))
+    return results
 
 
 def main() -> int:
     results = [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
+    results += check_drop_in_paths()
     for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES + WIDE_N_CASES:
         with num_sms(sms):
             results.append(check(op, m, n, k))
