@@ -29,7 +29,7 @@ if __name__ == "__main__":
         p.join()
     assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
     diffs = [results.get() for _ in procs]
-    assert all(diff < 1e-5 for _, diff in diffs), diffs
+    assert all(diff < 1e-3 for _, diff in diffs), diffs
     print("forked", len(procs))
 """
 
