@@ -22,6 +22,7 @@ views whose transpose is K-major.
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -273,13 +274,19 @@ def fp8_gemm_nt_skip_head_mid(a: tuple[torch.Tensor, torch.Tensor], b: tuple[tor
     its epilogue: one extra pass over the product here).
     """
     function = "fp8_gemm_nt_skip_head_mid"
-    splits = tuple(head_splits) if isinstance(head_splits, (tuple, list)) else ()
-    if len(splits) != 3 or not all(isinstance(x, int) and x >= 0 for x in splits) or splits[0] + splits[2] == 0:
+    try:
+        splits = tuple(operator.index(x) for x in head_splits)
+    except TypeError:
+        splits = ()
+    if len(splits) != 3 or min(splits) < 0 or splits[0] + splits[2] == 0:
         raise ValueError(f"{function}: head_splits must be (left, mid, right), non-negative ints with "
                          f"left + right > 0, got {head_splits!r}")
     left, mid, right = splits
-    if not isinstance(d, torch.Tensor) or d.dim() != 2 or not d.is_contiguous():
-        raise ValueError(f"{function}: d must be a contiguous 2-D tensor [M, N + N / (left + right) * mid]")
+    if not isinstance(d, torch.Tensor):
+        raise TypeError(f"{function}: d must be a torch.Tensor, got {type(d).__name__}")
+    if d.dim() != 2 or d.stride(1) != 1:
+        raise ValueError(f"{function}: d must be 2-D [M, N + N / (left + right) * mid] with unit column stride, "
+                         f"got shape {tuple(d.shape)} and strides {d.stride()}")
     n = b[0].shape[0] if isinstance(b, (tuple, list)) and len(b) == 2 and isinstance(b[0], torch.Tensor) else None
     if n is None:
         raise TypeError(f"{function}: b must be a (tensor, scales) pair")
@@ -293,7 +300,7 @@ def fp8_gemm_nt_skip_head_mid(a: tuple[torch.Tensor, torch.Tensor], b: tuple[tor
     m, heads = d.shape[0], n // (left + right)
     product = torch.empty((m, n), dtype=d.dtype, device=d.device)
     fp8_gemm_nt(a, b, product, None, recipe, compiled_dims=compiled_dims, disable_ue8m0_cast=disable_ue8m0_cast)
-    out, src = d.view(m, heads, left + mid + right), product.view(m, heads, left + right)
+    out, src = d.unflatten(1, (heads, left + mid + right)), product.view(m, heads, left + right)
     out[:, :, :left].copy_(src[:, :, :left])
     out[:, :, left + mid:].copy_(src[:, :, left:])
 

@@ -66,12 +66,12 @@ void m_grouped_bf16_gemm_nt_masked(const at::Tensor& a, const at::Tensor& b, con
 // can select and the grouping checks of m_indices / masked_m.
 std::vector<std::pair<std::string, std::string>> kernel_sources();
 
-// The kernel the tile heuristic picks for a problem and its split K, if any, without a
-// GPU (for tests): input "fp8" / "bf16", type "dense" / "contiguous" / "masked",
-// output "bf16" / "fp32". See kernels::GemmPlan::describe.
 // Re-reads the DG_GEMM_* tuning overrides (kernels::reload_plan_overrides).
 void reload_gemm_plan_overrides();
 
+// The kernel the tile heuristic picks for a problem and its split K, if any, without a
+// GPU (for tests): input "fp8" / "bf16", type "dense" / "contiguous" / "masked",
+// output "bf16" / "fp32". See kernels::GemmPlan::describe.
 std::string gemm_config_name(const std::string& input, const std::string& type, int m, int n, int k, int num_groups,
                              int expected_m, const std::string& output, int num_sms);
 

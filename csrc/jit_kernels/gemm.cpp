@@ -6,9 +6,9 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -218,19 +218,23 @@ int env_int(const char* name) {
 }
 
 struct PlanOverrides {
-    std::atomic<int> block_m{0}, block_n{0}, split_k{0};
-
-    PlanOverrides() { reload(); }
-    void reload() {
-        block_m = env_int("DG_GEMM_BLOCK_M");
-        block_n = env_int("DG_GEMM_BLOCK_N");
-        split_k = env_int("DG_GEMM_SPLIT_K");
-    }
+    int block_m, block_n, split_k;
 };
 
-PlanOverrides& plan_overrides() {
-    static PlanOverrides overrides;
+PlanOverrides read_plan_overrides() {
+    return {env_int("DG_GEMM_BLOCK_M"), env_int("DG_GEMM_BLOCK_N"), env_int("DG_GEMM_SPLIT_K")};
+}
+
+// The overrides as one value, so a plan never mixes a reload's with the earlier ones.
+// (Reloading while another thread changes the environment races inside libc.)
+std::mutex plan_overrides_mutex;
+PlanOverrides& current_plan_overrides() {
+    static PlanOverrides overrides = read_plan_overrides();
     return overrides;
+}
+PlanOverrides plan_overrides() {
+    const std::lock_guard<std::mutex> lock(plan_overrides_mutex);
+    return current_plan_overrides();
 }
 
 // Whether each B tile is read by one CTA: all rows (of a group, when masked) fit in
@@ -246,7 +250,11 @@ bool reads_b_once(const GemmShape& p, int block_m) {
 
 }  // namespace
 
-void reload_plan_overrides() { plan_overrides().reload(); }
+void reload_plan_overrides() {
+    const PlanOverrides fresh = read_plan_overrides();
+    const std::lock_guard<std::mutex> lock(plan_overrides_mutex);
+    current_plan_overrides() = fresh;
+}
 
 GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
@@ -256,7 +264,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const std::vector<int> m_candidates = block_ms(p.input, p.type, rows, p.sfb_per_column);
     const std::vector<int>& n_candidates = block_ns(p.input, p.sfb_per_column);
 
-    const PlanOverrides& overrides = plan_overrides();
+    const PlanOverrides overrides = plan_overrides();
     const int forced_block_m = overrides.block_m, forced_block_n = overrides.block_n;
     const int forced_splits = overrides.split_k;
     TORCH_CHECK_VALUE(forced_block_n <= 0 || contains(n_candidates, forced_block_n), "DG_GEMM_BLOCK_N=",

@@ -306,8 +306,11 @@ def test_skip_head_mid_scatters_each_head_around_its_middle(monkeypatch):
     def product(a_, b_, d_, c_):  # stands in for the kernel: column j of the product is j
         d_.copy_(torch.arange(d_.size(1), dtype=d_.dtype).expand_as(d_))
     monkeypatch.setattr(gemm, "_C", type("Stub", (), {"fp8_gemm_nt": staticmethod(product)}))
-    d = torch.full((M, 2 * N + heads * mid), -1.0, dtype=torch.bfloat16)
+    # d a row-strided view (upstream needs unit column stride only); the padding stays -2.
+    wide = torch.full((M, 2 * N + heads * mid + 8), -2.0, dtype=torch.bfloat16)
+    d = wide[:, :-8].fill_(-1.0)
     deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, d, (left, mid, right))
+    assert (wide[:, -8:] == -2).all()
     per_head = d.view(M, heads, left + mid + right)
     for h in range(heads):
         base = h * (left + right)
@@ -329,6 +332,15 @@ def test_skip_head_mid_checks_its_splits(head_splits, d_columns, message):
     d = torch.empty(M, d_columns, dtype=torch.bfloat16)
     with pytest.raises(ValueError, match=message):
         deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, d, head_splits)
+
+
+def test_skip_head_mid_names_a_bad_d():
+    a, b, _ = dense_operands()
+    with pytest.raises(TypeError, match="d must be a torch.Tensor, got list"):
+        deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, [], (128, 64, 64))
+    d = torch.empty(N + N // 192 * 64, M, dtype=torch.bfloat16).t()
+    with pytest.raises(ValueError, match="unit column stride"):
+        deep_gemm.fp8_gemm_nt_skip_head_mid(a, b, d, (128, 64, 64))
 
 
 def test_skip_head_mid_reaches_the_device_check():

@@ -295,7 +295,6 @@ def test_overrides_reloaded_in_process(monkeypatch):
         with pytest.raises(ValueError, match="DG_GEMM_BLOCK_N=48 is not a BLOCK_N this kernel supports"):
             _C.gemm_config(*shape)
     finally:
-        monkeypatch.delenv("DG_GEMM_BLOCK_N")
-        monkeypatch.delenv("DG_GEMM_SPLIT_K")
+        monkeypatch.undo()  # the environment as it was, then the overrides read from it
         _C.reload_gemm_plan_overrides()
     assert _C.gemm_config(*shape) == heuristic

@@ -2,8 +2,6 @@
 import pytest
 import torch
 
-from sms import restore_heuristic
-
 
 def _hopper_reason() -> str | None:
     if not torch.cuda.is_available():
@@ -28,4 +26,6 @@ def pytest_collection_modifyitems(config, items):
 def heuristic_plans():
     """Each test starts with the tile heuristic's own plans: a forced plan ends with its test."""
     yield
+    from sms import restore_heuristic  # here: a broken deep_gemm build fails tests/gpu's tests, not collection
+
     restore_heuristic()

@@ -597,6 +597,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // Split K's slices store after the loop. Contiguous tiles of one math warpgroup
         // (64 x 256: only with DG_GEMM_BLOCK_N forced, grouped 256-column tiles come from
         // 4096 rows) store after it too: with the early stores ptxas spills one register.
+        // (C is added after the mainloop, so early stores must not come with a C: they do not,
+        // FP8 with a bf16 D takes no C, csrc/apis/gemm.cpp.)
         constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1 &&
                                       !(kType == GemmType::GroupedContiguous && Layout::kMathWarpgroups == 1);
         static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
