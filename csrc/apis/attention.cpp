@@ -182,11 +182,4 @@ at::Tensor fp8_paged_mqa_logits(const at::Tensor& q, const std::optional<at::Ten
     return logits;
 }
 
-std::vector<std::pair<std::string, std::string>> attention_kernel_sources() {
-    std::vector<std::pair<std::string, std::string>> sources;
-    for (jit::KernelSource& source : kernels::attention_kernel_sources())
-        sources.emplace_back(std::move(source.name), std::move(source.source));
-    return sources;
-}
-
 }  // namespace deep_gemm::api

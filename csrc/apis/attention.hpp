@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
 
 namespace deep_gemm::api {
 
@@ -33,8 +32,5 @@ at::Tensor fp8_paged_mqa_logits(const at::Tensor& q, const std::optional<at::Ten
                                 const at::Tensor& context_lens, const at::Tensor& block_table,
                                 const at::Tensor& schedule_meta, int max_context_len, bool clean_logits,
                                 const std::string& logits_dtype, const std::optional<at::Tensor>& indices);
-
-// (name, CUDA source) of every indexer kernel the entry points can launch.
-std::vector<std::pair<std::string, std::string>> attention_kernel_sources();
 
 }  // namespace deep_gemm::api

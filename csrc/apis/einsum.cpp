@@ -170,11 +170,4 @@ void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>
     }
 }
 
-std::vector<std::pair<std::string, std::string>> einsum_kernel_sources() {
-    std::vector<std::pair<std::string, std::string>> sources;
-    for (jit::KernelSource& source : kernels::einsum_kernel_sources())
-        sources.emplace_back(std::move(source.name), std::move(source.source));
-    return sources;
-}
-
 }  // namespace deep_gemm::api

@@ -6,9 +6,7 @@
 
 #include <optional>
 #include <string>
-#include <tuple>
 #include <utility>
-#include <vector>
 
 namespace deep_gemm::api {
 
@@ -28,8 +26,5 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
 void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>& a,
                 const std::pair<at::Tensor, at::Tensor>& b, const at::Tensor& d, const std::optional<at::Tensor>& c,
                 int recipe_m, int recipe_n, int recipe_k);
-
-// (name, CUDA source) of every einsum kernel the entry points can launch.
-std::vector<std::pair<std::string, std::string>> einsum_kernel_sources();
 
 }  // namespace deep_gemm::api

@@ -10,10 +10,10 @@
 
 #include "../jit_kernels/gemm.hpp"
 #include "../jit_kernels/grouping_check.hpp"
-#include "attention.hpp"
-#include "hyperconnection.hpp"
-#include "einsum.hpp"
-#include "layout.hpp"
+#include "../jit_kernels/attention.hpp"
+#include "../jit_kernels/einsum.hpp"
+#include "../jit_kernels/hyperconnection.hpp"
+#include "../jit_kernels/layout.hpp"
 #include "device.hpp"
 #include "tensor_checks.hpp"
 
@@ -392,19 +392,15 @@ std::string gemm_config_name(const std::string& input, const std::string& type, 
 }
 
 std::vector<std::pair<std::string, std::string>> kernel_sources() {
+    std::vector<jit::KernelSource> all;
+    for (const kernels::GemmConfig& config : kernels::all_gemm_configs()) all.push_back(config.source());
+    for (GemmType type : {GemmType::GroupedContiguous, GemmType::GroupedMasked})
+        all.push_back(kernels::grouping_check_source(type));
+    for (auto family : {kernels::attention_kernel_sources, kernels::hyperconnection_kernel_sources,
+                        kernels::einsum_kernel_sources, kernels::layout_kernel_sources})
+        for (jit::KernelSource& source : family()) all.push_back(std::move(source));
     std::vector<std::pair<std::string, std::string>> sources;
-    for (const kernels::GemmConfig& config : kernels::all_gemm_configs()) {
-        jit::KernelSource source = config.source();
-        sources.emplace_back(std::move(source.name), std::move(source.source));
-    }
-    for (GemmType type : {GemmType::GroupedContiguous, GemmType::GroupedMasked}) {
-        jit::KernelSource source = kernels::grouping_check_source(type);
-        sources.emplace_back(std::move(source.name), std::move(source.source));
-    }
-    for (auto& source : attention_kernel_sources()) sources.push_back(std::move(source));
-    for (auto& source : hyperconnection_kernel_sources()) sources.push_back(std::move(source));
-    for (auto& source : einsum_kernel_sources()) sources.push_back(std::move(source));
-    for (auto& source : layout_kernel_sources()) sources.push_back(std::move(source));
+    for (jit::KernelSource& source : all) sources.emplace_back(std::move(source.name), std::move(source.source));
     return sources;
 }
 

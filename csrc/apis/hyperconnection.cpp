@@ -44,11 +44,4 @@ void tf32_hc_prenorm_gemm(const at::Tensor& a, const at::Tensor& b, const at::Te
     kernels::launch_tf32_hc_prenorm_gemm(a, b, d, sqr_sum, num_splits, get_num_sms());
 }
 
-std::vector<std::pair<std::string, std::string>> hyperconnection_kernel_sources() {
-    std::vector<std::pair<std::string, std::string>> sources;
-    for (jit::KernelSource& source : kernels::hyperconnection_kernel_sources())
-        sources.emplace_back(std::move(source.name), std::move(source.source));
-    return sources;
-}
-
 }  // namespace deep_gemm::api

@@ -4,9 +4,6 @@
 
 #include <ATen/Tensor.h>
 
-#include <string>
-#include <utility>
-#include <vector>
 
 namespace deep_gemm::api {
 
@@ -16,7 +13,5 @@ namespace deep_gemm::api {
 // sums over num_splits ranges of K (their sum is the whole).
 void tf32_hc_prenorm_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const at::Tensor& sqr_sum,
                           int num_splits);
-
-std::vector<std::pair<std::string, std::string>> hyperconnection_kernel_sources();
 
 }  // namespace deep_gemm::api

@@ -65,11 +65,4 @@ at::Tensor mn_major_packed_ue8m0(const at::Tensor& sf) {
     return sf.dim() == 3 ? out : out.squeeze(0);
 }
 
-std::vector<std::pair<std::string, std::string>> layout_kernel_sources() {
-    std::vector<std::pair<std::string, std::string>> sources;
-    for (jit::KernelSource& source : kernels::layout_kernel_sources())
-        sources.emplace_back(std::move(source.name), std::move(source.source));
-    return sources;
-}
-
 }  // namespace deep_gemm::api

@@ -5,8 +5,6 @@
 #include <ATen/Tensor.h>
 
 #include <cstdint>
-#include <string>
-#include <utility>
 #include <vector>
 
 namespace deep_gemm::api {
@@ -22,7 +20,5 @@ at::Tensor k_grouped_packed_ue8m0(const at::Tensor& sf, const std::vector<uint64
 // ceil(SF_K / 4), aligned_mn = MN rounded up to 4: scale 4j + i of a row in byte i of
 // its int j (0 past SF_K). The padding columns [MN, aligned_mn) are left unwritten.
 at::Tensor mn_major_packed_ue8m0(const at::Tensor& sf);
-
-std::vector<std::pair<std::string, std::string>> layout_kernel_sources();
 
 }  // namespace deep_gemm::api

@@ -110,6 +110,11 @@ void check_runtime(cudaError_t error, const char* what) {
 
 }  // namespace
 
+std::string static_assert_size(const std::string& device_type, size_t host_size) {
+    return "static_assert(sizeof(" + device_type + ") == " + std::to_string(host_size) +
+           ", \"host and device argument structs differ\");\n";
+}
+
 void init(const Paths& paths) {
     require_dir(paths.include_dir, "include_dir", false);
     require_dir(paths.cuda_home, "cuda_home", true);

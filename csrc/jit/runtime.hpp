@@ -36,6 +36,10 @@ struct KernelSource {
     std::string arch = "sm_90a";
 };
 
+// A line of a generated source: static_assert(sizeof(`device_type`) == `host_size`), so a
+// field added to a kernel's argument struct on one side only fails the JIT compile.
+std::string static_assert_size(const std::string& device_type, size_t host_size);
+
 // Compiled device code for one KernelSource. Needs no GPU (tests use it in CI).
 struct Cubin {
     std::vector<char> bytes;

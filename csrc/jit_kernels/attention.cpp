@@ -72,8 +72,7 @@ jit::KernelSource mqa_logits_source(int dim, int heads, bool bf16) {
     std::string code =
         "#include <deep_gemm/mqa_logits.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(indexer::MqaLogitsArgs) == " + std::to_string(sizeof(MqaLogitsArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("indexer::MqaLogitsArgs", sizeof(MqaLogitsArgs)) +
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads(kDenseUnits)) + ", 1)\n"
         "deep_gemm_mqa_logits(const __grid_constant__ TensorMap q_map, const __grid_constant__ TensorMap kv_map,\n"
         "                     const __grid_constant__ TensorMap sf_map, const __grid_constant__ indexer::MqaLogitsArgs args) {\n"
@@ -101,8 +100,7 @@ jit::KernelSource paged_mqa_logits_source(int dim, int heads, int chunk, bool bf
     std::string code =
         "#include <deep_gemm/paged_mqa_logits.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(indexer::PagedMqaLogitsArgs) == " + std::to_string(sizeof(PagedMqaLogitsArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("indexer::PagedMqaLogitsArgs", sizeof(PagedMqaLogitsArgs)) +
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads(kPagedUnits)) + ", 1)\n"
         "deep_gemm_paged_mqa_logits(const __grid_constant__ TensorMap q_map, const __grid_constant__ TensorMap w_map,\n"
         "                           const __grid_constant__ TensorMap kv_map, const __grid_constant__ TensorMap sf_map,\n"
@@ -120,8 +118,7 @@ jit::KernelSource paged_mqa_schedule_source() {
     std::string code =
         "#include <deep_gemm/paged_mqa_logits.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(indexer::PagedMqaLogitsArgs) == " + std::to_string(sizeof(PagedMqaLogitsArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("indexer::PagedMqaLogitsArgs", sizeof(PagedMqaLogitsArgs)) +
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kScheduleThreads) + ", 1)\n"
         "deep_gemm_paged_mqa_logits_metadata(const __grid_constant__ indexer::PagedMqaLogitsArgs args, int parts,\n"
         "                                    int* schedule) {\n"

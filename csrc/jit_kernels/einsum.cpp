@@ -37,8 +37,7 @@ jit::KernelSource bmk_source() {
     std::string code =
         "#include <deep_gemm/einsum.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(einsum::BmkArgs) == " + std::to_string(sizeof(BmkArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("einsum::BmkArgs", sizeof(BmkArgs)) +
         "static_assert(einsum::BmkLayout<" + std::to_string(kStages) + ">::kBytes == " +
         std::to_string(shared_bytes()) + ", \"host and device shared memory sizes differ\");\n"
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) + ", 1)\n"
@@ -53,8 +52,7 @@ jit::KernelSource per_head_source() {
     std::string code =
         "#include <deep_gemm/einsum.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(einsum::PerHeadArgs) == " + std::to_string(sizeof(PerHeadArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("einsum::PerHeadArgs", sizeof(PerHeadArgs)) +
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) + ", 1)\n"
         "deep_gemm_bf16_per_head_gemm(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,\n"
         "                             const __grid_constant__ einsum::PerHeadArgs args) {\n"

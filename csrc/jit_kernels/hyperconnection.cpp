@@ -37,8 +37,7 @@ jit::KernelSource prenorm_source(int n_pad) {
     std::string code =
         "#include <deep_gemm/hc_prenorm.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(hc::HcArgs) == " + std::to_string(sizeof(HcArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("hc::HcArgs", sizeof(HcArgs)) +
         "static_assert(hc::HcLayout<" + std::to_string(n_pad) + ", " + std::to_string(kStages) +
         ">::kBytes == " + std::to_string(shared_bytes(n_pad)) + ", \"host and device shared memory sizes differ\");\n"
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) + ", " +

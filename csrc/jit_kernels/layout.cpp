@@ -36,8 +36,7 @@ jit::KernelSource pack_k_grouped_source() {
     std::string code =
         "#include <deep_gemm/layout.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(layout::KGroupedPackArgs) == " + std::to_string(sizeof(KGroupedPackArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("layout::KGroupedPackArgs", sizeof(KGroupedPackArgs)) +
         "static_assert(layout::kMaxPackGroups == " + std::to_string(kMaxPackGroups) +
         " && layout::kPackThreads == " + std::to_string(kPackThreads) + ", \"host and device constants differ\");\n"
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kPackThreads) + ")\n"
@@ -51,8 +50,7 @@ jit::KernelSource transpose_and_pack_source() {
     std::string code =
         "#include <deep_gemm/layout.cuh>\n"
         "using namespace deep_gemm;\n"
-        "static_assert(sizeof(layout::MnMajorPackArgs) == " + std::to_string(sizeof(MnMajorPackArgs)) +
-        ", \"host and device argument structs differ\");\n"
+        + jit::static_assert_size("layout::MnMajorPackArgs", sizeof(MnMajorPackArgs)) +
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kPackThreads) + ")\n"
         "deep_gemm_transpose_and_pack_fp32_into_ue8m0(const __grid_constant__ layout::MnMajorPackArgs args) {\n"
         "    layout::transpose_and_pack_ue8m0(args);\n"
