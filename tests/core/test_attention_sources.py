@@ -5,17 +5,12 @@ on a stack."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
+from ptxas import needs_nvcc, report, serialised_notes, spill_stores, stack_frames
 
-from deep_gemm import _C, _loader
+from deep_gemm import _C
 
-PATHS = _loader.jit_paths()
-NVCC = shutil.which("nvcc") or (str(Path(PATHS["cuda_home"], "bin", "nvcc")) if PATHS["cuda_home"] else None)
-SERIALISED = re.compile(r"C7514|C7517|C7515|C7520|serialized|is injected")
 SOURCES = {name: source for name, source in _C.kernel_sources()
            if "logits" in name or "hc_prenorm" in name or name.startswith("einsum[")}
 
@@ -43,17 +38,11 @@ def test_sources_check_the_argument_structs():
             assert re.search(r"static_assert\(sizeof\((indexer|hc|einsum)::\w+Args\) == \d+", source), name
 
 
-@pytest.mark.skipif(NVCC is None or not Path(NVCC).exists(), reason="needs nvcc (CUDA toolkit) for ptxas's messages")
+@needs_nvcc
 @pytest.mark.parametrize("name", [n for n in SOURCES if "bf16" not in n])
 def test_ptxas_keeps_registers(name, tmp_path):
-    (tmp_path / "kernel.cu").write_text(SOURCES[name])
-    result = subprocess.run(
-        [NVCC, "-std=c++17", "-arch=sm_90a", "-cubin", "-Xptxas", "-v", "-I", str(PATHS["include_dir"]),
-         "-o", str(tmp_path / "kernel.cubin"), str(tmp_path / "kernel.cu")],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    notes = [line for line in result.stderr.splitlines() if SERIALISED.search(line)]
+    text = report(SOURCES[name], tmp_path)
+    notes = serialised_notes(text)
     assert not notes, f"{name}: ptxas made warpgroup MMAs synchronous:\n" + "\n".join(notes)
-    frames = [int(v) for v in re.findall(r"(\d+) bytes stack frame", result.stderr)]
-    spills = [int(v) for v in re.findall(r"(\d+) bytes spill stores", result.stderr)]
-    assert frames and not any(frames) and not any(spills), f"{name}: uses local memory:\n{result.stderr}"
+    frames = stack_frames(text)
+    assert frames and not any(frames) and not any(spill_stores(text)), f"{name}: uses local memory:\n{text}"

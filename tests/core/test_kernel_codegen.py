@@ -10,19 +10,11 @@ messages, so this compiles the widest tile of each kernel family with nvcc.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
+from ptxas import needs_nvcc, report, serialised_notes, stack_frames
 
-from deep_gemm import _C, _loader
-
-PATHS = _loader.jit_paths()  # what the JIT itself uses: the shipped headers, the nvcc fallback
-NVCC = shutil.which("nvcc") or (str(Path(PATHS["cuda_home"], "bin", "nvcc")) if PATHS["cuda_home"] else None)
-INCLUDE = PATHS["include_dir"]
-# ptxas's notes about MMAs made synchronous behind the source's back.
-SERIALISED = re.compile(r"C7514|C7517|C7515|C7520|serialized|is injected")
+from deep_gemm import _C
 
 
 def largest_tiles() -> list[tuple[str, str]]:
@@ -40,16 +32,11 @@ def largest_tiles() -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow  # nvcc compiles: minutes, not make test-fast's seconds
-@pytest.mark.skipif(NVCC is None or not Path(NVCC).exists(), reason="needs nvcc (CUDA toolkit) for ptxas's messages")
+@needs_nvcc
 @pytest.mark.parametrize("name, source", largest_tiles(), ids=lambda v: v if "[" in v else "")
 def test_mmas_stay_asynchronous(name, source, tmp_path):
-    (tmp_path / "kernel.cu").write_text(source)
-    result = subprocess.run(
-        [NVCC, "-std=c++17", "-arch=sm_90a", "-cubin", "-Xptxas", "-v", "-I", str(INCLUDE),
-         "-o", str(tmp_path / "kernel.cubin"), str(tmp_path / "kernel.cu")],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    notes = [line for line in result.stderr.splitlines() if SERIALISED.search(line)]
+    text = report(source, tmp_path)
+    notes = serialised_notes(text)
     assert not notes, f"{name}: ptxas made warpgroup MMAs synchronous:\n" + "\n".join(notes)
-    frames = [int(v) for v in re.findall(r"(\d+) bytes stack frame", result.stderr)]
-    assert frames and not any(frames), f"{name}: uses local memory (stack frame):\n{result.stderr}"
+    frames = stack_frames(text)
+    assert frames and not any(frames), f"{name}: uses local memory (stack frame):\n{text}"

@@ -5,23 +5,19 @@ take for the K-grouped UE8M0 packer, on the edge cases the kernel also covers.""
 from __future__ import annotations
 
 import re
-import shutil
 import struct
-import subprocess
-from pathlib import Path
 
 import pytest
 import torch
+from ptxas import needs_nvcc, report, spill_stores, stack_frames
 
-from deep_gemm import _C, _loader
+from deep_gemm import _C
 from deep_gemm.utils import (
     ceil_to_ue8m0,
     get_k_grouped_mn_major_tma_aligned_packed_ue8m0_tensor,
     get_mn_major_tma_aligned_packed_ue8m0_tensor,
 )
 
-PATHS = _loader.jit_paths()
-NVCC = shutil.which("nvcc") or (str(Path(PATHS["cuda_home"], "bin", "nvcc")) if PATHS["cuda_home"] else None)
 SOURCES = {name: source for name, source in _C.kernel_sources() if "fp32_into_ue8m0" in name}
 K_GROUPED = "k_grouped_pack_fp32_into_ue8m0"
 MN_MAJOR = "transpose_and_pack_fp32_into_ue8m0"
@@ -49,19 +45,13 @@ def test_layout_kernel_compiles(name, jit):
     assert result["size"] > 0 and result["compiler"].startswith("nvrtc")
 
 
-@pytest.mark.skipif(NVCC is None or not Path(NVCC).exists(), reason="needs nvcc (CUDA toolkit) for ptxas's report")
+@needs_nvcc
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_layout_kernel_uses_no_local_memory(name, tmp_path):
     """The group offsets are indexed in the (__grid_constant__) parameters, not copied to a stack."""
-    (tmp_path / "kernel.cu").write_text(SOURCES[name])
-    result = subprocess.run(
-        [NVCC, "-std=c++17", "-arch=sm_90a", "-cubin", "-Xptxas", "-v", "-I", str(PATHS["include_dir"]),
-         "-o", str(tmp_path / "kernel.cubin"), str(tmp_path / "kernel.cu")],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    frames = [int(v) for v in re.findall(r"(\d+) bytes stack frame", result.stderr)]
-    spills = [int(v) for v in re.findall(r"(\d+) bytes spill stores", result.stderr)]
-    assert frames and not any(frames) and not any(spills), result.stderr
+    text = report(SOURCES[name], tmp_path)
+    frames = stack_frames(text)
+    assert frames and not any(frames) and not any(spill_stores(text)), text
 
 
 @pytest.mark.parametrize("sf, ks, gran_k, error, message", [
