@@ -136,27 +136,44 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
     for (int i = 0; i < unit; ++i) cursor.step(args);
 
     if (producer) {
-        if (lane != 0) return;
-        ptx::tma_prefetch_descriptor(kv_map);
+        // The whole warp walks the tiles; lane 0 issues the copies. A tile's cache block
+        // comes from the block table in global memory: one load per tile on lane 0 alone
+        // put that load's latency in front of every tile. Instead the lanes fetch the
+        // next 32 of this unit's tiles of the batch at once (lane i: tile first + i kUnits)
+        // and the block is shuffled out of lane (tile - first) / kUnits.
+        if (lane == 0) ptx::tma_prefetch_descriptor(kv_map);
         int batches = 0, loaded_batch = -1;
+        int table_batch = -1, table_first = 0, table_block = 0;
         for (int t = 0; cursor.before(args, end_batch, end_tile); ++t) {
-            if (cursor.batch != loaded_batch) {
-                const int slot = batches % 2;
-                ptx::mbarrier_wait(slot_empty + slot, ((batches / 2) & 1) ^ 1);
-                unsigned char* q = slots + slot * args.slot_bytes;
-                ptx::mbarrier_arrive_expect_tx(slot_full + slot, q_bytes + columns * 4);
-                ptx::tma_load_2d(q, q_map, slot_full + slot, 0, cursor.batch * columns);
-                ptx::tma_load_2d(q + q_bytes, w_map, slot_full + slot, 0, cursor.batch);
-                loaded_batch = cursor.batch;
-                ++batches;
+            int slot_in_table = (cursor.tile - table_first) / kUnits;
+            if (cursor.batch != table_batch || slot_in_table >= 32) {
+                table_batch = cursor.batch;
+                table_first = cursor.tile;
+                slot_in_table = 0;
+                const int tile = cursor.tile + lane * kUnits;
+                table_block = tile < cursor.tiles ? __ldg(args.block_table +
+                                                          static_cast<long long>(cursor.batch) * args.table_stride + tile)
+                                                  : 0;
             }
-            const int block = __ldg(args.block_table + static_cast<long long>(cursor.batch) * args.table_stride +
-                                    cursor.tile);
-            const int s = t % kStages;
-            ptx::mbarrier_wait(empty + s, ((t / kStages) & 1) ^ 1);
-            ptx::mbarrier_arrive_expect_tx(full + s, Layout::kKeyBytes + Layout::kScaleBytes);
-            tma_load_3d(keys + s * Layout::kKeyBytes, kv_map, full + s, 0, 0, block);
-            ptx::tma_load_2d(scales + s * kTileKeys, sf_map, full + s, 0, block);
+            const int block = __shfl_sync(0xffffffffu, table_block, slot_in_table);
+            if (lane == 0) {
+                if (cursor.batch != loaded_batch) {
+                    const int slot = batches % 2;
+                    ptx::mbarrier_wait(slot_empty + slot, ((batches / 2) & 1) ^ 1);
+                    unsigned char* q = slots + slot * args.slot_bytes;
+                    ptx::mbarrier_arrive_expect_tx(slot_full + slot, q_bytes + columns * 4);
+                    ptx::tma_load_2d(q, q_map, slot_full + slot, 0, cursor.batch * columns);
+                    ptx::tma_load_2d(q + q_bytes, w_map, slot_full + slot, 0, cursor.batch);
+                    loaded_batch = cursor.batch;
+                    ++batches;
+                }
+                const int s = t % kStages;
+                ptx::mbarrier_wait(empty + s, ((t / kStages) & 1) ^ 1);
+                ptx::mbarrier_arrive_expect_tx(full + s, Layout::kKeyBytes + Layout::kScaleBytes);
+                tma_load_3d(keys + s * Layout::kKeyBytes, kv_map, full + s, 0, 0, block);
+                ptx::tma_load_2d(scales + s * kTileKeys, sf_map, full + s, 0, block);
+            }
+            __syncwarp();
             for (int i = 0; i < kUnits; ++i) cursor.step(args);
         }
         return;
