@@ -93,7 +93,7 @@ at::Tensor fp8_mqa_logits(const at::Tensor& q, const std::optional<at::Tensor>& 
                             .slice(1, 0, width);
     if (seq_len == 0 || width == 0) return logits;
     if (seq_len_kv > 0)
-        kernels::launch_mqa_logits({q, kv.first, kv.second, weights, ks, ke, logits, max_seqlen_k > 0});
+        kernels::launch_mqa_logits({q, kv.first, kv.second, weights, ks, ke, logits, max_seqlen_k > 0, get_num_sms()});
     if (clean_logits) kernels::launch_clean_logits(logits, ks, ke);
     return logits;
 }

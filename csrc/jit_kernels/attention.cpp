@@ -4,6 +4,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <climits>
 #include <string>
 #include <tuple>
@@ -34,6 +35,7 @@ struct MqaLogitsArgs {
     int compressed;
     int width;
     int num_blocks;
+    int splits;
 };
 
 struct PagedMqaLogitsArgs {
@@ -163,6 +165,20 @@ std::vector<jit::KernelSource> attention_kernel_sources() {
     return sources;
 }
 
+namespace {
+int mqa_logits_splits(int num_blocks, int seq_len_kv, int num_sms) {
+    // Whole blocks come in ceil(blocks / units) CTAs: 1024 equal blocks on 132 SMs of 3
+    // units are 2.6 waves, the last one 60% full. Parts of at least kMinPartTiles tiles
+    // (each re-reads its block's Q, a few percent of its keys' bytes) until there are
+    // kWaves waves' worth of items.
+    constexpr int kWaves = 8, kMinPartTiles = 16;
+    const int slots = std::max(num_sms, 1) * kDenseUnits;
+    const int max_parts = std::max(1, (seq_len_kv + kTileKeys - 1) / kTileKeys / kMinPartTiles);
+    const long long wanted = (static_cast<long long>(kWaves) * slots + num_blocks - 1) / num_blocks;
+    return static_cast<int>(std::clamp<long long>(wanted, 1, max_parts));
+}
+}  // namespace
+
 int paged_mqa_chunk(int columns) { return columns % 128 == 0 ? 128 : (columns % 64 == 0 ? 64 : 32); }
 
 void launch_mqa_logits(const MqaLogitsProblem& p) {
@@ -184,13 +200,14 @@ void launch_mqa_logits(const MqaLogitsProblem& p) {
                                      CU_TENSOR_MAP_SWIZZLE_NONE);
     const int q_rows = kQHeads / heads;
     const int num_blocks = (seq_len + q_rows - 1) / q_rows;
+    const int splits = mqa_logits_splits(num_blocks, seq_len_kv, p.num_sms);
     MqaLogitsArgs args{p.weights.data_ptr<float>(), p.ks.data_ptr<int>(), p.ke.data_ptr<int>(), p.logits.data_ptr(),
                        static_cast<long long>(p.logits.stride(0)), seq_len, seq_len_kv,
                        static_cast<int>(p.weights.stride(0)), p.compressed ? 1 : 0,
-                       static_cast<int>(p.logits.size(1)), num_blocks};
+                       static_cast<int>(p.logits.size(1)), num_blocks, splits};
     void* kernel_args[] = {&q_map, &kv_map, &sf_map, &args};
     jit::LaunchConfig launch;
-    launch.grid = dim3(static_cast<unsigned>((num_blocks + kDenseUnits - 1) / kDenseUnits));
+    launch.grid = dim3(static_cast<unsigned>((static_cast<long long>(num_blocks) * splits + kDenseUnits - 1) / kDenseUnits));
     launch.block = dim3(threads(kDenseUnits));
     launch.shared_bytes = dense_shared_bytes(dim);
     launch.stream = current_stream(p.q);

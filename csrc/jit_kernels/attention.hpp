@@ -24,6 +24,7 @@ struct MqaLogitsProblem {
     at::Tensor ks, ke;     // int32 [seq_len]
     at::Tensor logits;     // fp32 or bf16, rows logits.stride(0) apart
     bool compressed;
+    int num_sms;           // the SMs the launch may use (set_num_sms)
 };
 void launch_mqa_logits(const MqaLogitsProblem& p);
 

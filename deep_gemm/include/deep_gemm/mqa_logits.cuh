@@ -135,6 +135,7 @@ struct MqaLogitsArgs {
     int compressed;        // column j - ks[i] instead of j (max_seqlen_k > 0)
     int width;             // logits' columns: nothing is written past them
     int num_blocks;        // ceil(seq_len / kQRows)
+    int splits;            // parts each block's key range is cut into, one unit each
 };
 
 // The keys a block of query rows sees: [lo, hi), the union of its rows' ranges (clamped).
@@ -199,15 +200,21 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
     }
     __syncthreads();
 
-    const int block = args.num_blocks - 1 - (static_cast<int>(blockIdx.x) * kUnits + unit);
-    if (block < 0) return;
+    // A unit's work is one part of one block's key range (parts of equal tile counts,
+    // so many small items even out the last wave); blocks run from the last.
+    const int item = args.num_blocks * args.splits - 1 - (static_cast<int>(blockIdx.x) * kUnits + unit);
+    if (item < 0) return;
+    const int block = item / args.splits, part = item % args.splits;
     const int first_row = block * kQRows;
     int lo, hi;
     block_range<kQRows>(args, first_row, lo, hi);
     // Tiles start on a multiple of 64 keys: a tensor copy of the scales (their inner
     // dimension) from an unaligned key faults with an illegal instruction.
     lo = lo / kTileKeys * kTileKeys;
-    const int tiles = hi > lo ? (hi - lo + kTileKeys - 1) / kTileKeys : 0;
+    const int block_tiles = hi > lo ? (hi - lo + kTileKeys - 1) / kTileKeys : 0;
+    const int first_tile = part * block_tiles / args.splits;
+    const int tiles = (part + 1) * block_tiles / args.splits - first_tile;
+    lo += first_tile * kTileKeys;
 
     if (producer) {
         if (lane != 0 || tiles == 0) return;
