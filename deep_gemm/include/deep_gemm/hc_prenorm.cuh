@@ -211,12 +211,14 @@ __device__ __forceinline__ void hc_reduce_splits(const float* partial_d, const f
         const long long split = index / d_count, offset = index - split * d_count;
         const float* from = partial_d + split * per_output * d_count + offset;
         float sum = 0.0f;
+#pragma unroll 8  // eight loads in flight, not one L2 round trip per partial (same order of adds)
         for (int s = 0; s < per_output; ++s) sum += from[s * d_count];
         d[index] = sum;
     } else if (index < d_total + static_cast<long long>(m) * outputs) {
         const long long row_index = index - d_total, split = row_index / m, row = row_index - split * m;
         const float* from = partial_s + split * per_output * m + row;
         float sum = 0.0f;
+#pragma unroll 8
         for (int s = 0; s < per_output; ++s) sum += from[s * m];
         sqr_sum[row_index] = sum;
     }
