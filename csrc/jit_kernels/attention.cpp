@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <iterator>
+#include <set>
 #include <string>
 #include <tuple>
 
+#include "limits.hpp"
 #include "tma.hpp"
 
 namespace deep_gemm::kernels {
@@ -20,7 +23,10 @@ constexpr int kTileKeys = 64;
 constexpr int kQHeads = 128;
 constexpr int kMathThreads = 128;
 constexpr int kDenseUnits = 3;   // 12 math warps per SM: the head sums are the bottleneck
-constexpr int kPagedUnits = 2;   // Q slots for up to 256 columns fit twice
+// Paged: three units where their shared memory fits (next_n x heads <= 128 columns at
+// D = 128), else two (Q slots for up to 256 columns fit twice). Three keep 12 math
+// warps per SM in flight; four would spill (96 registers).
+constexpr int kPagedUnitChoices[] = {3, 2};
 constexpr int kStages = 4;
 constexpr int kCleanThreads = 256;
 constexpr int kScheduleThreads = 1024;
@@ -65,8 +71,8 @@ int dense_shared_bytes(int dim) {
 }
 
 int paged_slot_bytes(int columns, int dim) { return align_to(columns * dim + columns * 4, 1024); }
-int paged_shared_bytes(int columns, int dim) {
-    return kPagedUnits * (2 * paged_slot_bytes(columns, dim) + kStages * (kTileKeys * dim + kTileKeys * 4) +
+int paged_shared_bytes(int columns, int dim, int units) {
+    return units * (2 * paged_slot_bytes(columns, dim) + kStages * (kTileKeys * dim + kTileKeys * 4) +
                           (2 * kStages + 4) * 8);
 }
 
@@ -98,21 +104,27 @@ jit::KernelSource clean_logits_source(bool bf16) {
     return {std::string("clean_logits[") + out_tag(bf16) + "]", std::move(code), "deep_gemm_clean_logits"};
 }
 
-jit::KernelSource paged_mqa_logits_source(int dim, int heads, int chunk, bool bf16) {
+int paged_units(int columns, int dim) {
+    for (int units : kPagedUnitChoices)
+        if (paged_shared_bytes(columns, dim, units) <= kMaxSharedBytes) return units;
+    return kPagedUnitChoices[std::size(kPagedUnitChoices) - 1];
+}
+
+jit::KernelSource paged_mqa_logits_source(int dim, int heads, int chunk, int units, bool bf16) {
     std::string code =
         "#include <deep_gemm/paged_mqa_logits.cuh>\n"
         "using namespace deep_gemm;\n"
         + jit::static_assert_size("indexer::PagedMqaLogitsArgs", sizeof(PagedMqaLogitsArgs)) +
-        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads(kPagedUnits)) + ", 1)\n"
+        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads(units)) + ", 1)\n"
         "deep_gemm_paged_mqa_logits(const __grid_constant__ TensorMap q_map, const __grid_constant__ TensorMap w_map,\n"
         "                           const __grid_constant__ TensorMap kv_map, const __grid_constant__ TensorMap sf_map,\n"
         "                           const __grid_constant__ indexer::PagedMqaLogitsArgs args) {\n"
         "    indexer::paged_mqa_logits<" + std::to_string(dim) + ", " + std::to_string(heads) + ", " +
-        std::to_string(chunk) + ", " + std::to_string(kPagedUnits) + ", " + std::to_string(kStages) + ", " +
+        std::to_string(chunk) + ", " + std::to_string(units) + ", " + std::to_string(kStages) + ", " +
         out_type(bf16) + ">(&q_map, &w_map, &kv_map, &sf_map, args);\n"
         "}\n";
     return {"paged_mqa_logits[d" + std::to_string(dim) + " h" + std::to_string(heads) + " c" + std::to_string(chunk) +
-                " " + out_tag(bf16) + "]",
+                " u" + std::to_string(units) + " " + out_tag(bf16) + "]",
             std::move(code), "deep_gemm_paged_mqa_logits"};
 }
 
@@ -155,8 +167,11 @@ std::vector<jit::KernelSource> attention_kernel_sources() {
         for (int dim : {32, 64, 128}) {
             for (int heads : {32, 64}) {
                 sources.push_back(mqa_logits_source(dim, heads, bf16));
-                for (int chunk : {32, 64, 128})
-                    if (chunk >= heads) sources.push_back(paged_mqa_logits_source(dim, heads, chunk, bf16));
+                std::set<std::pair<int, int>> paged;  // (chunk, units) over every next_n a launch takes
+                for (int columns = heads; columns <= kMaxPagedColumns; columns += heads)
+                    paged.emplace(paged_mqa_chunk(columns), paged_units(columns, dim));
+                for (const auto& [chunk, units] : paged)
+                    sources.push_back(paged_mqa_logits_source(dim, heads, chunk, units, bf16));
             }
         }
         sources.push_back(clean_logits_source(bf16));
@@ -236,14 +251,14 @@ void launch_clean_logits(const at::Tensor& logits, const at::Tensor& ks, const a
 void launch_paged_mqa_logits(const PagedMqaLogitsProblem& p) {
     const int batch = static_cast<int>(p.q.size(0)), next_n = static_cast<int>(p.q.size(1));
     const int heads = static_cast<int>(p.q.size(2)), dim = static_cast<int>(p.q.size(3));
-    const int columns = next_n * heads, chunk = paged_mqa_chunk(columns);
+    const int columns = next_n * heads, chunk = paged_mqa_chunk(columns), units = paged_units(columns, dim);
     const int blocks = static_cast<int>(p.kv_cache.size(0));
     const uint64_t block_stride = static_cast<uint64_t>(p.kv_cache.stride(0));
     const bool bf16 = p.logits.scalar_type() == at::kBFloat16;
     const int device = p.q.get_device();
     const c10::cuda::CUDAGuard guard(p.q.device());
-    const jit::Kernel& kernel = jit::get_kernel_once(std::make_tuple(device, dim, heads, chunk, bf16), [&] {
-        return paged_mqa_logits_source(dim, heads, chunk, bf16);
+    const jit::Kernel& kernel = jit::get_kernel_once(std::make_tuple(device, dim, heads, chunk, units, bf16), [&] {
+        return paged_mqa_logits_source(dim, heads, chunk, units, bf16);
     });
 
     const CUtensorMapSwizzle swizzle = swizzle_for(dim);
@@ -269,8 +284,8 @@ void launch_paged_mqa_logits(const PagedMqaLogitsProblem& p) {
     void* kernel_args[] = {&q_map, &w_map, &kv_map, &sf_map, &args};
     jit::LaunchConfig launch;
     launch.grid = dim3(static_cast<unsigned>(p.schedule.size(0) - 1));
-    launch.block = dim3(threads(kPagedUnits));
-    launch.shared_bytes = paged_shared_bytes(columns, dim);
+    launch.block = dim3(threads(units));
+    launch.shared_bytes = paged_shared_bytes(columns, dim, units);
     launch.stream = current_stream(p.q);
     kernel.launch(launch, kernel_args);
 }

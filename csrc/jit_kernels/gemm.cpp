@@ -15,13 +15,12 @@
 #include <vector>
 
 #include "../../deep_gemm/include/deep_gemm/gemm_args.cuh"
+#include "limits.hpp"
 #include "tma.hpp"
 
 namespace deep_gemm::kernels {
 namespace {
 
-// Largest dynamic shared memory a Hopper CTA may opt into (227 KiB).
-constexpr int kMaxSharedBytes = 232448;
 constexpr int kMaxStages = 8;
 // FP8 tiles of at most 32 columns run latency-bound (at M = 128 about 0.29 us per
 // K-block whatever a stage's bytes): more stages in flight pay. Measured on H100
