@@ -70,10 +70,13 @@ def mma_struct(name: str, ptx: str, transposes: bool, n: int) -> str:
 """
 
 
-def main() -> None:
+def render() -> str:
     structs = "".join(mma_struct(name, ptx, transposes, n) for name, ptx, transposes in KINDS for n in N_SIZES)
-    body = HEADER + structs + "\n}  // namespace deep_gemm::wgmma\n"
-    OUT.write_text(body)
+    return HEADER + structs + "\n}  // namespace deep_gemm::wgmma\n"
+
+
+def main() -> None:
+    OUT.write_text(render())
     print(f"wrote {OUT} ({len(KINDS) * len(N_SIZES)} instructions)")
 
 
