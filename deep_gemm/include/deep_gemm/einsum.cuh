@@ -93,18 +93,21 @@ __device__ __forceinline__ bool tile_mainloop(const TensorMap* a_map, const Tens
     }
 
     const int group = warp / 4;
+    // MN-major B: 64-column atoms one box (8 KiB) apart; a k16 step is 16 K-rows
+    // (2048 bytes) on, where K-major B's is 32 bytes along its rows.
+    constexpr int kBStep = kMnMajorB ? 16 * 128 / 16 : 2;  // 16-byte units
 #pragma unroll
     for (int i = 0; i < kBlockN / 2; ++i) acc[i] = 0.0f;
+    // Step t's MMAs are issued before step t - 1's are waited for (one group in
+    // flight), whose stage is then handed back to the producer.
     for (int t = 0; t < steps; ++t) {
         const int s = t % kStages;
         ptx::mbarrier_wait(full + s, (t / kStages) & 1);
         const unsigned char* stage = smem + s * Layout::kStageBytes;
         const ptx::SmemDescriptor a = ptx::SmemDescriptor::sw128(stage + group * 64 * 128);
-        // MN-major B: 64-column atoms one box (8 KiB) apart; a k16 step is 16 K-rows
-        // (2048 bytes) on, where K-major B's is 32 bytes along its rows.
-        const ptx::SmemDescriptor b = kMnMajorB ? ptx::SmemDescriptor::sw128_mn(stage + Layout::kABytes, Layout::kBBytes / 2)
-                                                : ptx::SmemDescriptor::sw128(stage + Layout::kABytes);
-        constexpr int kBStep = kMnMajorB ? 16 * 128 / 16 : 2;  // 16-byte units
+        const ptx::SmemDescriptor b = kMnMajorB
+                                          ? ptx::SmemDescriptor::sw128_mn(stage + Layout::kABytes, Layout::kBBytes / 2)
+                                          : ptx::SmemDescriptor::sw128(stage + Layout::kABytes);
 #pragma unroll
         for (int i = 0; i < kBlockN / 2; ++i) ptx::fence_operand(acc[i]);
         ptx::wgmma_fence();
@@ -112,12 +115,15 @@ __device__ __forceinline__ bool tile_mainloop(const TensorMap* a_map, const Tens
         for (int k = 0; k < kBlockK / 16; ++k)
             wgmma::BF16MMA<kBlockN, false, kMnMajorB>::run(a.at(k * 2), b.at(k * kBStep), acc, true);
         ptx::wgmma_commit();
-        ptx::wgmma_wait<0>();
+        ptx::wgmma_wait<1>();
 #pragma unroll
         for (int i = 0; i < kBlockN / 2; ++i) ptx::fence_operand(acc[i]);
         __syncwarp();
-        if (lane == 0) ptx::mbarrier_arrive(empty + s);
+        if (t > 0 && lane == 0) ptx::mbarrier_arrive(empty + (t - 1) % kStages);
     }
+    ptx::wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < kBlockN / 2; ++i) ptx::fence_operand(acc[i]);
     return true;
 }
 
