@@ -18,8 +18,10 @@ def einsum(expr: str, a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, c: torc
     accumulated into (pass c=d), a bf16 d is overwritten (c None).
     'bhr,hdr->bhd' and 'bhd,hdr->bhr': per head, bf16 d [b, h, d] / [b, h, r]; the
     operands' last dimension must have unit stride (b may be a slice of a wider tensor).
-    'bhd,hdr->bhr' contracts b's MN-major dim and runs cuBLAS's batched GEMM (the per-head
-    kernel reads K-major b only), as use_cublaslt=True does for either.
+    Both run the per-head kernel (b K-major for 'bhr,hdr->bhd', MN-major for
+    'bhd,hdr->bhr') where the contracted dim is a multiple of 64, b's rows are 16-byte
+    aligned and a and d are contiguous; otherwise, and with use_cublaslt=True, cuBLAS's
+    batched GEMM.
     """
     _C.einsum(expr, a, b, d, c, bool(use_cublaslt))
 

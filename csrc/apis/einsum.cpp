@@ -67,7 +67,8 @@ void bmk_bnk_mn(const char* op, const at::Tensor& a, const at::Tensor& b, const 
 }
 
 // The per-head kernel's layout: a and d packed, b's rows evenly strided by a multiple
-// of 16 bytes, heads N rows apart, K whole 64-column blocks, 16-byte aligned data.
+// of 16 bytes, heads b.size(1) rows apart (N or K), K whole 64-element blocks, 16-byte
+// aligned data.
 bool per_head_kernel_fits(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
     const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
     return a.size(2) % 64 == 0 && a.is_contiguous() && d.is_contiguous() && b.stride(2) == 1 &&
@@ -109,14 +110,13 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
     checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
     require_sm90(d, op);
     if (d.numel() == 0) return;
-    if (!use_cublaslt && bhr && per_head_kernel_fits(a, b, d)) {
-        kernels::launch_per_head_gemm(a, b, d);
+    // The per-head kernel reads b as it lies: K-major for 'bhr,hdr->bhd', MN-major
+    // ([h, K = d, N = r], r contiguous) for 'bhd,hdr->bhr'.
+    if (!use_cublaslt && per_head_kernel_fits(a, b, d)) {
+        kernels::launch_per_head_gemm(a, b, d, !bhr, get_num_sms());
         return;
     }
-    // cuBLAS: [b, K] @ [K, N] with the heads as its batch; d written in place. Also
-    // 'bhd,hdr->bhr': the per-head kernel reads K-major B only, and a K-major copy of b
-    // on every call made it 2-10x slower than this on the H200 (benchmarks/NOTES.md,
-    // thirteenth session).
+    // cuBLAS: [b, K] @ [K, N] with the heads as its batch; d written in place.
     at::Tensor out = d.transpose(0, 1);
     at::bmm_out(out, a.transpose(0, 1), bhr ? b.transpose(1, 2) : b);
 }

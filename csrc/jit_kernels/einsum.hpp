@@ -16,9 +16,12 @@ std::vector<jit::KernelSource> einsum_kernel_sources();
 // b [S, n, k]; k a multiple of 8.
 void launch_bmk_bnk_mn(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, int num_sms);
 
-// d[:, h] = a[:, h] @ b[h]^T for bf16 a [rows, H, K] (contiguous), b [H, N, K] (unit
-// last stride, rows evenly strided by a multiple of 8, heads N rows apart) and bf16 d
-// [rows, H, N] (contiguous); K a multiple of 64.
-void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d);
+// d[:, h] = a[:, h] @ b[h]^T for b [H, N, K] or, mn_major_b, a[:, h] @ b[h] for b
+// [H, K, N]; bf16 a [rows, H, K] (contiguous), b (unit last stride, rows evenly
+// strided by a multiple of 8, heads N or K rows apart), bf16 d [rows, H, N]
+// (contiguous); K a multiple of 64. Tiles 64 columns wide where 128-wide ones number
+// fewer than the CTAs num_sms SMs hold at once.
+void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, bool mn_major_b,
+                          int num_sms);
 
 }  // namespace deep_gemm::kernels

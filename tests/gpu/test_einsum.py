@@ -23,18 +23,54 @@ def test_bmk_bnk_mn(s, m, n, k, out):
     assert calc_diff(d, ref) < 1e-5
 
 
-@pytest.mark.parametrize("h, r, dim", [(128, 512, 128), (8, 4096, 1024), (3, 200, 64), (5, 192, 136)])
-@pytest.mark.parametrize("batch", [4, 129, 4096])
+@pytest.mark.parametrize("h, r, dim", [(128, 512, 128), (8, 4096, 1024), (3, 200, 64), (5, 192, 136),
+                                     (2, 320, 192)])
+@pytest.mark.parametrize("batch", [4, 32, 128, 129, 4096, 8192])
 @pytest.mark.parametrize("expr", ["bhr,hdr->bhd", "bhd,hdr->bhr"])
 @pytest.mark.parametrize("use_cublaslt", [False, True])
 def test_per_head(h, r, dim, batch, expr, use_cublaslt):
-    """Upstream's shapes and sliced b; contracted dims off 64 (cuBLAS) and tiles cut by b, d and r."""
+    """Upstream's shapes, batches and sliced b; contracted dims off 64 (cuBLAS), tiles cut
+    by b, d and r (r = 320: the last 128-column tile of 'bhd,hdr->bhr' has one 64-column box);
+    small b runs 64-column tiles."""
     x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
     y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
     ref = torch.einsum(expr, x, y)
     z = torch.full_like(ref, float("nan"))
     deep_gemm.einsum(expr, x, y, z, use_cublaslt=use_cublaslt)
     assert calc_diff(z, ref) < 1e-10
+
+
+@pytest.mark.parametrize("h, r, dim, width", [(16, 99, 64, 104), (1, 64, 128, 64), (4, 1000, 256, 1024),
+                                              (2, 130, 64, 136)])
+@pytest.mark.parametrize("batch", [1, 200, 4096])
+def test_bhd_hdr_bhr_kernel_edges(h, r, dim, width, batch):
+    """The per-head kernel's MN-major b: odd r (bf16 stores one by one), r of one box, b's
+    rows `width` apart, in 64- and 128-column tiles (few tiles: 64), against an fp32
+    product (the kernel accumulates in fp32)."""
+    x = torch.randn(batch, h, dim, dtype=BF16, device="cuda")
+    y = torch.randn(h, dim, width, dtype=BF16, device="cuda")[:, :, :r]
+    ref = torch.einsum("bhd,hdr->bhr", x.float(), y.float())
+    z = torch.full((batch, h, r), float("nan"), dtype=BF16, device="cuda")
+    deep_gemm.einsum("bhd,hdr->bhr", x, y, z)
+    assert calc_diff(z, ref) < 1e-5
+    assert ((z.float() - ref).abs() <= ref.abs() * 2 ** -7 + 1e-3).all()
+
+
+@pytest.mark.parametrize("expr", ["bhr,hdr->bhd", "bhd,hdr->bhr"])
+def test_per_head_is_one_gemm_kernel(expr):
+    """Upstream's test times both expressions by a kernel whose name contains 'gemm'
+    (bench_kineto(..., 'gemm')): one launch, no copies, no cuBLAS."""
+    h, r, dim, batch = 8, 4096, 1024, 32
+    x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
+    y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
+    z = torch.empty_like(torch.einsum(expr, x, y))
+    deep_gemm.einsum(expr, x, y, z)
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        deep_gemm.einsum(expr, x, y, z)
+        torch.cuda.synchronize()
+    kernels = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    assert len(kernels) == 1 and "gemm" in kernels[0] and "nvjet" not in kernels[0], kernels
 
 
 def per_token(x):

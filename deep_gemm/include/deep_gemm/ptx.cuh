@@ -136,6 +136,12 @@ struct SmemDescriptor {
         return {(smem_addr(tile) & 0x3FFFF) >> 4,     // start address, 16-byte units
                 (1024 >> 4) | (1u << 30)};             // stride byte offset; swizzle mode 128B (bit 62)
     }
+    // MN-major, 128-byte swizzle (the operand's transpose bit set): 64-element MN atoms
+    // of 128-byte rows, one row per K; the leading byte offset is the step between MN
+    // atoms, the stride byte offset the step between 8-row K groups (1024 bytes).
+    __device__ __forceinline__ static SmemDescriptor sw128_mn(const void* tile, uint32_t atom_bytes) {
+        return {((smem_addr(tile) & 0x3FFFF) >> 4) | ((atom_bytes >> 4) << 16), (1024 >> 4) | (1u << 30)};
+    }
     // The descriptor of the tile `units` x 16 bytes further on.
     __device__ __forceinline__ uint64_t at(uint32_t units) const {
         uint64_t desc;
