@@ -2,7 +2,6 @@
 
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/empty_strided.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
@@ -162,11 +161,14 @@ void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>
     require_sm90(d, op);
     if (d.numel() == 0) return;
     // One GEMM over all heads, grouped by columns (gemm.cuh): x [b, h, r] and d [b, h, d]
-    // go through 3D tensor maps, which need 16-byte aligned data and strides (fp32 d,
-    // written from registers, only aligned data); other layouts go through a copy.
+    // go through 3D tensor maps, which need 16-byte aligned data and strides, each stride
+    // spanning the dimensions inside it (the layout the driver documents); an fp32 d,
+    // written from registers, only aligned data. Other layouts go through a copy.
     const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
     const auto tma_strides = [](const at::Tensor& t) {
-        return (t.stride(0) * t.element_size()) % 16 == 0 && (t.stride(1) * t.element_size()) % 16 == 0;
+        const int64_t bytes = t.element_size();
+        return (t.stride(0) * bytes) % 16 == 0 && (t.stride(1) * bytes) % 16 == 0 && t.stride(1) >= t.size(2) &&
+               t.stride(0) >= t.size(1) * t.stride(1);
     };
     const at::Tensor x_in = aligned(x) && tma_strides(x) ? x : at::empty(x.sizes(), x.options()).copy_(x);
     const bool fp32 = d.scalar_type() == at::kFloat;

@@ -411,17 +411,19 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     const int box_k = kBlockKBytes / elem;
     // By columns, A [M, G, K] and D [M, G, N] in 3D maps whose boxes take one group,
     // so a box is clipped (loads zero-filled) at the group's K or N.
-    auto strides_bytes = [](const at::Tensor& t) {
+    auto dims_3d = [&](int inner) {
+        return std::array<uint64_t, 3>{static_cast<uint64_t>(inner), static_cast<uint64_t>(p.num_groups),
+                                       static_cast<uint64_t>(p.m)};
+    };
+    auto strides_3d = [](const at::Tensor& t) {
         return std::array<uint64_t, 2>{static_cast<uint64_t>(t.stride(1) * t.element_size()),
                                        static_cast<uint64_t>(t.stride(0) * t.element_size())};
     };
-    CUtensorMap tmap_a =
-        columns ? make_tma_3d(p.a.data_ptr(), dtype, {static_cast<uint64_t>(p.k), static_cast<uint64_t>(p.num_groups),
-                                                      static_cast<uint64_t>(p.m)},
-                              strides_bytes(p.a), {static_cast<uint32_t>(box_k), 1, static_cast<uint32_t>(config.block_m)},
-                              CU_TENSOR_MAP_SWIZZLE_128B)
-                : make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem, config.block_m,
-                              box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    const uint32_t box_m = static_cast<uint32_t>(config.block_m);
+    CUtensorMap tmap_a = columns ? make_tma_3d(p.a.data_ptr(), dtype, dims_3d(p.k), strides_3d(p.a),
+                                               {static_cast<uint32_t>(box_k), 1, box_m}, CU_TENSOR_MAP_SWIZZLE_128B)
+                                 : make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
+                                               config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem,
                                      config.block_n, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_sfa{}, tmap_sfb{};
@@ -442,12 +444,10 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     // unswizzled (the kernel packs that chunk's rows).
     CUtensorMap tmap_d{}, tmap_d_tail{};
     if (config.tma_store && columns) {
-        const std::array<uint64_t, 3> dims = {static_cast<uint64_t>(p.n), static_cast<uint64_t>(p.num_groups),
-                                              static_cast<uint64_t>(p.m)};
-        tmap_d = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims, strides_bytes(p.d), {64, 1, 64},
-                             CU_TENSOR_MAP_SWIZZLE_128B);
+        tmap_d = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims_3d(p.n), strides_3d(p.d),
+                             {64, 1, 64}, CU_TENSOR_MAP_SWIZZLE_128B);
         if (config.block_n % 64 != 0)
-            tmap_d_tail = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims, strides_bytes(p.d),
+            tmap_d_tail = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims_3d(p.n), strides_3d(p.d),
                                       {static_cast<uint32_t>(config.block_n % 64), 1, 64}, CU_TENSOR_MAP_SWIZZLE_NONE);
     } else if (config.tma_store) {
         const uint64_t row_bytes = static_cast<uint64_t>(p.n) * sizeof(at::BFloat16);

@@ -438,7 +438,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     using MMA = typename Select<kFP8, wgmma::FP8MMA<Layout::kSubN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr int kAccumulators = kBlockN / 2;  // the tile's, per thread (m64nN: N / 2)
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
-    constexpr bool kColumns = kType == GemmType::GroupedColumns;
     // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
     // store cannot promise.
     static_assert(!kTmaStore || !kMasked, "no TMA store for masked D");
@@ -446,6 +445,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // tile a group's rows (masked) in BLOCK_Ms that divide the 128-row alignment.
     static_assert(kType == GemmType::Dense || 128 % kBlockM == 0, "grouped BLOCK_M divides 128");
     static_assert(!kSfbPerColumn || kType == GemmType::Dense, "1D1D is dense only");
+    constexpr bool kColumns = kType == GemmType::GroupedColumns;
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -618,7 +618,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // (64 x 256: only with DG_GEMM_BLOCK_N forced, grouped 256-column tiles come from
         // 4096 rows) store after it too: with the early stores ptxas spills one register.
         // (C is added after the mainloop, so early stores must not come with a C: they do not,
-        // FP8 with a bf16 D takes no C, csrc/apis/gemm.cpp.)
+        // FP8 with a bf16 D takes no C, csrc/apis/gemm.cpp and einsum.cpp.)
         constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1 &&
                                       !(kType != GemmType::Dense && Layout::kMathWarpgroups == 1);
         static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
