@@ -31,8 +31,10 @@ def fp8_einsum(expr: str, a, b, d: torch.Tensor, c: torch.Tensor | None = None,
     """'bhr,hdr->bhd' over e4m3 operands with DeepGEMM's block scales, in place.
 
     a = (e4m3 [b, h, r], fp32 [b, h, ceil(r/128)] per-token scales); b = (e4m3
-    [h, d, r], fp32 [h, ceil(d/128), ceil(r/128)] per-block scales); d [b, h, d] bf16,
-    or fp32 with c (fp32) added. SM90 takes recipe (1, 128, 128) only.
+    [h, d, r], fp32 [h, ceil(d/128), ceil(r/128)] per-block scales, both contiguous);
+    d [b, h, d] bf16, or fp32 with c (fp32, may be d) added. r is a multiple of 16.
+    One GEMM over all heads; a[0] and d may be views (unit stride in their last
+    dimension). SM90 takes recipe (1, 128, 128) only.
     """
     if len(recipe) != 3:
         raise ValueError(f"fp8_einsum: recipe must be 3 ints (gran_m, gran_n, gran_k), got {recipe!r}")

@@ -2,14 +2,13 @@
 
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/empty_strided.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 
 #include "../jit_kernels/einsum.hpp"
+#include "../jit_kernels/gemm.hpp"
 #include "device.hpp"
-#include "gemm.hpp"
 #include "tensor_checks.hpp"
 
 namespace deep_gemm::api {
@@ -148,26 +147,54 @@ void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>
         TORCH_CHECK_TYPE(d.scalar_type() == at::kFloat, op, ": adding c needs an fp32 d, got ", d.scalar_type());
         checks::shape(op, "c", *c, {batch, heads, dim}, "[b, h, d]");
     }
+    TORCH_CHECK_VALUE(rank > 0 && rank % 16 == 0, op, ": r must be a positive multiple of 16 (rows of a[0] and b[0] "
+                      "16-byte aligned for TMA), got r = ", rank);
     last_dim_unit(op, "a[0]", x);
     last_dim_unit(op, "d", d);
     checks::contiguous(op, "b[0]", y);
     checks::contiguous(op, "b[1]", sy);
-    checks::devices(op, {{"a[0]", &x}, {"a[1]", &sx}, {"b[0]", &y}, {"b[1]", &sy}, {"d", &d}});
+    std::vector<std::pair<const char*, const at::Tensor*>> tensors = {
+        {"a[0]", &x}, {"a[1]", &sx}, {"b[0]", &y}, {"b[1]", &sy}, {"d", &d}};
+    if (c.has_value()) tensors.emplace_back("c", &*c);
+    checks::devices(op, tensors);
+    checks::aligned16(op, "b[0]", y);
     require_sm90(d, op);
     if (d.numel() == 0) return;
-    // One FP8 GEMM per head over its contiguous copies: A's rows and scales (the
-    // scales MN-major, TMA-aligned as fp8_gemm_nt reads them) and D's rows.
-    const int64_t padded_batch = (batch + 3) / 4 * 4;
-    for (int64_t h = 0; h < heads; ++h) {
-        const at::Tensor x_h = x.select(1, h).contiguous();
-        at::Tensor sx_h = at::empty_strided({batch, r_blocks}, {1, padded_batch}, sx.options());
-        sx_h.copy_(sx.select(1, h));
-        at::Tensor d_h = at::empty({batch, dim}, d.options());
-        std::optional<at::Tensor> c_h;
-        if (c.has_value()) c_h = c->select(1, h).contiguous();
-        fp8_gemm_nt({x_h, sx_h}, {y.select(0, h), sy.select(0, h)}, d_h, c_h);
-        d.select(1, h).copy_(d_h);
+    // One GEMM over all heads, grouped by columns (gemm.cuh): x [b, h, r] and d [b, h, d]
+    // go through 3D tensor maps, which need 16-byte aligned data and strides, each stride
+    // spanning the dimensions inside it (the layout the driver documents); an fp32 d,
+    // written from registers, only aligned data. Other layouts go through a copy.
+    const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+    const auto tma_strides = [](const at::Tensor& t) {
+        const int64_t bytes = t.element_size();
+        return (t.stride(0) * bytes) % 16 == 0 && (t.stride(1) * bytes) % 16 == 0 && t.stride(1) >= t.size(2) &&
+               t.stride(0) >= t.size(1) * t.stride(1);
+    };
+    const at::Tensor x_in = aligned(x) && tma_strides(x) ? x : at::empty(x.sizes(), x.options()).copy_(x);
+    const bool fp32 = d.scalar_type() == at::kFloat;
+    const bool d_fits = d.stride(2) == 1 && aligned(d) && (fp32 || tma_strides(d));
+    // bf16: rows padded to 16 bytes, for the TMA store.
+    const at::Tensor out =
+        d_fits ? d : at::empty({batch, heads, fp32 ? dim : (dim + 7) / 8 * 8}, d.options()).narrow(2, 0, dim);
+    // C is read at D's offsets (it may be D itself).
+    std::optional<at::Tensor> c_in;
+    if (c.has_value()) {
+        if (c->strides() == out.strides() && aligned(*c)) {
+            c_in = *c;
+        } else {
+            out.copy_(*c);
+            c_in = out;
+        }
     }
+    // A's scales as the kernel reads them: per head and K-block, MN-major over b padded to 16 bytes.
+    const int64_t padded_batch = (batch + 3) / 4 * 4;
+    at::Tensor sfa = at::empty({heads, r_blocks, padded_batch}, sx.options());
+    sfa.narrow(2, 0, batch).copy_(sx.permute({1, 2, 0}));
+    kernels::launch_gemm({kernels::InputType::FP8, kernels::GemmType::GroupedColumns, x_in, sfa, y, sy, out, c_in,
+                          at::Tensor(), static_cast<int>(batch), static_cast<int>(dim), static_cast<int>(rank),
+                          static_cast<int>(heads), static_cast<int>(batch)},
+                         get_num_sms());
+    if (!d_fits) d.copy_(out);
 }
 
 }  // namespace deep_gemm::api

@@ -375,8 +375,10 @@ std::string gemm_config_name(const std::string& input, const std::string& type, 
                              int expected_m, const std::string& output, int num_sms) {
     const char* op = "gemm_config";
     TORCH_CHECK_VALUE(input == "fp8" || input == "bf16", op, ": input must be 'fp8' or 'bf16', got '", input, "'");
-    TORCH_CHECK_VALUE(type == "dense" || type == "contiguous" || type == "masked", op,
-                      ": type must be 'dense', 'contiguous' or 'masked', got '", type, "'");
+    TORCH_CHECK_VALUE(type == "dense" || type == "contiguous" || type == "masked" || type == "columns", op,
+                      ": type must be 'dense', 'contiguous', 'masked' or 'columns' (fp8_einsum's heads), got '", type,
+                      "'");
+    TORCH_CHECK_VALUE(type != "columns" || input == "fp8", op, ": type 'columns' is FP8 only");
     TORCH_CHECK_VALUE(output == "bf16" || output == "fp32", op, ": output must be 'bf16' or 'fp32', got '", output,
                       "'");
     TORCH_CHECK_VALUE(m > 0 && n > 0 && k > 0 && num_groups > 0 && num_sms > 0, op,
@@ -384,7 +386,8 @@ std::string gemm_config_name(const std::string& input, const std::string& type, 
                       ", ", num_sms);
     const GemmType gemm_type = type == "dense"        ? GemmType::Dense
                                : type == "contiguous" ? GemmType::GroupedContiguous
-                                                      : GemmType::GroupedMasked;
+                               : type == "masked"     ? GemmType::GroupedMasked
+                                                      : GemmType::GroupedColumns;
     const kernels::GemmShape shape{input == "fp8" ? InputType::FP8 : InputType::BF16, gemm_type, m, n, k, num_groups,
                                    expected_m,
                                    output == "bf16" ? kernels::OutputType::BF16 : kernels::OutputType::FP32};

@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
@@ -93,9 +94,11 @@ GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n,
     return {input, type, block_m, block_n, stages, output, tma_store, sfb_per_column};
 }
 
-// The TMA store writes bf16 rows whose stride is a 16-byte multiple. Masked D must
-// keep rows past each group's count untouched, which a whole-tile store would not.
+// The TMA store writes bf16 rows whose stride is a 16-byte multiple (by columns the
+// API makes D's strides so, whatever N). Masked D must keep rows past each group's
+// count untouched, which a whole-tile store would not.
 bool can_tma_store(GemmType type, int n, OutputType output) {
+    if (type == GemmType::GroupedColumns) return output == OutputType::BF16;
     return output == OutputType::BF16 && n % 8 == 0 && type != GemmType::GroupedMasked;
 }
 
@@ -131,8 +134,8 @@ int GemmConfig::shared_bytes() const {
 }
 
 jit::KernelSource GemmConfig::source() const {
-    static const char* kTypeNames[] = {"Dense", "GroupedContiguous", "GroupedMasked"};
-    static const char* kTypeTags[] = {"", " contiguous", " masked"};
+    static const char* kTypeNames[] = {"Dense", "GroupedContiguous", "GroupedMasked", "GroupedColumns"};
+    static const char* kTypeTags[] = {"", " contiguous", " masked", " columns"};
     const char* out_type = output == OutputType::BF16 ? "__nv_bfloat16" : "float";
     const std::string op =
         input == InputType::FP8 ? (sfb_per_column ? "fp8_gemm_nt_1d1d" : "fp8_gemm_nt") : "bf16_gemm_nt";
@@ -258,7 +261,7 @@ void reload_plan_overrides() {
 GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const bool masked = p.type == GemmType::GroupedMasked;
     const int rows = masked ? std::max(1, std::min(p.expected_m, p.m)) : p.m;
-    const int groups = masked ? p.num_groups : 1;
+    const int groups = masked || p.type == GemmType::GroupedColumns ? p.num_groups : 1;
     const int k_blocks = std::max(1, ceil_div(p.k * element_bytes(p.input), kBlockKBytes));
     const std::vector<int> m_candidates = block_ms(p.input, p.type, rows, p.sfb_per_column);
     const std::vector<int>& n_candidates = block_ns(p.input, p.sfb_per_column);
@@ -367,6 +370,13 @@ std::vector<GemmConfig> all_gemm_configs() {
         for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
             for (OutputType output : {OutputType::BF16, OutputType::FP32}) add(input, type, output, false);
     add(InputType::FP8, GemmType::Dense, OutputType::FP32, true);  // 1D1D: FP32 D (the API requires it)
+    // By columns (fp8_einsum): FP8, a bf16 D always stored with TMA.
+    for (OutputType output : {OutputType::BF16, OutputType::FP32})
+        for (int rows : {1, std::numeric_limits<int>::max()})
+            for (int block_m : block_ms(InputType::FP8, GemmType::GroupedColumns, rows, false))
+                for (int block_n : kFP8BlockNs)
+                    configs.push_back(make_config(InputType::FP8, GemmType::GroupedColumns, block_m, block_n, output,
+                                                  output == OutputType::BF16, false));
     return configs;
 }
 
@@ -391,14 +401,28 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     const jit::Kernel& kernel = kernel_for(config, p.d.get_device());
 
     const bool masked = p.type == GemmType::GroupedMasked;
+    const bool columns = p.type == GemmType::GroupedColumns;
     const int a_rows = masked ? p.num_groups * p.m : p.m;
     const int b_rows = p.type == GemmType::Dense ? p.n : p.num_groups * p.n;
     const int elem = element_bytes(p.input);
     const CUtensorMapDataType dtype =
         p.input == InputType::FP8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
     const int box_k = kBlockKBytes / elem;
-    CUtensorMap tmap_a = make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
-                                     config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    // By columns, A [M, G, K] and D [M, G, N] in 3D maps whose boxes take one group,
+    // so a box is clipped (loads zero-filled) at the group's K or N.
+    auto dims_3d = [&](int inner) {
+        return std::array<uint64_t, 3>{static_cast<uint64_t>(inner), static_cast<uint64_t>(p.num_groups),
+                                       static_cast<uint64_t>(p.m)};
+    };
+    auto strides_3d = [](const at::Tensor& t) {
+        return std::array<uint64_t, 2>{static_cast<uint64_t>(t.stride(1) * t.element_size()),
+                                       static_cast<uint64_t>(t.stride(0) * t.element_size())};
+    };
+    const uint32_t box_m = static_cast<uint32_t>(config.block_m);
+    CUtensorMap tmap_a = columns ? make_tma_3d(p.a.data_ptr(), dtype, dims_3d(p.k), strides_3d(p.a),
+                                               {static_cast<uint32_t>(box_k), 1, box_m}, CU_TENSOR_MAP_SWIZZLE_128B)
+                                 : make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
+                                               config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem,
                                      config.block_n, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_sfa{}, tmap_sfb{};
@@ -411,14 +435,20 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
             return make_tma_2d(scales.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, groups * k_blocks, mn, row_bytes, 1,
                                box, CU_TENSOR_MAP_SWIZZLE_NONE);
         };
-        tmap_sfa = mn_major_scales(p.sfa, p.m, masked ? p.num_groups : 1, config.block_m);
+        tmap_sfa = mn_major_scales(p.sfa, p.m, masked || columns ? p.num_groups : 1, config.block_m);
         if (p.sfb_per_column) tmap_sfb = mn_major_scales(p.sfb, p.n, 1, config.block_n);
     }
     // D's maps: 64x64 boxes (one 128-byte swizzled chunk of a math warpgroup's rows)
     // and, when BLOCK_N is not a multiple of 64, boxes of the last chunk's width,
     // unswizzled (the kernel packs that chunk's rows).
     CUtensorMap tmap_d{}, tmap_d_tail{};
-    if (config.tma_store) {
+    if (config.tma_store && columns) {
+        tmap_d = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims_3d(p.n), strides_3d(p.d),
+                             {64, 1, 64}, CU_TENSOR_MAP_SWIZZLE_128B);
+        if (config.block_n % 64 != 0)
+            tmap_d_tail = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims_3d(p.n), strides_3d(p.d),
+                                      {static_cast<uint32_t>(config.block_n % 64), 1, 64}, CU_TENSOR_MAP_SWIZZLE_NONE);
+    } else if (config.tma_store) {
         const uint64_t row_bytes = static_cast<uint64_t>(p.n) * sizeof(at::BFloat16);
         tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n, row_bytes, 64, 64,
                              CU_TENSOR_MAP_SWIZZLE_128B);
@@ -444,9 +474,11 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     }
 
     // The grid in tiles (masked: per group), and the divisors of the kernel's tile
-    // order (dense, contiguous): the tiles of a group of tile-rows, and the tile-rows
-    // of the last group (M, N > 0 here).
+    // order (dense, contiguous, by columns): the tiles of a group of tile-rows, and the
+    // tile-rows of the last group (M, N > 0 here). By columns, the order's tile-columns
+    // are every group's in turn.
     const int m_tiles = ceil_div(p.m, config.block_m), n_tiles = ceil_div(p.n, config.block_n);
+    const int order_n_tiles = (columns ? p.num_groups : 1) * n_tiles;
     const int last_group_rows = m_tiles - (m_tiles - 1) / kRasterGroupRows * kRasterGroupRows;
     GemmArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
                     p.d.data_ptr(),
@@ -462,13 +494,16 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                     plan.split_tiles,
                     plan.row_halves,
                     plan.b_read_once,
-                    fast_divisor(static_cast<uint32_t>(kRasterGroupRows * n_tiles)),
-                    fast_divisor(static_cast<uint32_t>(last_group_rows))};
+                    fast_divisor(static_cast<uint32_t>(kRasterGroupRows * order_n_tiles)),
+                    fast_divisor(static_cast<uint32_t>(last_group_rows)),
+                    fast_divisor(static_cast<uint32_t>(n_tiles)),
+                    columns ? p.d.stride(0) : 0,
+                    columns ? p.d.stride(1) : 0};
     void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_sfb, &tmap_d, &tmap_d_tail, &args};
 
     // Persistent CTAs: at most one per SM, each looping over tiles and slices (masked:
     // the tile count depends on GPU-resident row counts, so bound it by the maximum).
-    const long max_tiles = static_cast<long>(m_tiles) * (masked ? p.num_groups : 1) * n_tiles +
+    const long max_tiles = static_cast<long>(m_tiles) * (masked || columns ? p.num_groups : 1) * n_tiles +
                            static_cast<long>(plan.split_tiles) * (plan.splits - 1);
     jit::LaunchConfig launch;
     launch.grid = dim3(static_cast<unsigned>(std::max(1L, std::min<long>(num_sms, max_tiles))));

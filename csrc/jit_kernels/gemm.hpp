@@ -28,7 +28,8 @@ constexpr T ceil_div(T a, T b) { return (a + b - 1) / b; }
 enum class InputType { FP8, BF16 };
 enum class OutputType { BF16, FP32 };
 // Values match deep_gemm::GemmType in gemm.cuh.
-enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2 };
+// GroupedColumns: fp8_einsum's heads, groups side by side along A's K and D's N (gemm.cuh).
+enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2, GroupedColumns = 3 };
 
 struct GemmConfig {
     InputType input;
@@ -50,6 +51,7 @@ struct GemmProblem {
     InputType input;
     GemmType type;
     at::Tensor a, sfa, b, sfb, d;  // sfa / sfb undefined for BF16; 1D1D: sfb MN-major like sfa
+                                   // by columns: a [M, G, K], d (and c) [M, G, N], strided
     std::optional<at::Tensor> c;
     at::Tensor grouping;  // contiguous: int32 expert per row; masked: int32 rows per group
     int m;                // rows of A (masked: per group)

@@ -67,9 +67,10 @@ def test_einsum_rejects(call, error, words):
 
 
 def fp8(batch=4, h=8, r=512, dim=256):
+    r_blocks = (r + 127) // 128
     return dict(expr="bhr,hdr->bhd",
-                a=(torch.zeros(batch, h, r).to(E4M3), torch.ones(batch, h, r // 128)),
-                b=(torch.zeros(h, dim, r).to(E4M3), torch.ones(h, dim // 128, r // 128)),
+                a=(torch.zeros(batch, h, r).to(E4M3), torch.ones(batch, h, r_blocks)),
+                b=(torch.zeros(h, dim, r).to(E4M3), torch.ones(h, dim // 128, r_blocks)),
                 d=torch.zeros(batch, h, dim, dtype=BF16))
 
 
@@ -82,6 +83,15 @@ def fp8(batch=4, h=8, r=512, dim=256):
     (dict(fp8(), b=(torch.zeros(8, 256, 512).to(E4M3), torch.ones(8, 1, 4))), ValueError, "b[1] must have shape"),
     (dict(fp8(), c=torch.zeros(4, 8, 256)), TypeError, "needs an fp32 d"),
     (dict(fp8(), d=torch.zeros(4, 8, 128, dtype=BF16)), ValueError, "d must have shape"),
+    (fp8(r=200), ValueError, "r must be a positive multiple of 16"),
+    (dict(fp8(), a=(torch.zeros(4, 512, 8).to(E4M3).mT, torch.ones(4, 8, 4))), ValueError,
+     "a[0] must have unit stride"),
+    (dict(fp8(), b=(torch.zeros(8, 256, 1024).to(E4M3)[:, :, :512], torch.ones(8, 2, 4))), ValueError,
+     "b[0] must be contiguous"),
+    (dict(fp8(), d=torch.zeros(4, 8, 256, dtype=BF16).mT.contiguous().mT), ValueError, "d must have unit stride"),
+    (dict(fp8(), d=torch.zeros(4, 8, 256), c=torch.zeros(4, 8, 256, dtype=BF16)), TypeError, "c must have dtype"),
+    (dict(fp8(), d=torch.zeros(4, 8, 256), c=torch.zeros(4, 8, 128)), ValueError, "c must have shape"),
+    (dict(fp8(), d=torch.zeros(4, 8, 256), c=torch.zeros(4, 8, 256)), ValueError, "must be a CUDA tensor"),
     (dict(fp8()), ValueError, "must be a CUDA tensor"),
 ])
 def test_fp8_einsum_rejects(call, error, words):

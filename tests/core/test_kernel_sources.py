@@ -32,6 +32,16 @@ def test_grouping_checks_are_listed():
     assert "grouping_check[contiguous]" in names and "grouping_check[masked]" in names
 
 
+def test_fp8_einsum_heads_are_listed():
+    """fp8_einsum's heads (grouped by columns): FP8 only, 64 / 128 rows, a bf16 D always stored with TMA."""
+    columns = [name for name, _ in SOURCES if " columns" in name]
+    assert all(n.startswith("fp8_gemm_nt[") for n in columns), columns
+    for block_m in (64, 128):
+        assert any(re.match(rf"fp8_gemm_nt\[{block_m}x\d+ s\d+ fp32 columns\]$", n) for n in columns), block_m
+        assert any(re.match(rf"fp8_gemm_nt\[{block_m}x\d+ s\d+ bf16 columns tma-store\]$", n) for n in columns)
+    assert not any("bf16 columns" in n and "tma-store" not in n for n in columns)
+
+
 @pytest.mark.slow  # NVRTC compiles of every instantiation: minutes, not make test-fast's seconds
 @pytest.mark.parametrize("name, source", SOURCES, ids=[name for name, _ in SOURCES])
 def test_kernel_compiles_for_sm90a(name, source, jit):

@@ -180,9 +180,23 @@ def test_every_choice_is_a_compiled_kernel():
         assert kernel(name) in COMPILED, f"{(op, kind, out, m, n)} -> {name} is not compiled in CI"
 
 
+def test_fp8_einsum_heads_plan_compiled_kernels():
+    """fp8_einsum's heads (grouped by columns): every plan is compiled in CI, a bf16 d always goes
+    out through the TMA store (3D map, clipped per head), and all heads count toward the waves."""
+    for (h, r, dim), batch, out in itertools.product(
+            [(8, 4096, 1024), (128, 512, 128), (3, 200, 72)], (1, 4, 32, 128, 129, 4096, 8192), ("bf16", "fp32")):
+        name = _C.gemm_config("fp8", "columns", batch, dim, r, num_groups=h, expected_m=batch, output=out)
+        assert kernel(name) in COMPILED and " columns" in name, name
+        assert ("tma-store" in name) == (out == "bf16"), name
+        assert name.endswith(" b-read-once") == (batch <= int(tile(name).split("x")[0])), name
+    # h = 8, d = 1024, b = 4: 8 heads x 16 tiles of 64 columns fill one wave of 132 SMs.
+    assert tile(_C.gemm_config("fp8", "columns", 4, 1024, 4096, num_groups=8, expected_m=4)) == "64x64"
+
+
 @pytest.mark.parametrize("args, message", [
     (("fp4", "dense", 1, 1, 128), "input must be 'fp8' or 'bf16'"),
-    (("fp8", "sparse", 1, 1, 128), "type must be 'dense', 'contiguous' or 'masked'"),
+    (("fp8", "sparse", 1, 1, 128), "type must be 'dense', 'contiguous', 'masked' or 'columns'"),
+    (("bf16", "columns", 1, 1, 128), "type 'columns' is FP8 only"),
     (("fp8", "dense", 0, 1, 128), "must be positive"),
     (("fp8", "dense", 1, 1, 0), "must be positive"),
 ])

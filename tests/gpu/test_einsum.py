@@ -74,31 +74,124 @@ def test_per_head_is_one_gemm_kernel(expr):
 
 
 def per_token(x):
-    """e4m3 and one fp32 scale per 128 elements of the last dimension."""
-    blocks = x.float().unflatten(-1, (-1, 128))
+    """e4m3 and one fp32 scale per 128 elements of the last dimension (the last block may be partial)."""
+    r = x.shape[-1]
+    padded = torch.nn.functional.pad(x.float(), (0, -r % 128))
+    blocks = padded.unflatten(-1, (-1, 128))
     scale = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-4) / 448
-    return (blocks / scale).to(E4M3).flatten(-2), scale.squeeze(-1)
+    return (blocks / scale).to(E4M3).flatten(-2)[..., :r].contiguous(), scale.squeeze(-1)
 
 
 def per_block(y):
-    """e4m3 and one fp32 scale per 128x128 block of y [h, d, r]."""
+    """e4m3 and one fp32 scale per 128x128 block of y [h, d, r] (edge blocks may be partial)."""
     h, dim, r = y.shape
-    blocks = y.float().view(h, dim // 128, 128, r // 128, 128)
+    padded = torch.nn.functional.pad(y.float(), (0, -r % 128, 0, -dim % 128))
+    blocks = padded.view(h, padded.shape[1] // 128, 128, padded.shape[2] // 128, 128)
     scale = blocks.abs().amax(dim=(2, 4), keepdim=True).clamp(min=1e-4) / 448
-    return (blocks / scale).to(E4M3).view(h, dim, r), scale.view(h, dim // 128, r // 128)
+    q = (blocks / scale).to(E4M3).view(padded.shape)[:, :dim, :r].contiguous()
+    return q, scale.view(h, padded.shape[1] // 128, padded.shape[2] // 128)
 
 
-@pytest.mark.parametrize("batch", [4, 128, 4096])
-@pytest.mark.parametrize("with_c", [False, True])
-def test_fp8_bhr_hdr_bhd(batch, with_c):
-    h, r, dim = 8, 4096, 1024
+def dequantized(q, scale, rows_per_scale):
+    """q's values times their block scales, in fp32."""
+    s = scale.repeat_interleave(128, -1)[..., :q.shape[-1]]
+    if rows_per_scale > 1:
+        s = s.repeat_interleave(rows_per_scale, -2)[..., :q.shape[-2], :]
+    return q.float() * s
+
+
+def fp8_operands(batch, h, r, dim):
     x = torch.randn(batch, h, r, dtype=BF16, device="cuda")
     y = torch.randn(h, dim, r, dtype=BF16, device="cuda")
+    xq, yq = per_token(x), per_block(y)
+    exact = torch.einsum("bhr,hdr->bhd", dequantized(*xq, 1), dequantized(*yq, 128))
+    return x, y, xq, yq, exact
+
+
+@pytest.mark.parametrize("h, r, dim", [(8, 4096, 1024), (128, 512, 128)])
+@pytest.mark.parametrize("batch", [4, 32, 128, 4096, 8192])
+@pytest.mark.parametrize("with_c", [False, True])
+def test_fp8_bhr_hdr_bhd(h, r, dim, batch, with_c):
+    """Upstream's shapes, bf16 d, or fp32 d with c added; one GEMM over all heads."""
+    x, y, xq, yq, exact = fp8_operands(batch, h, r, dim)
     ref = torch.einsum("bhr,hdr->bhd", x, y).float()
     c = None
     if with_c:
         c = torch.randn(batch, h, dim, device="cuda")
-        ref = ref + c
+        ref, exact = ref + c, exact + c
     z = torch.full((batch, h, dim), float("nan"), device="cuda", dtype=torch.float if with_c else BF16)
-    deep_gemm.fp8_einsum("bhr,hdr->bhd", per_token(x), per_block(y), z, c=c)
-    assert calc_diff(z, ref) < 1e-3
+    deep_gemm.fp8_einsum("bhr,hdr->bhd", xq, yq, z, c=c)
+    assert calc_diff(z, ref) < 1e-3  # upstream's bound, against the bf16 operands
+    assert calc_diff(z, exact) < 2e-5  # against the quantized operands: only accumulation and rounding
+
+
+def sentinel_view(shape, dtype, layout):
+    """An output of `shape` [b, h, d] in `layout`, with the buffer around it filled with nan."""
+    batch, h, dim = shape
+    if layout == "contiguous":
+        base = torch.full(shape, float("nan"), dtype=dtype, device="cuda")
+        return base, base
+    if layout == "sliced":  # a head's d columns of a wider row: heads further apart than d
+        base = torch.full((batch, h, dim + 40), float("nan"), dtype=dtype, device="cuda")
+        return base, base[:, :, :dim]
+    if layout == "heads-outer":  # [h, b, d] storage: heads b * d apart (fp32 in place, bf16 through a copy)
+        base = torch.full((h, batch, dim), float("nan"), dtype=dtype, device="cuda")
+        return base, base.transpose(0, 1)
+    assert layout == "misaligned"  # an element off 16 bytes: written through a copy
+    base = torch.full((batch * h * dim + 1,), float("nan"), dtype=dtype, device="cuda")
+    return base, base[1:].view(shape)
+
+
+@pytest.mark.parametrize("h, r, dim", [(3, 208, 72), (5, 4096, 136), (2, 144, 100), (4, 256, 8)])
+@pytest.mark.parametrize("batch", [1, 65, 300])
+@pytest.mark.parametrize("out", [BF16, torch.float])
+@pytest.mark.parametrize("layout", ["contiguous", "sliced", "heads-outer", "misaligned"])
+def test_fp8_bhr_hdr_bhd_edges(h, r, dim, batch, out, layout):
+    """r off 128 (each head's last K-block clipped to zeros by the 3D map), d off the tile
+    width and off 8 (a bf16 d through a padded copy), tiles cut by b, strided and misaligned
+    d; nothing outside d is written."""
+    _, _, xq, yq, exact = fp8_operands(batch, h, r, dim)
+    base, z = sentinel_view((batch, h, dim), out, layout)
+    deep_gemm.fp8_einsum("bhr,hdr->bhd", xq, yq, z)
+    assert calc_diff(z, exact) < 2e-5
+    assert base.isnan().sum().item() == base.numel() - z.numel(), "elements outside d were written"
+
+
+@pytest.mark.parametrize("c_kind", ["alias", "separate", "strided"])
+@pytest.mark.parametrize("layout", ["contiguous", "heads-outer", "misaligned"])
+def test_fp8_bhr_hdr_bhd_c(c_kind, layout):
+    """fp32 d = x @ y^T + c per head: c = d (accumulate in place), a c of d's layout, a c of another."""
+    batch, h, r, dim = 130, 6, 384, 192
+    _, _, xq, yq, exact = fp8_operands(batch, h, r, dim)
+    base, z = sentinel_view((batch, h, dim), torch.float, layout)
+    start = torch.randn(batch, h, dim, device="cuda")
+    if c_kind == "alias":
+        z.copy_(start)
+        c = z
+    elif c_kind == "separate":
+        c = torch.empty_like(z).copy_(start)
+    else:
+        c = torch.empty(dim, batch, h, device="cuda").permute(1, 2, 0).copy_(start)
+    deep_gemm.fp8_einsum("bhr,hdr->bhd", xq, yq, z, c=c)
+    assert calc_diff(z, exact + start) < 2e-5
+    if c_kind != "alias":
+        assert torch.equal(c, start), "c was written"
+
+
+@pytest.mark.parametrize("x_layout", ["sliced", "misaligned", "heads-outer"])
+def test_fp8_bhr_hdr_bhd_strided_x(x_layout):
+    """x a view, TMA-aligned (read in place by the 3D map) or not (copied: misaligned, or heads
+    outside rows); any sx strides."""
+    batch, h, r, dim = 200, 4, 640, 256
+    _, _, (xq, sx), yq, exact = fp8_operands(batch, h, r, dim)
+    if x_layout != "heads-outer":
+        wide = torch.zeros(batch, h, r + 48, dtype=E4M3, device="cuda")
+        offset = 16 if x_layout == "sliced" else 8
+        x_view = wide[:, :, offset:offset + r]
+    else:
+        x_view = torch.empty(h, batch, r, dtype=E4M3, device="cuda").transpose(0, 1)
+    x_view.copy_(xq)
+    sx_view = torch.empty(h, sx.shape[2], batch, device="cuda").permute(2, 0, 1).copy_(sx)
+    z = torch.full((batch, h, dim), float("nan"), dtype=BF16, device="cuda")
+    deep_gemm.fp8_einsum("bhr,hdr->bhd", (x_view, sx_view), yq, z)
+    assert calc_diff(z, exact) < 2e-5

@@ -12,7 +12,10 @@
 //     DeepGEMM writes them); tiles that start with padding are skipped. B is [G, N, K];
 //   * masked: A [G, M, K] and D [G, M, N]; only the first grouping[g] rows of
 //     group g are computed and written (grouping lives on the GPU, so the launch
-//     needs no host sync and can be captured in a CUDA graph).
+//     needs no host sync and can be captured in a CUDA graph);
+//   * by columns (fp8_einsum's heads): every group has all M rows; A [M, G, K] and
+//     D [M, G, N] are 3D tensor maps (their boxes clipped at each group's K and N),
+//     A's scales are laid out as masked. The grid is dense over M x (G x N tiles).
 //
 // Persistent: one CTA per SM walks the tiles in the Scheduler's order, stepping
 // by the grid size.
@@ -55,7 +58,7 @@
 
 namespace deep_gemm {
 
-enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2 };
+enum class GemmType { Dense = 0, GroupedContiguous = 1, GroupedMasked = 2, GroupedColumns = 3 };
 
 constexpr int kScaleBlock = 128;  // FP8 scale granularity along K (and B's N)
 constexpr int kBlockKBytes = 128; // one K-block: one 128-byte swizzled row of A and B
@@ -159,17 +162,21 @@ struct Scheduler {
     const int* grouping;
     int splits, split_tiles;
     bool row_halves;  // the split tiles are cut into their row halves instead (splits = 2)
-    TileOrder order;  // its m_tiles / divisors serve dense and contiguous grids, n_tiles all
+    TileOrder order;  // its m_tiles / divisors serve dense, contiguous and by-columns grids, n_tiles all
+    FastDivisor by_group_n_tiles;  // by columns: order's tile-columns run over the groups' in turn
     int next_index;
     // Masked: the group the cursor is in, and the tile index where it starts.
     int group = 0, group_first = 0;
 
     __device__ Scheduler(int m_, int n_, int num_groups_, int k_blocks_, const int* grouping_, int splits_,
-                         int split_tiles_, bool row_halves_, FastDivisor by_group_tiles, FastDivisor by_last_group_rows)
+                         int split_tiles_, bool row_halves_, FastDivisor by_group_tiles, FastDivisor by_last_group_rows,
+                         FastDivisor by_group_n_tiles_)
         : m(m_), n(n_), num_groups(num_groups_), k_blocks(k_blocks_), grouping(grouping_), splits(splits_),
           split_tiles(split_tiles_), row_halves(row_halves_),
-          order{ceil_div(m_, kBlockM), ceil_div(n_, kBlockN), by_group_tiles, by_last_group_rows},
-          next_index(blockIdx.x) {}
+          order{ceil_div(m_, kBlockM),
+                (kType == GemmType::GroupedColumns ? num_groups_ : 1) * ceil_div(n_, kBlockN), by_group_tiles,
+                by_last_group_rows},
+          by_group_n_tiles(by_group_n_tiles_), next_index(blockIdx.x) {}
 
     // Rows of group g that are computed; clamped, so bad values cannot reach past A.
     __device__ int masked_rows(int g) const { return min(max(__ldg(grouping + g), 0), m); }
@@ -227,6 +234,10 @@ struct Scheduler {
                 // Segments are BLOCK_M-aligned: the tile's first row names its expert.
                 tile.group = __ldg(grouping + tile.m_tile * kBlockM);
                 tile.skip = tile.group < 0 || tile.group >= num_groups;
+            }
+            if constexpr (kType == GemmType::GroupedColumns) {
+                tile.group = by_group_n_tiles.divide(tile.n_tile);
+                tile.n_tile -= tile.group * ceil_div(n, kBlockN);
             }
         }
         return true;
@@ -434,6 +445,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // tile a group's rows (masked) in BLOCK_Ms that divide the 128-row alignment.
     static_assert(kType == GemmType::Dense || 128 % kBlockM == 0, "grouped BLOCK_M divides 128");
     static_assert(!kSfbPerColumn || kType == GemmType::Dense, "1D1D is dense only");
+    constexpr bool kColumns = kType == GemmType::GroupedColumns;
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -471,7 +483,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 
     Scheduler<kType, kBlockM, kBlockN> scheduler(m, n, args.num_groups, k_blocks, args.grouping, args.splits,
                                                  args.split_tiles, args.row_halves != 0, args.group_tiles,
-                                                 args.last_group_rows);
+                                                 args.last_group_rows, args.group_n_tiles);
     Tile tile;
 
     if (warpgroup == Layout::kMathWarpgroups) {
@@ -505,15 +517,18 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     ptx::mbarrier_wait(&empty[s], ring.phase ^ 1);
                     ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
                     const int k_col = kb * (kFP8 ? kScaleBlock : kBlockKBytes / 2);
-                    ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
+                    if constexpr (kColumns)
+                        ptx::tma_load_3d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, tile.group, a_row);
+                    else
+                        ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
                     if (b_read_once)
                         ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row, evict_first);
                     else
                         ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
                     if constexpr (kFP8) {
-                        // sfa rows are K-blocks (per group when masked), columns are M.
+                        // sfa rows are K-blocks (per group when grouped by rows or columns), columns are M.
                         ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], tile.m_tile * kBlockM,
-                                         (kMasked ? tile.group * k_blocks : 0) + kb);
+                                         (kMasked || kColumns ? tile.group * k_blocks : 0) + kb);
                     }
                     if constexpr (kSfbPerColumn)
                         ptx::tma_load_2d(smem_sfb + s * Layout::kSfbSlot, &tmap_sfb, &full[s], tile.n_tile * kBlockN,
@@ -530,7 +545,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // wgmma m64nN accumulator layout: this thread owns rows r and r + 8 of its
     // warpgroup's 64, and column pairs (8 * i + 2 * (lane % 4), +1) for each i.
     const int row_in_tile = warpgroup * 64 + warp * 16 + lane / 4;
-    const bool paired = n % 2 == 0;  // row starts keep 2-element alignment
+    // Row starts (and by columns, group starts) keep 2-element alignment.
+    const bool paired = n % 2 == 0 && (!kColumns || (args.d_row_stride | args.d_group_stride) % 2 == 0);
     OutT* d = static_cast<OutT*>(args.d);
 
     RingPosition<kStages> ring;
@@ -584,8 +600,12 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             ptx::fence_proxy_async();
             ptx::named_barrier(1 + warpgroup, 128);
             if (issuer) {
-                ptx::tma_store_2d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64,
-                                  tile_row + warpgroup * 64);
+                if constexpr (kColumns)
+                    ptx::tma_store_3d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64, tile.group,
+                                      tile_row + warpgroup * 64);
+                else
+                    ptx::tma_store_2d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64,
+                                      tile_row + warpgroup * 64);
                 ptx::tma_store_commit();
             }
         };
@@ -594,13 +614,13 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // sub-tile's MMAs run, so most of the epilogue overlaps the tensor cores' work
         // (H200, M = 4096: +3-10% where K <= 7168, benchmarks/NOTES.md v32). The last
         // chunk is stored after the loop: stored inside it, ptxas spilled accumulators.
-        // Split K's slices store after the loop. Contiguous tiles of one math warpgroup
+        // Split K's slices store after the loop. Grouped tiles of one math warpgroup
         // (64 x 256: only with DG_GEMM_BLOCK_N forced, grouped 256-column tiles come from
         // 4096 rows) store after it too: with the early stores ptxas spills one register.
         // (C is added after the mainloop, so early stores must not come with a C: they do not,
-        // FP8 with a bf16 D takes no C, csrc/apis/gemm.cpp.)
+        // FP8 with a bf16 D takes no C, csrc/apis/gemm.cpp and einsum.cpp.)
         constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1 &&
-                                      !(kType == GemmType::GroupedContiguous && Layout::kMathWarpgroups == 1);
+                                      !(kType != GemmType::Dense && Layout::kMathWarpgroups == 1);
         static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
         const bool stores_early = kStoresEarly && tile.split < 0;
 
@@ -819,6 +839,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // anything is stored. A load interleaved with the stores could not move above an
         // earlier one (C may alias D), so each element's load waited for the last store.
         const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;
+        auto d_offset = [&](int row, int col) -> size_t {
+            if constexpr (kColumns) return row * args.d_row_stride + tile.group * args.d_group_stride + col;
+            return (group_row0 + row) * n + col;
+        };
         if (args.c != nullptr) {
             const auto* c = static_cast<const OutT*>(args.c);
 #pragma unroll
@@ -828,7 +852,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 for (int half = 0; half < 2; ++half) {
                     const int row = tile_row + row_in_tile + half * 8;
                     if (row >= tile.rows || col >= n) continue;
-                    const size_t offset = (group_row0 + row) * n + col;
+                    const size_t offset = d_offset(row, col);
                     const int first = i * 4 + half * 2;
                     if (col + 1 < n && paired) {
                         const float2 both = load_pair(c + offset);
@@ -862,7 +886,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 for (int half = 0; half < 2; ++half) {
                     if (row_ok[half] && col < n) {
                         const int row = tile_row + row_in_tile + half * 8;
-                        const size_t offset = (group_row0 + row) * n + col;
+                        const size_t offset = d_offset(row, col);
                         store_pair(d, offset, col + 1 < n, paired, accum[i * 4 + half * 2],
                                    accum[i * 4 + half * 2 + 1]);
                     }

@@ -25,7 +25,8 @@ struct FastDivisor {
 static_assert(sizeof(unsigned int) == 4, "FastDivisor needs 32-bit halves");
 
 // Kernel arguments beyond the tensor maps (grouped B is [G * N, K]; masked A is
-// [G * M, K], its scales [G * K/128, M] and D [G * M, N]).
+// [G * M, K], its scales [G * K/128, M] and D [G * M, N]; by columns, A is [M, G, K]
+// and D [M, G, N], A's scales as masked).
 struct GemmArgs {
     const float* sfb;      // FP8 1D2D: B's scales [G, ceil(N / 128), ceil(K / 128)] (1D1D: tmap_sfb)
     void* d;
@@ -37,7 +38,9 @@ struct GemmArgs {
     int splits, split_tiles;  // dense: the last split_tiles tiles are cut into splits K-slices,
     int row_halves;           // or (splits = 2, 128x256 tiles) into their two row halves
     int b_read_once;          // every B tile is read by one CTA (one tile-row per group)
-    FastDivisor group_tiles, last_group_rows;  // dense, contiguous: TileOrder's divisors
+    FastDivisor group_tiles, last_group_rows;  // dense, contiguous, by columns: TileOrder's divisors
+    FastDivisor group_n_tiles;                 // by columns: a group's tile-columns (its N in BLOCK_Ns)
+    long long d_row_stride, d_group_stride;    // by columns: D's (and C's) strides in elements
 };
 
 }  // namespace deep_gemm

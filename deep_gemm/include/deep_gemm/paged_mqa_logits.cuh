@@ -19,14 +19,6 @@
 
 namespace deep_gemm::indexer {
 
-__device__ __forceinline__ void tma_load_3d(void* dst, const TensorMap* map, uint64_t* bar, int x, int y, int z) {
-    asm volatile(
-        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];" ::
-            "r"(ptx::smem_addr(dst)),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(ptx::smem_addr(bar)), "r"(x), "r"(y), "r"(z)
-        : "memory");
-}
-
 struct PagedMqaLogitsArgs {
     const int* context_lens;  // [batch, next_n]
     const int* block_table;   // [batch, table_width], rows table_stride apart
@@ -170,7 +162,7 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
                 const int s = t % kStages;
                 ptx::mbarrier_wait(empty + s, ((t / kStages) & 1) ^ 1);
                 ptx::mbarrier_arrive_expect_tx(full + s, Layout::kKeyBytes + Layout::kScaleBytes);
-                tma_load_3d(keys + s * Layout::kKeyBytes, kv_map, full + s, 0, 0, block);
+                ptx::tma_load_3d(keys + s * Layout::kKeyBytes, kv_map, full + s, 0, 0, block);
                 ptx::tma_load_2d(scales + s * kTileKeys, sf_map, full + s, 0, block);
             }
             __syncwarp();

@@ -68,6 +68,15 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const TensorMap* map, uin
         : "memory");
 }
 
+// tma_load_2d's 3D form, coordinates innermost first.
+__device__ __forceinline__ void tma_load_3d(void* dst, const TensorMap* map, uint64_t* bar, int x, int y, int z) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];" ::
+            "r"(smem_addr(dst)),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z)
+        : "memory");
+}
+
 // An L2 cache policy for loads (the operand of .L2::cache_hint): the lines they
 // bring in are the first their L2 set gives up.
 __device__ __forceinline__ uint64_t l2_evict_first_policy() {
@@ -91,6 +100,13 @@ __device__ __forceinline__ void tma_store_2d(const TensorMap* map, const void* s
     asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
                      reinterpret_cast<uint64_t>(map)),
                  "r"(smem_addr(src)), "r"(inner), "r"(outer)
+                 : "memory");
+}
+// tma_store_2d's 3D form, coordinates innermost first.
+__device__ __forceinline__ void tma_store_3d(const TensorMap* map, const void* src, int x, int y, int z) {
+    asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%0, {%2, %3, %4}], [%1];" ::"l"(
+                     reinterpret_cast<uint64_t>(map)),
+                 "r"(smem_addr(src)), "r"(x), "r"(y), "r"(z)
                  : "memory");
 }
 __device__ __forceinline__ void tma_store_commit() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
