@@ -79,6 +79,18 @@ int hc_prenorm_splits(int m, int k, int num_sms) {
     return std::max(1, std::min(k_blocks, kCtasPerSm * num_sms / m_blocks));
 }
 
+// The caller's splits as they are (one kernel, no partials) where each already has at
+// most kOneKernelKBlocks K-blocks: the second kernel and its partials cost more than the
+// ranges' shorter K saves. H200, M = 13 / 137, num_splits = 16 (CUDA graph, per call):
+// K = 7168 / 7680 3.7-4.3 us as one kernel against 5.1-6.9 us split further and added up;
+// K = 28672 9.3 us against 5.7-7.0 us.
+constexpr int kOneKernelKBlocks = 16;
+int hc_ranges_per_output(int m, int k, int outputs, int num_sms) {
+    const int k_blocks = (k + kBlockK - 1) / kBlockK;
+    if (outputs > 1 && k_blocks <= kOneKernelKBlocks * outputs) return 1;
+    return std::max(1, hc_prenorm_splits(m, k, num_sms) / outputs);
+}
+
 void launch_tf32_hc_prenorm_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
                                  const at::Tensor& sqr_sum, int splits, int num_sms) {
     const int m = static_cast<int>(a.size(0)), k = static_cast<int>(a.size(1)), n = static_cast<int>(b.size(0));
@@ -93,7 +105,7 @@ void launch_tf32_hc_prenorm_gemm(const at::Tensor& a, const at::Tensor& b, const
     // (each output split the sum of `per_output` consecutive ranges: their K-blocks
     // nest in its own), added up by a second kernel unless there is one per output.
     const int outputs = splits == 0 ? 1 : splits;
-    const int per_output = std::max(1, hc_prenorm_splits(m, k, num_sms) / outputs);
+    const int per_output = hc_ranges_per_output(m, k, outputs, num_sms);
     const int ranges = outputs * per_output;
     at::Tensor partials;
     float* out_d = d.data_ptr<float>();
