@@ -94,11 +94,9 @@ GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n,
     return {input, type, block_m, block_n, stages, output, tma_store, sfb_per_column};
 }
 
-// The TMA store writes bf16 rows whose stride is a 16-byte multiple. Masked D must
-// keep rows past each group's count untouched, which a whole-tile store would not.
-bool can_tma_store(GemmType type, int n, OutputType output) {
-    return output == OutputType::BF16 && n % 8 == 0 && type != GemmType::GroupedMasked;
-}
+// The TMA store writes bf16 rows whose stride is a 16-byte multiple. (Masked kernels
+// store from registers the warpgroups whose rows reach past their group's count.)
+bool can_tma_store(int n, OutputType output) { return output == OutputType::BF16 && n % 8 == 0; }
 
 // 1D1D promotes every column with its own scale, within one sub-tile of at most 128 columns.
 const std::vector<int> k1D1DBlockNs = {16, 32, 64, 128};
@@ -304,7 +302,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
             }
         }
     }
-    GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output, can_tma_store(p.type, p.n, p.output),
+    GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output, can_tma_store(p.n, p.output),
                               p.sfb_per_column)};
     plan.b_read_once = reads_b_once(p, block_m);
 
@@ -360,7 +358,7 @@ std::vector<GemmConfig> all_gemm_configs() {
                 for (int block_n : block_ns(input, sfb_per_column)) {
                     if (!registers_fit(input, block_m, block_n)) continue;
                     configs.push_back(make_config(input, type, block_m, block_n, output, false, sfb_per_column));
-                    if (can_tma_store(type, 8, output))
+                    if (can_tma_store(8, output))
                         configs.push_back(make_config(input, type, block_m, block_n, output, true, sfb_per_column));
                 }
     };
@@ -417,14 +415,15 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     }
     // D's maps: 64x64 boxes (one 128-byte swizzled chunk of a math warpgroup's rows)
     // and, when BLOCK_N is not a multiple of 64, boxes of the last chunk's width,
-    // unswizzled (the kernel packs that chunk's rows).
+    // unswizzled (the kernel packs that chunk's rows). Masked D is one map over
+    // [G * M, N]; the kernel stores only boxes inside a group's counted rows.
     CUtensorMap tmap_d{}, tmap_d_tail{};
     if (config.tma_store) {
         const uint64_t row_bytes = static_cast<uint64_t>(p.n) * sizeof(at::BFloat16);
-        tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n, row_bytes, 64, 64,
+        tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, a_rows, p.n, row_bytes, 64, 64,
                              CU_TENSOR_MAP_SWIZZLE_128B);
         if (config.block_n % 64 != 0)
-            tmap_d_tail = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n, row_bytes, 64,
+            tmap_d_tail = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, a_rows, p.n, row_bytes, 64,
                                       config.block_n % 64, CU_TENSOR_MAP_SWIZZLE_NONE);
     }
 
