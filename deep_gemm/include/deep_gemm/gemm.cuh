@@ -569,8 +569,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // rows only where all 64 lie inside the group's (and so inside its M rows: a
         // store never reaches the next group's), the decision uniform per warpgroup.
         const bool tma_rows = kTmaStore && (!kMasked || tile_row + (warpgroup + 1) * 64 <= tile.rows);
-        // The warpgroup's first row in D's tensor map (masked: [G * M, N]).
-        const int d_row = (kMasked ? tile.group * m : 0) + tile_row + warpgroup * 64;
         // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
         // through its buffer ring (one store group per chunk); TMA clips M and N.
         auto store_chunk = [&](auto chunk) {
@@ -589,7 +587,13 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             ptx::fence_proxy_async();
             ptx::named_barrier(1 + warpgroup, 128);
             if (issuer) {
-                ptx::tma_store_2d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64, d_row);
+                const TensorMap* map = kTail ? &tmap_d_tail : &tmap_d;
+                // Masked D's map is over [G * M, N]. (Two calls: in the one for dense tiles
+                // the lambda captures no group, and ptxas keeps their code as it was.)
+                if constexpr (kMasked)
+                    ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile.group * m + tile_row + warpgroup * 64);
+                else
+                    ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile_row + warpgroup * 64);
                 ptx::tma_store_commit();
             }
         };
