@@ -588,9 +588,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             ptx::named_barrier(1 + warpgroup, 128);
             if (issuer) {
                 const TensorMap* map = kTail ? &tmap_d_tail : &tmap_d;
-                // Masked D's map is over [G * M, N]. (Two calls: in the one for dense tiles
-                // the lambda captures no group, and ptxas keeps their code as it was.)
-                if constexpr (kMasked)
+                // Masked D's map is over [G * M, N]. Only the masked TMA kernels' call names
+                // the group: elsewhere (kernels without the TMA store never get here) the
+                // lambda then captures no more than before, and ptxas's code stays as it was.
+                if constexpr (kMasked && kTmaStore)
                     ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile.group * m + tile_row + warpgroup * 64);
                 else
                     ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile_row + warpgroup * 64);
