@@ -3,7 +3,9 @@
 
 - m_grouped_fp8_gemm_nt_contiguous vs a per-expert loop of torch._scaled_mm with
   the same block scales (cuBLASLt), expected m per expert 256 and 4096;
-- m_grouped_fp8_gemm_nt_masked (vs the same loop over each group's valid rows);
+- m_grouped_fp8_gemm_nt_masked (vs the same loop over each group's valid rows) and
+  m_grouped_bf16_gemm_nt_masked (vs torch.matmul per group), every group expected_m rows
+  or (shape "Gxm~") counts around expected_m that are not multiples of 64;
 - bf16_gemm_nt vs torch.matmul at m = 4096.
 Median of --reps runs, each timed alone with CUDA events after flushing L2, ours and
 the reference's in alternation.
@@ -83,28 +85,44 @@ def bench_contiguous(groups, expected_m, n, k, timer, theirs_lib):
     return f"contiguous {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, times, diff
 
 
-def bench_masked(groups, expected_m, n, k, timer, theirs_lib, max_m=4096):
-    masked_m = torch.full((groups,), expected_m, device="cuda", dtype=torch.int32)
+def bench_masked(dtype, groups, expected_m, n, k, timer, theirs_lib, max_m=4096, ragged=False):
+    """masked_m = expected_m in every group, or (ragged) counts around it that are not multiples
+    of 64: a math warpgroup's rows past a group's count store from registers, the rest with TMA."""
+    counts = [expected_m + (37 * g + 11) % 64 - 32 if ragged else expected_m for g in range(groups)]
+    masked_m = torch.tensor(counts, device="cuda", dtype=torch.int32)
     x = torch.randn((groups, max_m, k), device="cuda", dtype=torch.bfloat16)
-    parts = [per_token_cast_to_fp8(x[i]) for i in range(groups)]
-    a = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
-    b = cast_b(torch.randn((groups, n, k), device="cuda", dtype=torch.bfloat16))
+    y = torch.randn((groups, n, k), device="cuda", dtype=torch.bfloat16)
     d = torch.empty((groups, max_m, n), device="cuda", dtype=torch.bfloat16)
-    a_mn = (a[0], mn_major(a[1]))
-    ours = lambda: deep_gemm.m_grouped_fp8_gemm_nt_masked(a_mn, b, d, masked_m, expected_m)
     d_up = torch.empty_like(d)
-    up = theirs_lib and (lambda: theirs_lib.m_grouped_fp8_gemm_nt_masked(a_mn, b, d_up, masked_m, expected_m))
-    outs = [torch.empty((expected_m, n), device="cuda", dtype=torch.bfloat16) for _ in range(groups)]
-    slices = [(a[0][g, :expected_m].contiguous(), a[1][g, :expected_m].contiguous()) for g in range(groups)]
-    theirs = per_expert_loop(slices, b, outs)
+    outs = [torch.empty((rows, n), device="cuda", dtype=torch.bfloat16) for rows in counts]
+    if dtype == "fp8":
+        parts = [per_token_cast_to_fp8(x[i]) for i in range(groups)]
+        a = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
+        b = cast_b(y)
+        a_mn = (a[0], mn_major(a[1]))
+        ours = lambda: deep_gemm.m_grouped_fp8_gemm_nt_masked(a_mn, b, d, masked_m, expected_m)
+        up = theirs_lib and (lambda: theirs_lib.m_grouped_fp8_gemm_nt_masked(a_mn, b, d_up, masked_m, expected_m))
+        slices = [(a[0][g, :rows].contiguous(), a[1][g, :rows].contiguous()) for g, rows in enumerate(counts)]
+        theirs = per_expert_loop(slices, b, outs)
+        a_deq, b_deq = dequant_a(*a), dequant_b(*b)
+    else:
+        ours = lambda: deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, masked_m, expected_m)
+        up = theirs_lib and (lambda: theirs_lib.m_grouped_bf16_gemm_nt_masked(x, y, d_up, masked_m, expected_m))
+        x_rows = [x[g, :rows] for g, rows in enumerate(counts)]
+
+        def theirs():
+            for g, out in enumerate(outs):
+                torch.matmul(x_rows[g], y[g].T, out=out)
+        a_deq, b_deq = x.float(), y.float()
 
     ours()
-    a_deq, b_deq = dequant_a(*a), dequant_b(*b)
-    diff = max(calc_diff(d[g, :expected_m], a_deq[g, :expected_m] @ b_deq[g].T) for g in range(groups))
+    diff = max(calc_diff(d[g, :rows], a_deq[g, :rows] @ b_deq[g].T) for g, rows in enumerate(counts))
     times = timer(with_upstream([ours, theirs], up))
-    flops = 2 * groups * expected_m * n * k
-    bytes_moved = groups * (expected_m * k + n * k + expected_m * n * 2)
-    return f"masked     {groups}x{expected_m:<5} {n:>5} {k:>5}", flops, bytes_moved, times, diff
+    flops = 2 * sum(counts) * n * k
+    elem = 1 if dtype == "fp8" else 2
+    bytes_moved = sum(counts) * k * elem + groups * n * k * elem + sum(counts) * n * 2
+    shape = f"{groups}x{expected_m}{'~' if ragged else ''}"
+    return f"masked {dtype:<4} {shape:<7} {n:>5} {k:>5}", flops, bytes_moved, times, diff
 
 
 def bench_bf16(m, n, k, timer, theirs_lib):
@@ -135,9 +153,11 @@ def main():
     for n, k in NK:
         for groups, expected_m in [(8, 256), (4, 4096)]:
             rows.append(bench_contiguous(groups, expected_m, n, k, timer, theirs_lib))
-    for n, k in NK[:2]:
-        for groups, expected_m in [(4, 64), (4, 128), (4, 256)]:
-            rows.append(bench_masked(groups, expected_m, n, k, timer, theirs_lib))
+    for dtype in ("fp8", "bf16"):
+        for n, k in NK[:2]:
+            for groups, expected_m in [(4, 64), (4, 128), (4, 256)]:
+                rows.append(bench_masked(dtype, groups, expected_m, n, k, timer, theirs_lib))
+            rows.append(bench_masked(dtype, 4, 256, n, k, timer, theirs_lib, ragged=True))
     for n, k in BF16_NK:
         rows.append(bench_bf16(BF16_M, n, k, timer, theirs_lib))
     vs = " | upstream | vs upstream" if theirs_lib else ""

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""A few fp8_gemm_nt and bf16_gemm_nt calls over edge shapes and the drop-in API's kernel paths,
-checked against FP32 references.
+"""A few fp8_gemm_nt and bf16_gemm_nt calls over edge shapes, the drop-in API's kernel paths and
+masked grouped GEMMs, checked against FP32 references.
 
-Small enough to run under compute-sanitizer:
-    compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py
+Small enough to run under compute-sanitizer (--masked: the masked calls alone):
+    compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py [--masked]
 """
 import sys
 from pathlib import Path
@@ -14,8 +14,8 @@ import deep_gemm
 from deep_gemm import calc_diff, get_mn_major_tma_aligned_tensor, per_block_cast_to_fp8, per_token_cast_to_fp8
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
-from moe import dequant_a, dequant_b, k_grouped_fp8_operand, quant_rows  # noqa: E402
-from sms import num_sms  # noqa: E402
+from moe import cast_b, dequant_a, dequant_b, k_grouped_fp8_operand, quant_rows  # noqa: E402
+from sms import forced_block_n, num_sms  # noqa: E402
 
 # (1024, 4096, 128) and (2048, 1536, 256) give every CTA several tiles, down to one
 # K-block per tile, so the producer runs ahead across tiles; 8300 rows are three
@@ -41,6 +41,17 @@ WIDE_N_CASES = [("fp8", 66, 4096, 4160, 256), ("fp8", 66, 4097, 4100, 384), ("bf
                 ("fp8", 66, 4096, 512, 128), ("fp8", 5, 4096, 768, 16384)]
 
 
+# Masked grouped GEMMs, M = 300: counts at and off the 64-row warpgroups' edges, 0 and M.
+# The TMA store takes a warpgroup whose rows all lie inside its group's count, registers the
+# others (rows past masked_m must stay NaN); 64- and 128-row tiles (expected_m), BF16 N =
+# 2112 in tiles with a narrower last chunk, FP8 256-column tiles (chunks stored during the
+# last K-block), N = 4100 (rows not 16-byte aligned: registers only).
+MASKED_COUNTS = [300, 0, 65, 64, 257, 191]
+MASKED_CASES = [("fp8", 32, 4096, 512), ("fp8", 128, 4096, 512), ("bf16", 32, 2112, 256), ("bf16", 128, 2112, 256),
+                ("bf16", 128, 4100, 256)]
+MASKED_WIDE_CASES = [("fp8", 32, 1024, 384), ("fp8", 128, 1024, 384)]
+
+
 def report(what: str, d: torch.Tensor, ref: torch.Tensor, bound: float = 1e-3) -> bool:
     diff = calc_diff(d, ref)
     ok = diff < bound and not d.isnan().any()
@@ -60,6 +71,32 @@ def check(op: str, m: int, n: int, k: int) -> bool:
         deep_gemm.bf16_gemm_nt(x, y, d)
         ref = x.float() @ y.float().T
     return report(f"{op:4} m={m:5} n={n:6} k={k:6}", d, ref)
+
+
+def check_masked(op: str, expected_m: int, n: int, k: int) -> bool:
+    groups, max_m = len(MASKED_COUNTS), 300
+    x = torch.randn((groups, max_m, k), device="cuda", dtype=torch.bfloat16)
+    y = torch.randn((groups, n, k), device="cuda", dtype=torch.bfloat16)
+    d = torch.full((groups, max_m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+    masked_m = torch.tensor(MASKED_COUNTS, device="cuda", dtype=torch.int32)
+    if op == "fp8":
+        parts = [per_token_cast_to_fp8(x[g]) for g in range(groups)]
+        a = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
+        b = cast_b(y)
+        deep_gemm.m_grouped_fp8_gemm_nt_masked((a[0], get_mn_major_tma_aligned_tensor(a[1])), b, d, masked_m,
+                                               expected_m)
+        a_deq, b_deq = dequant_a(*a), dequant_b(*b)
+    else:
+        deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, masked_m, expected_m)
+        a_deq, b_deq = x.float(), y.float()
+    rows = [d[g, :count] for g, count in enumerate(MASKED_COUNTS)]
+    refs = [a_deq[g, :count] @ b_deq[g].T for g, count in enumerate(MASKED_COUNTS)]
+    untouched = all(d[g, count:].isnan().all() for g, count in enumerate(MASKED_COUNTS))
+    ok = report(f"{op:4} masked m={MASKED_COUNTS} expected_m={expected_m} n={n} k={k}", torch.cat(rows),
+                torch.cat(refs))
+    if not untouched:
+        print("  FAIL: rows past masked_m were written")
+    return ok and untouched
 
 
 # The drop-in API's kernel paths: recipe (1, 1, 128) with FP32 D accumulated into C in place
@@ -105,11 +142,16 @@ def check_drop_in_paths() -> list[bool]:
 
 
 def main() -> int:
-    results = [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
-    results += check_drop_in_paths()
-    for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES + WIDE_N_CASES:
-        with num_sms(sms):
-            results.append(check(op, m, n, k))
+    results = []
+    if "--masked" not in sys.argv[1:]:
+        results += [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
+        results += check_drop_in_paths()
+        for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES + WIDE_N_CASES:
+            with num_sms(sms):
+                results.append(check(op, m, n, k))
+    results += [check_masked(*case) for case in MASKED_CASES]
+    with forced_block_n(256):
+        results += [check_masked(*case) for case in MASKED_WIDE_CASES]
     return 0 if all(results) else 1
 
 

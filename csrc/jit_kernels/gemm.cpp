@@ -95,11 +95,10 @@ GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n,
 }
 
 // The TMA store writes bf16 rows whose stride is a 16-byte multiple (by columns the
-// API makes D's strides so, whatever N). Masked D must keep rows past each group's
-// count untouched, which a whole-tile store would not.
+// API makes D's strides so, whatever N). (Masked kernels store from registers the
+// warpgroups whose rows reach past their group's count.)
 bool can_tma_store(GemmType type, int n, OutputType output) {
-    if (type == GemmType::GroupedColumns) return output == OutputType::BF16;
-    return output == OutputType::BF16 && n % 8 == 0 && type != GemmType::GroupedMasked;
+    return output == OutputType::BF16 && (n % 8 == 0 || type == GemmType::GroupedColumns);
 }
 
 // 1D1D promotes every column with its own scale, within one sub-tile of at most 128 columns.
@@ -440,7 +439,8 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     }
     // D's maps: 64x64 boxes (one 128-byte swizzled chunk of a math warpgroup's rows)
     // and, when BLOCK_N is not a multiple of 64, boxes of the last chunk's width,
-    // unswizzled (the kernel packs that chunk's rows).
+    // unswizzled (the kernel packs that chunk's rows). Masked D is one map over
+    // [G * M, N]; the kernel stores only boxes inside a group's counted rows.
     CUtensorMap tmap_d{}, tmap_d_tail{};
     if (config.tma_store && columns) {
         tmap_d = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims_3d(p.n), strides_3d(p.d),
@@ -450,10 +450,10 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                                       {static_cast<uint32_t>(config.block_n % 64), 1, 64}, CU_TENSOR_MAP_SWIZZLE_NONE);
     } else if (config.tma_store) {
         const uint64_t row_bytes = static_cast<uint64_t>(p.n) * sizeof(at::BFloat16);
-        tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n, row_bytes, 64, 64,
+        tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, a_rows, p.n, row_bytes, 64, 64,
                              CU_TENSOR_MAP_SWIZZLE_128B);
         if (config.block_n % 64 != 0)
-            tmap_d_tail = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p.m, p.n, row_bytes, 64,
+            tmap_d_tail = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, a_rows, p.n, row_bytes, 64,
                                       config.block_n % 64, CU_TENSOR_MAP_SWIZZLE_NONE);
     }
 

@@ -142,9 +142,15 @@ def test_block_m_follows_the_rows(rows, block_m):
 
 
 @pytest.mark.parametrize("expected_m, block_m", [(32, 64), (64, 64), (128, 128), (256, 128)])
-def test_masked_tiles_follow_expected_m_and_never_store_with_tma(expected_m, block_m):
+def test_masked_tiles_follow_expected_m_and_store_with_tma(expected_m, block_m):
     name = _C.gemm_config("fp8", "masked", 4096, 7168, 7168, num_groups=4, expected_m=expected_m)
-    assert tile(name).startswith(f"{block_m}x") and "tma-store" not in name, name
+    assert tile(name).startswith(f"{block_m}x") and "tma-store" in name, name
+
+
+@pytest.mark.parametrize("op", ["fp8", "bf16"])
+def test_masked_tma_store_needs_16_byte_rows(op):
+    assert "tma-store" in _C.gemm_config(op, "masked", 256, 4096, 2048, num_groups=4, expected_m=128)
+    assert "tma-store" not in _C.gemm_config(op, "masked", 256, 4100, 2048, num_groups=4, expected_m=128)
 
 
 @pytest.mark.parametrize("n, expected", [

@@ -60,6 +60,25 @@ def forced_plan(op: str, sms: int, m: int, n: int, k: int, kernel: str, output: 
     assert plan.endswith(kernel), f"{env} gave {plan}, not {kernel}"
 
 
+@contextlib.contextmanager
+def forced_block_n(block_n: int | None):
+    """DG_GEMM_BLOCK_N=block_n (None: the heuristic's width) for the GEMMs inside, of any type."""
+    if block_n is None:
+        yield
+        return
+    previous = os.environ.get("DG_GEMM_BLOCK_N")
+    os.environ["DG_GEMM_BLOCK_N"] = str(block_n)
+    _C.reload_gemm_plan_overrides()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DG_GEMM_BLOCK_N")
+        else:
+            os.environ["DG_GEMM_BLOCK_N"] = previous
+        _C.reload_gemm_plan_overrides()
+
+
 def restore_heuristic() -> None:
     """The overrides as they were before the first forced_plan of the test."""
     global _heuristic_env

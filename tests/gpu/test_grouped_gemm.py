@@ -5,9 +5,10 @@ import pytest
 import torch
 
 import deep_gemm
-from deep_gemm import calc_diff, per_token_cast_to_fp8
+from deep_gemm import _C, calc_diff, per_token_cast_to_fp8
 from deep_gemm import get_mn_major_tma_aligned_tensor as mn_major
 from moe import cast_b, contiguous_reference, contiguous_rows, dequant_a, dequant_b
+from sms import forced_block_n
 
 # DeepGEMM's MoE (n, k) pairs.
 NK = [(4096, 7168), (7168, 2048), (6144, 7168), (7168, 3072)]
@@ -41,6 +42,28 @@ def test_contiguous(num_groups, expected_m, n, k, dtype):
     assert calc_diff(d, ref) < 1e-3
 
 
+def masked_gemm(dtype, x, y, d, masked_m, expected_m):
+    """The masked GEMM of bf16 x [G, M, K] and y [G, N, K] (cast to FP8 for dtype 'fp8') into d;
+    returns the FP32 operands it computes with."""
+    if dtype == "bf16":
+        deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, masked_m, expected_m)
+        return x.float(), y.float()
+    parts = [per_token_cast_to_fp8(x[i]) for i in range(x.shape[0])]
+    a = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
+    b = cast_b(y)
+    deep_gemm.m_grouped_fp8_gemm_nt_masked((a[0], mn_major(a[1])), b, d, masked_m, expected_m)
+    return dequant_a(*a), dequant_b(*b)
+
+
+def check_masked(d, masked_m, a_deq, b_deq):
+    """Each group's first masked_m rows against the reference; the rows past them still NaN."""
+    for i, rows in enumerate(masked_m.tolist()):
+        assert d[i, rows:].isnan().all(), f"group {i}: rows past masked_m = {rows} were written"
+        if rows:
+            assert not d[i, :rows].isnan().any(), f"group {i}: rows below masked_m = {rows} were not written"
+            assert calc_diff(d[i, :rows], a_deq[i, :rows] @ b_deq[i].T) < 1e-3
+
+
 # (2, 5400, 4096): groups of about 4096 rows take FP8 tiles of 256 columns. (4, 128, 96):
 # each group's rows fit one tile-row, so B is read once (loaded evict-first).
 @pytest.mark.parametrize("num_groups, max_m, expected_m",
@@ -55,19 +78,48 @@ def test_masked(num_groups, max_m, expected_m, n, k, dtype):
     x = torch.randn((num_groups, max_m, k), device="cuda", dtype=torch.bfloat16, generator=g)
     y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16, generator=g)
     d = torch.full((num_groups, max_m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
-    if dtype == "fp8":
-        parts = [per_token_cast_to_fp8(x[i]) for i in range(num_groups)]
-        a = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
-        b = cast_b(y)
-        a_deq, b_deq = dequant_a(*a), dequant_b(*b)
-        deep_gemm.m_grouped_fp8_gemm_nt_masked((a[0], mn_major(a[1])), b, d, masked_m, expected_m)
-    else:
-        a_deq, b_deq = x.float(), y.float()
-        deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, masked_m, expected_m)
-    for i, rows in enumerate(masked_m.tolist()):
-        assert d[i, rows:].isnan().all(), f"group {i}: rows past masked_m were written"
-        if rows:
-            assert calc_diff(d[i, :rows], a_deq[i, :rows] @ b_deq[i].T) < 1e-3
+    check_masked(d, masked_m, *masked_gemm(dtype, x, y, d, masked_m, expected_m))
+
+
+# The TMA store writes a math warpgroup's 64 rows only where all of them lie inside the
+# group's masked_m; a warpgroup that reaches past it stores from registers. Counts at and
+# one off the warpgroup (64) and tile (128) edges, 0, and M (a multiple of 64 or not: 300's
+# last warpgroup reaches past M). 64-row tiles (expected_m 32) and 128-row tiles (two
+# warpgroups, 128); tiles of the heuristic's width, of 256 columns (FP8: chunks stored
+# during the last K-block) and narrow ones whose last chunk is under 64 columns (TMA's
+# second map); N = 2112 leaves a partial last tile.
+@pytest.mark.parametrize("max_m, counts", [(256, [0, 1, 63, 64, 65, 128, 191, 256]),
+                                           (300, [300, 299, 257, 0, 129, 192])])
+@pytest.mark.parametrize("n, k", [(4096, 2048), (2112, 512)])
+@pytest.mark.parametrize("expected_m", [32, 128])
+@pytest.mark.parametrize("width", ["heuristic", "wide", "narrow"])
+@pytest.mark.parametrize("dtype", ["fp8", "bf16"])
+def test_masked_partial_warpgroups(max_m, counts, n, k, expected_m, width, dtype):
+    num_groups = len(counts)
+    block_n = {"heuristic": None, "wide": 256, "narrow": 32 if dtype == "fp8" else 176}[width]
+    with forced_block_n(block_n):
+        plan = _C.gemm_config(dtype, "masked", max_m, n, k, num_groups=num_groups, expected_m=expected_m,
+                              num_sms=deep_gemm.get_num_sms())
+        block_m = 64 if expected_m <= 64 else 128
+        assert plan.startswith(f"{dtype}_gemm_nt[{block_m}x{block_n or ''}") and "tma-store" in plan, plan
+        g = gen(max_m + n + expected_m)
+        masked_m = torch.tensor(counts, device="cuda", dtype=torch.int32)
+        x = torch.randn((num_groups, max_m, k), device="cuda", dtype=torch.bfloat16, generator=g)
+        y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16, generator=g)
+        d = torch.full((num_groups, max_m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+        check_masked(d, masked_m, *masked_gemm(dtype, x, y, d, masked_m, expected_m))
+
+
+def test_masked_rows_not_16_byte_aligned():
+    """N = 4100: D's rows are not 16 bytes apart, so every tile is stored from registers."""
+    num_groups, max_m, n, k = 3, 192, 4100, 256
+    assert "tma-store" not in _C.gemm_config("bf16", "masked", max_m, n, k, num_groups=num_groups, expected_m=128)
+    g = gen(4100)
+    masked_m = torch.tensor([192, 65, 0], device="cuda", dtype=torch.int32)
+    x = torch.randn((num_groups, max_m, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    y = torch.randn((num_groups, n, k), device="cuda", dtype=torch.bfloat16, generator=g)
+    d = torch.full((num_groups, max_m, n), float("nan"), device="cuda", dtype=torch.bfloat16)
+    check_masked(d, masked_m, *masked_gemm("bf16", x, y, d, masked_m, 128))
 
 
 def test_masked_under_cuda_graph():

@@ -41,10 +41,12 @@
 //     while the previous one is promoted; three have registers for one each, and
 //     the tensor cores run the other two's MMAs during a promotion. BF16
 //     accumulates in place and keeps one K-block of MMAs in flight.
-//   * Epilogue: bf16 D (rows a 16-byte multiple apart, not masked) goes through
-//     shared memory in 64-column chunks, the last one narrower when BLOCK_N is
-//     not a multiple of 64, each stored with TMA while the next is staged; other
-//     outputs are written from registers.
+//   * Epilogue: bf16 D (rows a 16-byte multiple apart) goes through shared
+//     memory in 64-column chunks, the last one narrower when BLOCK_N is not a
+//     multiple of 64, each stored with TMA while the next is staged; other
+//     outputs are written from registers. Masked: a math warpgroup whose 64 rows
+//     reach past its group's count stores that tile from registers instead (TMA
+//     would write the rows past it).
 // Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
 // `empty` (every math warp is done reading). The ring position (stage, parity)
 // runs on across tiles; each side steps its own copy, one K-block at a time.
@@ -438,9 +440,6 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     using MMA = typename Select<kFP8, wgmma::FP8MMA<Layout::kSubN>, wgmma::BF16MMA<kBlockN>>::type;
     constexpr int kAccumulators = kBlockN / 2;  // the tile's, per thread (m64nN: N / 2)
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
-    // Masked D rows past grouping[g] must stay untouched, which a whole-tile TMA
-    // store cannot promise.
-    static_assert(!kTmaStore || !kMasked, "no TMA store for masked D");
     // Grouped tiles read their expert from their first row (contiguous) or
     // tile a group's rows (masked) in BLOCK_Ms that divide the 128-row alignment.
     static_assert(kType == GemmType::Dense || 128 % kBlockM == 0, "grouped BLOCK_M divides 128");
@@ -582,6 +581,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         };
         float accum[kAccumulators];
         const int tile_row = tile.m_tile * kBlockM;  // inside the group's rows when masked
+        // Masked D rows past grouping[g] must stay untouched: TMA stores a warpgroup's
+        // rows only where all 64 lie inside the group's (and so inside its M rows: a
+        // store never reaches the next group's), the decision uniform per warpgroup.
+        const bool tma_rows = kTmaStore && (!kMasked || tile_row + (warpgroup + 1) * 64 <= tile.rows);
         // Each math warpgroup stages and stores its own 64 rows, chunk by chunk
         // through its buffer ring (one store group per chunk); TMA clips M and N.
         auto store_chunk = [&](auto chunk) {
@@ -600,12 +603,16 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             ptx::fence_proxy_async();
             ptx::named_barrier(1 + warpgroup, 128);
             if (issuer) {
+                const TensorMap* map = kTail ? &tmap_d_tail : &tmap_d;
+                // Masked D's map is over [G * M, N]. Only the masked TMA kernels' call names
+                // the group: elsewhere (kernels without the TMA store never get here) the
+                // lambda then captures no more than before, and ptxas's code stays as it was.
                 if constexpr (kColumns)
-                    ptx::tma_store_3d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64, tile.group,
-                                      tile_row + warpgroup * 64);
+                    ptx::tma_store_3d(map, buffer, n0 + chunk.value * 64, tile.group, tile_row + warpgroup * 64);
+                else if constexpr (kMasked && kTmaStore)
+                    ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile.group * m + tile_row + warpgroup * 64);
                 else
-                    ptx::tma_store_2d(kTail ? &tmap_d_tail : &tmap_d, buffer, n0 + chunk.value * 64,
-                                      tile_row + warpgroup * 64);
+                    ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile_row + warpgroup * 64);
                 ptx::tma_store_commit();
             }
         };
@@ -617,12 +624,14 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // Split K's slices store after the loop. Grouped tiles of one math warpgroup
         // (64 x 256: only with DG_GEMM_BLOCK_N forced, grouped 256-column tiles come from
         // 4096 rows) store after it too: with the early stores ptxas spills one register.
+        // Masked tiles store early where their warpgroup's rows all lie inside the group
+        // (tma_rows), the others from registers after the loop.
         // (C is added after the mainloop, so early stores must not come with a C: they do not,
         // FP8 with a bf16 D takes no C, csrc/apis/gemm.cpp and einsum.cpp.)
         constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1 &&
                                       !(kType != GemmType::Dense && Layout::kMathWarpgroups == 1);
         static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
-        const bool stores_early = kStoresEarly && tile.split < 0;
+        const bool stores_early = kStoresEarly && tile.split < 0 && tma_rows;
 
         if constexpr (kFP8) {
             // The MMAs of a K-block go into a temporary accumulator that is then folded
@@ -868,7 +877,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
 
         if (stores_early) {
             store_chunk(Constant<Layout::kChunks - 1>{});  // the others went out in the last K-block
-        } else if (kTmaStore) {
+        } else if (tma_rows) {
             constexpr_for<Layout::kChunks>(store_chunk);
         } else {
             // Straight from registers; rows past the group's rows and columns >= N
