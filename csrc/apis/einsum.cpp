@@ -112,7 +112,7 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
     // The per-head kernel reads b as it lies: K-major for 'bhr,hdr->bhd', MN-major
     // ([h, K = d, N = r], r contiguous) for 'bhd,hdr->bhr'.
     if (!use_cublaslt && per_head_kernel_fits(a, b, d)) {
-        kernels::launch_per_head_gemm(a, b, d, !bhr, get_num_sms());
+        kernels::launch_per_head_gemm(a, b, d, !bhr);
         return;
     }
     // cuBLAS: [b, K] @ [K, N] with the heads as its batch; d written in place.

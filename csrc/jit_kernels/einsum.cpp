@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include "tma.hpp"
@@ -24,9 +23,6 @@ constexpr int kStages = 6;     // 'bmk,bnk->mn': 6 x 32 KB, one CTA per SM
 // (d = 128: two K-blocks) and their tiles many.
 constexpr int kPerHeadStages = 3;
 constexpr int kPerHeadCtasPerSm = 2;
-// Tiles 64 columns wide where 128-wide ones would leave CTA slots idle (small b: one
-// row tile per head).
-constexpr int kNarrowBlockN = 64;
 
 struct BmkArgs {
     float* d;
@@ -41,9 +37,7 @@ struct PerHeadArgs {
     int m_tiles, n_tiles;
 };
 
-int shared_bytes(int stages, int block_n = kBlockN) {
-    return stages * (kBlockM + block_n) * kBlockK * 2 + 2 * stages * 8;
-}
+int shared_bytes(int stages) { return stages * (kBlockM + kBlockN) * kBlockK * 2 + 2 * stages * 8; }
 
 jit::KernelSource bmk_source() {
     std::string code =
@@ -62,36 +56,28 @@ jit::KernelSource bmk_source() {
 
 // B K-major ('bhr,hdr->bhd') or MN-major ('bhd,hdr->bhr'); the kernels' names contain
 // "gemm", which upstream's tests time them by.
-jit::KernelSource per_head_source(bool mn_major_b, int block_n) {
-    const std::string kernel = std::string(mn_major_b ? "deep_gemm_bf16_per_head_gemm_mn_major_b" :
-                                                        "deep_gemm_bf16_per_head_gemm") +
-                               (block_n == kBlockN ? "" : "_n" + std::to_string(block_n));
-    const std::string stages = std::to_string(kPerHeadStages);
+jit::KernelSource per_head_source(bool mn_major_b) {
+    const std::string kernel = mn_major_b ? "deep_gemm_bf16_per_head_gemm_mn_major_b" : "deep_gemm_bf16_per_head_gemm";
     std::string code =
         "#include <deep_gemm/einsum.cuh>\n"
         "using namespace deep_gemm;\n"
         + jit::static_assert_size("einsum::PerHeadArgs", sizeof(PerHeadArgs)) +
-        "static_assert(einsum::BmkLayout<" + stages + ", " + std::to_string(block_n) + ">::kBytes == " +
-        std::to_string(shared_bytes(kPerHeadStages, block_n)) + ", \"host and device shared memory sizes differ\");\n"
+        "static_assert(einsum::BmkLayout<" + std::to_string(kPerHeadStages) + ">::kBytes == " +
+        std::to_string(shared_bytes(kPerHeadStages)) + ", \"host and device shared memory sizes differ\");\n"
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) + ", " +
         std::to_string(kPerHeadCtasPerSm) + ")\n" +
         kernel + "(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,\n"
         "          const __grid_constant__ einsum::PerHeadArgs args) {\n"
-        "    einsum::per_head_gemm<" + stages + ", " + (mn_major_b ? "true" : "false") + ", " +
-        std::to_string(block_n) + ">(&a_map, &b_map, args);\n"
+        "    einsum::per_head_gemm<" + std::to_string(kPerHeadStages) + ", " + (mn_major_b ? "true" : "false") +
+        ">(&a_map, &b_map, args);\n"
         "}\n";
-    std::string name = std::string("einsum[per-head") + (mn_major_b ? " mn-major b" : "") +
-                       (block_n == kBlockN ? "" : " n" + std::to_string(block_n)) + "]";
-    return {std::move(name), std::move(code), kernel};
+    return {mn_major_b ? "einsum[per-head mn-major b]" : "einsum[per-head]", std::move(code), kernel};
 }
 
 }  // namespace
 
 std::vector<jit::KernelSource> einsum_kernel_sources() {
-    std::vector<jit::KernelSource> sources{bmk_source()};
-    for (const bool mn_major_b : {false, true})
-        for (const int block_n : {kBlockN, kNarrowBlockN}) sources.push_back(per_head_source(mn_major_b, block_n));
-    return sources;
+    return {bmk_source(), per_head_source(false), per_head_source(true)};
 }
 
 void launch_bmk_bnk_mn(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, int num_sms) {
@@ -117,19 +103,13 @@ void launch_bmk_bnk_mn(const at::Tensor& a, const at::Tensor& b, const at::Tenso
     kernel.launch(launch, kernel_args);
 }
 
-void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, bool mn_major_b,
-                          int num_sms) {
+void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, bool mn_major_b) {
     const int rows = static_cast<int>(a.size(0)), heads = static_cast<int>(a.size(1)), k = static_cast<int>(a.size(2));
     const int n = static_cast<int>(mn_major_b ? b.size(2) : b.size(1));
-    const int m_tiles = (rows + kBlockM - 1) / kBlockM;
-    const long long wide_ctas = static_cast<long long>(heads) * m_tiles * ((n + kBlockN - 1) / kBlockN);
-    const int block_n = wide_ctas < static_cast<long long>(kPerHeadCtasPerSm) * num_sms ? kNarrowBlockN : kBlockN;
-    const int n_tiles = (n + block_n - 1) / block_n;
     const int device = a.get_device();
     const c10::cuda::CUDAGuard guard(a.device());
-    const jit::Kernel& kernel = jit::get_kernel_once(std::make_tuple(device, mn_major_b, block_n), [mn_major_b, block_n] {
-        return per_head_source(mn_major_b, block_n);
-    });
+    const jit::Kernel& kernel =
+        jit::get_kernel_once(std::make_pair(device, mn_major_b), [mn_major_b] { return per_head_source(mn_major_b); });
     CUtensorMap a_map = make_tma_2d(a.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rows,
                                     static_cast<uint64_t>(heads) * k, static_cast<uint64_t>(a.stride(0)) * 2, kBlockM,
                                     kBlockK, CU_TENSOR_MAP_SWIZZLE_128B);
@@ -138,13 +118,14 @@ void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Te
         mn_major_b ? make_tma_2d(b.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, static_cast<uint64_t>(heads) * k, n,
                                  static_cast<uint64_t>(b.stride(1)) * 2, kBlockK, 64, CU_TENSOR_MAP_SWIZZLE_128B)
                    : make_tma_2d(b.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, static_cast<uint64_t>(heads) * n, k,
-                                 static_cast<uint64_t>(b.stride(1)) * 2, block_n, kBlockK, CU_TENSOR_MAP_SWIZZLE_128B);
+                                 static_cast<uint64_t>(b.stride(1)) * 2, kBlockN, kBlockK, CU_TENSOR_MAP_SWIZZLE_128B);
+    const int m_tiles = (rows + kBlockM - 1) / kBlockM, n_tiles = (n + kBlockN - 1) / kBlockN;
     PerHeadArgs args{d.data_ptr(), static_cast<long long>(d.stride(0)), rows, heads, n, k, m_tiles, n_tiles};
     void* kernel_args[] = {&a_map, &b_map, &args};
     jit::LaunchConfig launch;
     launch.grid = dim3(static_cast<unsigned>(heads * m_tiles * n_tiles));
     launch.block = dim3(kThreads);
-    launch.shared_bytes = shared_bytes(kPerHeadStages, block_n);
+    launch.shared_bytes = shared_bytes(kPerHeadStages);
     launch.stream = c10::cuda::getCurrentCUDAStream(device).stream();
     kernel.launch(launch, kernel_args);
 }

@@ -30,8 +30,7 @@ def test_bmk_bnk_mn(s, m, n, k, out):
 @pytest.mark.parametrize("use_cublaslt", [False, True])
 def test_per_head(h, r, dim, batch, expr, use_cublaslt):
     """Upstream's shapes, batches and sliced b; contracted dims off 64 (cuBLAS), tiles cut
-    by b, d and r (r = 320: the last 128-column tile of 'bhd,hdr->bhr' has one 64-column box);
-    small b runs 64-column tiles."""
+    by b, d and r (r = 320: the last 128-column tile of 'bhd,hdr->bhr' has one 64-column box)."""
     x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
     y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
     ref = torch.einsum(expr, x, y)
@@ -40,13 +39,12 @@ def test_per_head(h, r, dim, batch, expr, use_cublaslt):
     assert calc_diff(z, ref) < 1e-10
 
 
-@pytest.mark.parametrize("h, r, dim, width", [(16, 99, 64, 104), (1, 64, 128, 64), (4, 1000, 256, 1024),
+@pytest.mark.parametrize("h, r, dim, width", [(3, 99, 64, 104), (1, 64, 128, 64), (4, 1000, 256, 1024),
                                               (2, 130, 64, 136)])
-@pytest.mark.parametrize("batch", [1, 200, 4096])
+@pytest.mark.parametrize("batch", [1, 200])
 def test_bhd_hdr_bhr_kernel_edges(h, r, dim, width, batch):
     """The per-head kernel's MN-major b: odd r (bf16 stores one by one), r of one box, b's
-    rows `width` apart, in 64- and 128-column tiles (few tiles: 64), against an fp32
-    product (the kernel accumulates in fp32)."""
+    rows `width` apart, exactly against an fp32 product (the kernel accumulates in fp32)."""
     x = torch.randn(batch, h, dim, dtype=BF16, device="cuda")
     y = torch.randn(h, dim, width, dtype=BF16, device="cuda")[:, :, :r]
     ref = torch.einsum("bhd,hdr->bhr", x.float(), y.float())

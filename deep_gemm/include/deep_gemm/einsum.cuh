@@ -1,5 +1,5 @@
-// einsum's bf16 kernels, one tile mainloop (128-row tiles 128 or, per head, 64 columns
-// wide; K-major A, B K-major or MN-major):
+// einsum's bf16 kernels, one tile mainloop (128 x 128 tiles, K-major A, B K-major or
+// MN-major):
 //   * 'bmk,bnk->mn': D[m, n] += sum over the batch of A[b] @ B[b]^T for bf16 A
 //     [S, m, k], B [S, n, k] and fp32 D, as one GEMM whose K runs over (batch, k);
 //   * per-head GEMMs through strided TMA views, bf16 D: D[:, h] = A[:, h] @ B[h]^T
@@ -34,26 +34,26 @@ struct BmkArgs {
     int n_tiles, tiles, splits;
 };
 
-template <int kStages, int kTileN = kBlockN>
+template <int kStages>
 struct BmkLayout {
     static constexpr int kABytes = kBlockM * kBlockK * 2;
-    static constexpr int kBBytes = kTileN * kBlockK * 2;
+    static constexpr int kBBytes = kBlockN * kBlockK * 2;
     static constexpr int kStageBytes = kABytes + kBBytes;
     static constexpr int kBytes = kStages * kStageBytes + 2 * kStages * 8;
 };
 
-// The shared mainloop: 128 x kTileN fp32 accumulators over `steps` 64-column K-blocks,
+// The shared mainloop: 128 x 128 fp32 accumulators over `steps` 64-column K-blocks,
 // coordinates(t, a_inner, a_outer, b_inner, b_outer) placing step t's TMA boxes
-// (128-byte swizzle): 128 rows x 64 columns of A; kTileN rows x 64 columns of K-major B,
-// of MN-major B (kMnMajorB) `b_boxes` (up to kTileN / 64) boxes of 64 K-rows x 64
-// N-columns at b_inner, b_inner + 64 (8 KiB apart; a second box wholly past N is not
-// loaded: it only reaches columns of D that are not stored). 288 threads: two math
-// warpgroups, then the producer warp. Returns true in the math threads, whose acc then
-// holds rows 64 (warp / 4) ... + 63 of the tile.
-template <int kStages, bool kMnMajorB, int kTileN, typename Coordinates>
+// (128-byte swizzle): 128 rows x 64 columns of A; of K-major B likewise, of MN-major
+// B (kMnMajorB) `b_boxes` boxes of 64 K-rows x 64 N-columns at b_inner, b_inner + 64
+// (8 KiB apart; a second box wholly past N is not loaded: it only reaches columns of
+// D that are not stored). 288 threads: two math warpgroups, then the producer warp.
+// Returns true in the math threads, whose acc then holds rows 64 (warp / 4) ... + 63
+// of the tile.
+template <int kStages, bool kMnMajorB, typename Coordinates>
 __device__ __forceinline__ bool tile_mainloop(const TensorMap* a_map, const TensorMap* b_map, int steps,
                                               const Coordinates& coordinates, float* acc, int b_boxes = 2) {
-    using Layout = BmkLayout<kStages, kTileN>;
+    using Layout = BmkLayout<kStages>;
     constexpr int kMathWarps = kMathThreads / 32;
     extern __shared__ __align__(1024) unsigned char smem[];
     uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Layout::kStageBytes);
@@ -71,7 +71,7 @@ __device__ __forceinline__ bool tile_mainloop(const TensorMap* a_map, const Tens
 
     if (warp == kMathWarps) {
         if (lane != 0) return false;
-        constexpr int kBoxBytes = 64 * kBlockK * 2;
+        constexpr int kBoxBytes = Layout::kBBytes / 2;
         const int stage_bytes = kMnMajorB ? Layout::kABytes + b_boxes * kBoxBytes : Layout::kStageBytes;
         for (int t = 0; t < steps; ++t) {
             const int s = t % kStages;
@@ -97,7 +97,7 @@ __device__ __forceinline__ bool tile_mainloop(const TensorMap* a_map, const Tens
     // (2048 bytes) on, where K-major B's is 32 bytes along its rows.
     constexpr int kBStep = kMnMajorB ? 16 * 128 / 16 : 2;  // 16-byte units
 #pragma unroll
-    for (int i = 0; i < kTileN / 2; ++i) acc[i] = 0.0f;
+    for (int i = 0; i < kBlockN / 2; ++i) acc[i] = 0.0f;
     // Step t's MMAs are issued before step t - 1's are waited for (one group in
     // flight), whose stage is then handed back to the producer.
     for (int t = 0; t < steps; ++t) {
@@ -106,24 +106,24 @@ __device__ __forceinline__ bool tile_mainloop(const TensorMap* a_map, const Tens
         const unsigned char* stage = smem + s * Layout::kStageBytes;
         const ptx::SmemDescriptor a = ptx::SmemDescriptor::sw128(stage + group * 64 * 128);
         const ptx::SmemDescriptor b = kMnMajorB
-                                          ? ptx::SmemDescriptor::sw128_mn(stage + Layout::kABytes, 64 * kBlockK * 2)
+                                          ? ptx::SmemDescriptor::sw128_mn(stage + Layout::kABytes, Layout::kBBytes / 2)
                                           : ptx::SmemDescriptor::sw128(stage + Layout::kABytes);
 #pragma unroll
-        for (int i = 0; i < kTileN / 2; ++i) ptx::fence_operand(acc[i]);
+        for (int i = 0; i < kBlockN / 2; ++i) ptx::fence_operand(acc[i]);
         ptx::wgmma_fence();
 #pragma unroll
         for (int k = 0; k < kBlockK / 16; ++k)
-            wgmma::BF16MMA<kTileN, false, kMnMajorB>::run(a.at(k * 2), b.at(k * kBStep), acc, true);
+            wgmma::BF16MMA<kBlockN, false, kMnMajorB>::run(a.at(k * 2), b.at(k * kBStep), acc, true);
         ptx::wgmma_commit();
         ptx::wgmma_wait<1>();
 #pragma unroll
-        for (int i = 0; i < kTileN / 2; ++i) ptx::fence_operand(acc[i]);
+        for (int i = 0; i < kBlockN / 2; ++i) ptx::fence_operand(acc[i]);
         __syncwarp();
         if (t > 0 && lane == 0) ptx::mbarrier_arrive(empty + (t - 1) % kStages);
     }
     ptx::wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < kTileN / 2; ++i) ptx::fence_operand(acc[i]);
+    for (int i = 0; i < kBlockN / 2; ++i) ptx::fence_operand(acc[i]);
     return true;
 }
 
@@ -131,12 +131,12 @@ __device__ __forceinline__ bool tile_mainloop(const TensorMap* a_map, const Tens
 // (columns col and col + 1): accumulators 4 (i / 4) + {0, 1} cover columns
 // 8 (i / 4) + 2 (lane % 4) + {0, 1} of row lane / 4 of its warp's 16, the next two
 // the same columns of row lane / 4 + 8.
-template <int kTileN, typename Store>
+template <typename Store>
 __device__ __forceinline__ void for_each_accumulator_pair(const float* acc, const Store& store) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row0 = (warp / 4) * 64 + (warp % 4) * 16 + lane / 4, col0 = 2 * (lane % 4);
 #pragma unroll
-    for (int i = 0; i < kTileN / 8; ++i)
+    for (int i = 0; i < kBlockN / 8; ++i)
 #pragma unroll
         for (int h = 0; h < 2; ++h) store(row0 + 8 * h, col0 + 8 * i, acc[4 * i + 2 * h], acc[4 * i + 2 * h + 1]);
 }
@@ -157,8 +157,8 @@ __device__ __forceinline__ void bmk_bnk_mn(const TensorMap* a_map, const TensorM
     };
     float acc[kBlockN / 2];
     const int steps = (end_batch - first_batch) * k_blocks;
-    if (steps == 0 || !tile_mainloop<kStages, false, kBlockN>(a_map, b_map, steps, coordinates, acc)) return;
-    for_each_accumulator_pair<kBlockN>(acc, [&](int row, int col, float v0, float v1) {
+    if (steps == 0 || !tile_mainloop<kStages, false>(a_map, b_map, steps, coordinates, acc)) return;
+    for_each_accumulator_pair(acc, [&](int row, int col, float v0, float v1) {
         if (m0 + row >= args.m) return;
         float* d = args.d + static_cast<long long>(m0 + row) * args.n + n0 + col;
         if (n0 + col < args.n) atomicAdd(d, v0);
@@ -177,27 +177,25 @@ struct PerHeadArgs {
 };
 
 // a_map: bf16 [rows, H * K]; b_map: bf16 [H * N, K] (K-major) or [H * K, N]
-// (MN-major), rows B's row stride apart. CTAs: heads x m_tiles x n_tiles, tiles
-// 128 x kTileN.
-template <int kStages, bool kMnMajorB, int kTileN>
+// (MN-major), rows B's row stride apart. CTAs: heads x m_tiles x n_tiles.
+template <int kStages, bool kMnMajorB>
 __device__ __forceinline__ void per_head_gemm(const TensorMap* a_map, const TensorMap* b_map, const PerHeadArgs& args) {
     const int n_tile = blockIdx.x % args.n_tiles;
     const int m_tile = (blockIdx.x / args.n_tiles) % args.m_tiles;
     const int head = blockIdx.x / (args.n_tiles * args.m_tiles);
-    const int m0 = m_tile * kBlockM, n0 = n_tile * kTileN;
+    const int m0 = m_tile * kBlockM, n0 = n_tile * kBlockN;
     const auto coordinates = [&](int t, int& a_inner, int& a_outer, int& b_inner, int& b_outer) {
         a_inner = head * args.k + t * kBlockK;
         a_outer = m0;
         b_inner = kMnMajorB ? n0 : t * kBlockK;
         b_outer = kMnMajorB ? head * args.k + t * kBlockK : head * args.n + n0;
     };
-    float acc[kTileN / 2];
-    const int b_boxes = kTileN == 128 && n0 + 64 < args.n ? 2 : 1;
-    if (!tile_mainloop<kStages, kMnMajorB, kTileN>(a_map, b_map, args.k / kBlockK, coordinates, acc, b_boxes))
-        return;
+    float acc[kBlockN / 2];
+    const int b_boxes = n0 + 64 < args.n ? 2 : 1;
+    if (!tile_mainloop<kStages, kMnMajorB>(a_map, b_map, args.k / kBlockK, coordinates, acc, b_boxes)) return;
     // Column pairs as one 4-byte store where N is even (every pair then aligned).
     const bool paired = args.n % 2 == 0;
-    for_each_accumulator_pair<kTileN>(acc, [&](int row, int col, float v0, float v1) {
+    for_each_accumulator_pair(acc, [&](int row, int col, float v0, float v1) {
         if (m0 + row >= args.rows || n0 + col >= args.n) return;
         __nv_bfloat16* d = args.d + (m0 + row) * args.d_stride + static_cast<long long>(head) * args.n + n0 + col;
         if (paired) {
