@@ -61,7 +61,7 @@ def test_per_head_is_one_gemm_kernel(expr):
     h, r, dim, batch = 8, 4096, 1024, 32
     x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
     y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
-    z = torch.empty_like(torch.einsum(expr, x, y))
+    z = torch.empty(torch.einsum(expr, x, y).shape, dtype=BF16, device="cuda")  # contiguous, unlike einsum's result
     deep_gemm.einsum(expr, x, y, z)
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
