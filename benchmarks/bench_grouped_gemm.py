@@ -94,7 +94,6 @@ def bench_masked(dtype, groups, expected_m, n, k, timer, theirs_lib, max_m=4096,
     y = torch.randn((groups, n, k), device="cuda", dtype=torch.bfloat16)
     d = torch.empty((groups, max_m, n), device="cuda", dtype=torch.bfloat16)
     d_up = torch.empty_like(d)
-    outs = [torch.empty((rows, n), device="cuda", dtype=torch.bfloat16) for rows in counts]
     if dtype == "fp8":
         parts = [per_token_cast_to_fp8(x[i]) for i in range(groups)]
         a = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
@@ -102,13 +101,18 @@ def bench_masked(dtype, groups, expected_m, n, k, timer, theirs_lib, max_m=4096,
         a_mn = (a[0], mn_major(a[1]))
         ours = lambda: deep_gemm.m_grouped_fp8_gemm_nt_masked(a_mn, b, d, masked_m, expected_m)
         up = theirs_lib and (lambda: theirs_lib.m_grouped_fp8_gemm_nt_masked(a_mn, b, d_up, masked_m, expected_m))
-        slices = [(a[0][g, :rows].contiguous(), a[1][g, :rows].contiguous()) for g, rows in enumerate(counts)]
-        theirs = per_expert_loop(slices, b, outs)
+        # cuBLASLt's block-scaled FP8 takes rows in multiples of 16: the ragged counts' loop
+        # computes up to the next one (a few rows more than ours).
+        padded = [min(max_m, (rows + 15) // 16 * 16) for rows in counts]
+        slices = [(a[0][g, :rows].contiguous(), a[1][g, :rows].contiguous()) for g, rows in enumerate(padded)]
+        theirs = per_expert_loop(slices, b, [torch.empty((rows, n), device="cuda", dtype=torch.bfloat16)
+                                             for rows in padded])
         a_deq, b_deq = dequant_a(*a), dequant_b(*b)
     else:
         ours = lambda: deep_gemm.m_grouped_bf16_gemm_nt_masked(x, y, d, masked_m, expected_m)
         up = theirs_lib and (lambda: theirs_lib.m_grouped_bf16_gemm_nt_masked(x, y, d_up, masked_m, expected_m))
         x_rows = [x[g, :rows] for g, rows in enumerate(counts)]
+        outs = [torch.empty((rows, n), device="cuda", dtype=torch.bfloat16) for rows in counts]
 
         def theirs():
             for g, out in enumerate(outs):
