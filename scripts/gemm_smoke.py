@@ -2,8 +2,9 @@
 """A few fp8_gemm_nt and bf16_gemm_nt calls over edge shapes, the drop-in API's kernel paths and
 masked grouped GEMMs, checked against FP32 references.
 
-Small enough to run under compute-sanitizer (--masked: the masked calls alone):
-    compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py [--masked]
+Small enough to run under compute-sanitizer (--masked / --einsum: only the masked GEMMs / only
+the einsum kernels, the per-head bf16 ones and fp8_einsum's grouping by columns):
+    compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py [--masked] [--einsum]
 """
 import sys
 from pathlib import Path
@@ -141,17 +142,51 @@ def check_drop_in_paths() -> list[bool]:
     return results
 
 
-def main() -> int:
+# Per head h (a few heads, batches cut by the 64- / 128-row tiles, widths off 64): both bf16
+# expressions (the second reads y MN-major) and fp8_einsum with bf16 d and with fp32 d + c.
+def check_einsum_paths() -> list[bool]:
     results = []
-    if "--masked" not in sys.argv[1:]:
+    batch, heads, r, dim = 65, 3, 192, 136
+    x = torch.randn((batch, heads, r), device="cuda", dtype=torch.bfloat16)
+    y = torch.randn((heads, dim, r + 64), device="cuda", dtype=torch.bfloat16)[:, :, :r]
+    z = torch.full((batch, heads, dim), float("nan"), device="cuda", dtype=torch.bfloat16)
+    deep_gemm.einsum("bhr,hdr->bhd", x, y, z)
+    results.append(report("einsum bhr,hdr->bhd", z, torch.einsum("bhr,hdr->bhd", x.float(), y.float())))
+    w = torch.randn((batch, heads, 128), device="cuda", dtype=torch.bfloat16)  # its K: whole 64-blocks
+    v = torch.randn((heads, 128, r + 64), device="cuda", dtype=torch.bfloat16)[:, :, :r]
+    out = torch.full((batch, heads, r), float("nan"), device="cuda", dtype=torch.bfloat16)
+    deep_gemm.einsum("bhd,hdr->bhr", w, v, out)
+    results.append(report("einsum bhd,hdr->bhr", out, torch.einsum("bhd,hdr->bhr", w.float(), v.float())))
+    xq, xs = per_token_cast_to_fp8(x.view(-1, r))
+    yq = [per_block_cast_to_fp8(y[h]) for h in range(heads)]
+    a = (xq.view(batch, heads, r), xs.view(batch, heads, -1))
+    b = (torch.stack([q for q, _ in yq]), torch.stack([s for _, s in yq]))
+    ref = torch.einsum("bhr,hdr->bhd", dequant_a(xq, xs).view(batch, heads, r),
+                       torch.stack([dequant_b(q, s) for q, s in yq]))
+    deep_gemm.fp8_einsum("bhr,hdr->bhd", a, b, z)
+    results.append(report("fp8_einsum bhr,hdr->bhd bf16 d", z, ref))
+    c = torch.randn((batch, heads, dim), device="cuda")
+    d = torch.empty_like(c)
+    deep_gemm.fp8_einsum("bhr,hdr->bhd", a, b, d, c)
+    results.append(report("fp8_einsum bhr,hdr->bhd fp32 d + c", d, ref + c))
+    return results
+
+
+def main() -> int:
+    chosen = {flag for flag in ("--masked", "--einsum") if flag in sys.argv[1:]}
+    results = []
+    if not chosen:
         results += [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
         results += check_drop_in_paths()
         for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES + WIDE_N_CASES:
             with num_sms(sms):
                 results.append(check(op, m, n, k))
-    results += [check_masked(*case) for case in MASKED_CASES]
-    with forced_block_n(256):
-        results += [check_masked(*case) for case in MASKED_WIDE_CASES]
+    if not chosen or "--masked" in chosen:
+        results += [check_masked(*case) for case in MASKED_CASES]
+        with forced_block_n(256):
+            results += [check_masked(*case) for case in MASKED_WIDE_CASES]
+    if not chosen or "--einsum" in chosen:
+        results += check_einsum_paths()
     return 0 if all(results) else 1
 
 
