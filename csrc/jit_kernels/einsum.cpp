@@ -35,6 +35,7 @@ struct PerHeadArgs {
     long long d_stride;
     int rows, heads, n, k;
     int m_tiles, n_tiles;
+    int tma_store;
 };
 
 int shared_bytes(int stages) { return stages * (kBlockM + kBlockN) * kBlockK * 2 + 2 * stages * 8; }
@@ -67,9 +68,9 @@ jit::KernelSource per_head_source(bool mn_major_b) {
         "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) + ", " +
         std::to_string(kPerHeadCtasPerSm) + ")\n" +
         kernel + "(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,\n"
-        "          const __grid_constant__ einsum::PerHeadArgs args) {\n"
+        "          const __grid_constant__ TensorMap d_map, const __grid_constant__ einsum::PerHeadArgs args) {\n"
         "    einsum::per_head_gemm<" + std::to_string(kPerHeadStages) + ", " + (mn_major_b ? "true" : "false") +
-        ">(&a_map, &b_map, args);\n"
+        ">(&a_map, &b_map, &d_map, args);\n"
         "}\n";
     return {mn_major_b ? "einsum[per-head mn-major b]" : "einsum[per-head]", std::move(code), kernel};
 }
@@ -119,9 +120,20 @@ void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Te
                                  static_cast<uint64_t>(b.stride(1)) * 2, kBlockK, 64, CU_TENSOR_MAP_SWIZZLE_128B)
                    : make_tma_2d(b.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, static_cast<uint64_t>(heads) * n, k,
                                  static_cast<uint64_t>(b.stride(1)) * 2, kBlockN, kBlockK, CU_TENSOR_MAP_SWIZZLE_128B);
+    // D through TMA stores where its strides allow (N a multiple of 8, d being packed),
+    // as [rows, heads, N] so that the boxes (64 columns x 1 head x 64 rows) clip at
+    // each head's N; else register stores, and the map is left unused.
+    const bool tma_store = (d.stride(0) * 2) % 16 == 0 && (d.stride(1) * 2) % 16 == 0;
+    CUtensorMap d_map{};
+    if (tma_store)
+        d_map = make_tma_3d(d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                            {static_cast<uint64_t>(n), static_cast<uint64_t>(heads), static_cast<uint64_t>(rows)},
+                            {static_cast<uint64_t>(d.stride(1)) * 2, static_cast<uint64_t>(d.stride(0)) * 2},
+                            {64, 1, 64}, CU_TENSOR_MAP_SWIZZLE_128B);
     const int m_tiles = (rows + kBlockM - 1) / kBlockM, n_tiles = (n + kBlockN - 1) / kBlockN;
-    PerHeadArgs args{d.data_ptr(), static_cast<long long>(d.stride(0)), rows, heads, n, k, m_tiles, n_tiles};
-    void* kernel_args[] = {&a_map, &b_map, &args};
+    PerHeadArgs args{d.data_ptr(), static_cast<long long>(d.stride(0)), rows, heads, n, k, m_tiles, n_tiles,
+                     tma_store ? 1 : 0};
+    void* kernel_args[] = {&a_map, &b_map, &d_map, &args};
     jit::LaunchConfig launch;
     launch.grid = dim3(static_cast<unsigned>(heads * m_tiles * n_tiles));
     launch.block = dim3(kThreads);

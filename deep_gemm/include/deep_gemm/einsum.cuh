@@ -174,12 +174,55 @@ struct PerHeadArgs {
     long long d_stride;
     int rows, heads, n, k;
     int m_tiles, n_tiles;
+    int tma_store;  // D through d_map (its strides multiples of 16 bytes), else register stores
 };
 
+// A math warpgroup's 64 x 128 bf16 tile goes to shared memory as two 64-column chunks
+// in TMA's 128-byte swizzle layout (the 16-byte units of row r permuted by r % 8,
+// which keeps the writes free of bank conflicts) and one thread stores them with TMA
+// through d_map [rows, H, N] (box 64 columns x 1 head x 64 rows), which clips at the
+// head's N and at the rows. The buffers are the warpgroup's own A rows of stages 0
+// and 1: after its last MMA no load or other warpgroup touches them.
+template <int kStages>
+__device__ __forceinline__ void store_tile_tma(const TensorMap* d_map, const float* acc, int head, int m0, int n0,
+                                               const PerHeadArgs& args) {
+    static_assert(kStages >= 2, "the two staging buffers take two stages' A rows");
+    extern __shared__ __align__(1024) unsigned char smem[];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = warp / 4;
+    const int row0 = m0 + group * 64;
+    if (row0 >= args.rows) return;  // uniform per warpgroup
+    const int chunks = n0 + 64 < args.n ? 2 : 1;
+#pragma unroll
+    for (int chunk = 0; chunk < 2; ++chunk) {
+        if (chunk == chunks) break;
+        unsigned char* buffer = smem + chunk * BmkLayout<kStages>::kStageBytes + group * 64 * 128;
+#pragma unroll
+        for (int i = chunk * 8; i < chunk * 8 + 8; ++i) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int row = (warp % 4) * 16 + lane / 4 + 8 * h;
+                *reinterpret_cast<__nv_bfloat162*>(buffer + row * 128 + ((i % 8) ^ (row % 8)) * 16 + (lane % 4) * 4) =
+                    __floats2bfloat162_rn(acc[4 * i + 2 * h], acc[4 * i + 2 * h + 1]);
+            }
+        }
+    }
+    ptx::fence_proxy_async();
+    ptx::named_barrier(1 + group, 128);
+    if (threadIdx.x % 128 == 0) {
+        for (int chunk = 0; chunk < chunks; ++chunk)
+            ptx::tma_store_3d(d_map, smem + chunk * BmkLayout<kStages>::kStageBytes + group * 64 * 128,
+                              n0 + chunk * 64, head, row0);
+        ptx::tma_store_commit();
+        ptx::tma_store_wait_read<0>();  // the CTA's shared memory outlives the reads
+    }
+}
+
 // a_map: bf16 [rows, H * K]; b_map: bf16 [H * N, K] (K-major) or [H * K, N]
-// (MN-major), rows B's row stride apart. CTAs: heads x m_tiles x n_tiles.
+// (MN-major), rows B's row stride apart; d_map as store_tile_tma's (unused without
+// args.tma_store). CTAs: heads x m_tiles x n_tiles.
 template <int kStages, bool kMnMajorB>
-__device__ __forceinline__ void per_head_gemm(const TensorMap* a_map, const TensorMap* b_map, const PerHeadArgs& args) {
+__device__ __forceinline__ void per_head_gemm(const TensorMap* a_map, const TensorMap* b_map, const TensorMap* d_map,
+                                              const PerHeadArgs& args) {
     const int n_tile = blockIdx.x % args.n_tiles;
     const int m_tile = (blockIdx.x / args.n_tiles) % args.m_tiles;
     const int head = blockIdx.x / (args.n_tiles * args.m_tiles);
@@ -193,7 +236,12 @@ __device__ __forceinline__ void per_head_gemm(const TensorMap* a_map, const Tens
     float acc[kBlockN / 2];
     const int b_boxes = n0 + 64 < args.n ? 2 : 1;
     if (!tile_mainloop<kStages, kMnMajorB>(a_map, b_map, args.k / kBlockK, coordinates, acc, b_boxes)) return;
-    // Column pairs as one 4-byte store where N is even (every pair then aligned).
+    if (args.tma_store) {
+        store_tile_tma<kStages>(d_map, acc, head, m0, n0, args);
+        return;
+    }
+    // N not a multiple of 8 (D's head stride no multiple of 16 bytes, which TMA
+    // needs). Column pairs as one 4-byte store where N is even (every pair then aligned).
     const bool paired = args.n % 2 == 0;
     for_each_accumulator_pair(acc, [&](int row, int col, float v0, float v1) {
         if (m0 + row >= args.rows || n0 + col >= args.n) return;
