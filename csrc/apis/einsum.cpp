@@ -65,13 +65,21 @@ void bmk_bnk_mn(const char* op, const at::Tensor& a, const at::Tensor& b, const 
     d.copy_(sum);
 }
 
-// The per-head kernel's layout: a and d packed, b's rows evenly strided by a multiple
-// of 16 bytes, heads b.size(1) rows apart (N or K), K whole 64-element blocks, 16-byte
-// aligned data.
+// The per-head kernel's TMA store: d's rows and heads apart by multiples of 16 bytes,
+// not overlapping.
+bool per_head_tma_store_fits(const at::Tensor& d) {
+    return d.stride(2) == 1 && d.stride(0) % 8 == 0 && d.stride(1) % 8 == 0 && d.stride(1) >= d.size(2) &&
+           d.stride(0) >= d.size(1) * d.stride(1);
+}
+
+// The per-head kernel's layout: a packed, b's rows evenly strided by a multiple of
+// 16 bytes, heads b.size(1) rows apart (N or K), K whole 64-element blocks, 16-byte
+// aligned data; d fit for the TMA store, or packed (stored from registers).
 bool per_head_kernel_fits(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
     const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
-    return a.size(2) % 64 == 0 && a.is_contiguous() && d.is_contiguous() && b.stride(2) == 1 &&
-           b.stride(1) % 8 == 0 && b.stride(0) == b.size(1) * b.stride(1) && aligned(a) && aligned(b) && aligned(d);
+    return a.size(2) % 64 == 0 && a.is_contiguous() && (per_head_tma_store_fits(d) || d.is_contiguous()) &&
+           b.stride(2) == 1 && b.stride(1) % 8 == 0 && b.stride(0) == b.size(1) * b.stride(1) && aligned(a) &&
+           aligned(b) && aligned(d);
 }
 
 }  // namespace
@@ -112,7 +120,7 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
     // The per-head kernel reads b as it lies: K-major for 'bhr,hdr->bhd', MN-major
     // ([h, K = d, N = r], r contiguous) for 'bhd,hdr->bhr'.
     if (!use_cublaslt && per_head_kernel_fits(a, b, d)) {
-        kernels::launch_per_head_gemm(a, b, d, !bhr);
+        kernels::launch_per_head_gemm(a, b, d, !bhr, per_head_tma_store_fits(d));
         return;
     }
     // cuBLAS: [b, K] @ [K, N] with the heads as its batch; d written in place.

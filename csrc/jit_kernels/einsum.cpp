@@ -104,7 +104,8 @@ void launch_bmk_bnk_mn(const at::Tensor& a, const at::Tensor& b, const at::Tenso
     kernel.launch(launch, kernel_args);
 }
 
-void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, bool mn_major_b) {
+void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, bool mn_major_b,
+                          bool tma_store) {
     const int rows = static_cast<int>(a.size(0)), heads = static_cast<int>(a.size(1)), k = static_cast<int>(a.size(2));
     const int n = static_cast<int>(mn_major_b ? b.size(2) : b.size(1));
     const int device = a.get_device();
@@ -120,10 +121,8 @@ void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Te
                                  static_cast<uint64_t>(b.stride(1)) * 2, kBlockK, 64, CU_TENSOR_MAP_SWIZZLE_128B)
                    : make_tma_2d(b.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, static_cast<uint64_t>(heads) * n, k,
                                  static_cast<uint64_t>(b.stride(1)) * 2, kBlockN, kBlockK, CU_TENSOR_MAP_SWIZZLE_128B);
-    // D through TMA stores where its strides allow (N a multiple of 8, d being packed),
-    // as [rows, heads, N] so that the boxes (64 columns x 1 head x 64 rows) clip at
-    // each head's N; else register stores, and the map is left unused.
-    const bool tma_store = (d.stride(0) * 2) % 16 == 0 && (d.stride(1) * 2) % 16 == 0;
+    // D as [rows, heads, N], so that the TMA stores' boxes (64 columns x 1 head x 64
+    // rows) clip at each head's N; without tma_store the map is left unused.
     CUtensorMap d_map{};
     if (tma_store)
         d_map = make_tma_3d(d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,

@@ -18,8 +18,10 @@ void launch_bmk_bnk_mn(const at::Tensor& a, const at::Tensor& b, const at::Tenso
 
 // d[:, h] = a[:, h] @ b[h]^T for b [H, N, K] or, mn_major_b, a[:, h] @ b[h] for b
 // [H, K, N]; bf16 a [rows, H, K] (contiguous), b (unit last stride, rows evenly
-// strided by a multiple of 8, heads N or K rows apart), bf16 d [rows, H, N]
-// (contiguous); K a multiple of 64.
-void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, bool mn_major_b);
+// strided by a multiple of 8, heads N or K rows apart), bf16 d [rows, H, N]; K a
+// multiple of 64. tma_store: d stored through a TMA tensor map (unit last stride, the
+// others multiples of 8, not overlapping), else from registers (d contiguous).
+void launch_per_head_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, bool mn_major_b,
+                          bool tma_store);
 
 }  // namespace deep_gemm::kernels

@@ -71,6 +71,39 @@ def test_per_head_is_one_gemm_kernel(expr):
     assert len(kernels) == 1 and "gemm" in kernels[0] and "nvjet" not in kernels[0], kernels
 
 
+@pytest.mark.parametrize("expr, h, r, dim", [("bhd,hdr->bhr", 3, 200, 64), ("bhd,hdr->bhr", 2, 72, 128),
+                                             ("bhd,hdr->bhr", 4, 8, 64), ("bhr,hdr->bhd", 3, 64, 136),
+                                             ("bhr,hdr->bhd", 2, 128, 200), ("bhr,hdr->bhd", 5, 192, 24)])
+@pytest.mark.parametrize("batch", [1, 129, 200])
+@pytest.mark.parametrize("layout", ["packed", "padded columns", "padded heads"])
+def test_per_head_tma_store_edges(expr, h, r, dim, batch, layout):
+    """The per-head kernel's TMA stores: output widths off 64 (a head's last column tile
+    partial, its boxes clipped at the head's end), batches off 64, and d a view into a
+    nan-filled buffer (rows or heads padded), nothing outside d written; exact against
+    an fp32 product, through the kernel alone."""
+    x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
+    y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
+    ref = torch.einsum(expr, x.float(), y.float())
+    n = ref.shape[2]
+    if layout == "packed":
+        base = torch.full((batch, h, n), float("nan"), dtype=BF16, device="cuda")
+        z = base
+    elif layout == "padded columns":
+        base = torch.full((batch, h, n + 24), float("nan"), dtype=BF16, device="cuda")
+        z = base[:, :, :n]
+    else:
+        base = torch.full((batch, h + 1, n), float("nan"), dtype=BF16, device="cuda")
+        z = base[:, 1:]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        deep_gemm.einsum(expr, x, y, z)
+        torch.cuda.synchronize()
+    kernels = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    assert len(kernels) == 1 and "deep_gemm_bf16_per_head_gemm" in kernels[0], kernels
+    assert base.isnan().sum().item() == base.numel() - z.numel(), "elements outside d were written"
+    assert calc_diff(z, ref) < 1e-5
+    assert ((z.float() - ref).abs() <= ref.abs() * 2 ** -7 + 1e-3).all()
+
+
 def per_token(x):
     """e4m3 and one fp32 scale per 128 elements of the last dimension (the last block may be partial)."""
     r = x.shape[-1]

@@ -240,8 +240,8 @@ __device__ __forceinline__ void per_head_gemm(const TensorMap* a_map, const Tens
         store_tile_tma<kStages>(d_map, acc, head, m0, n0, args);
         return;
     }
-    // N not a multiple of 8 (D's head stride no multiple of 16 bytes, which TMA
-    // needs). Column pairs as one 4-byte store where N is even (every pair then aligned).
+    // Packed D whose strides TMA cannot take (N not a multiple of 8). Column pairs as
+    // one 4-byte store where N is even (every pair then aligned).
     const bool paired = args.n % 2 == 0;
     for_each_accumulator_pair(acc, [&](int row, int col, float v0, float v1) {
         if (m0 + row >= args.rows || n0 + col >= args.n) return;
