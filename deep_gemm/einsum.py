@@ -20,7 +20,7 @@ def einsum(expr: str, a: torch.Tensor, b: torch.Tensor, d: torch.Tensor, c: torc
     operands' last dimension must have unit stride (b may be a slice of a wider tensor).
     Both run the per-head kernel (b K-major for 'bhr,hdr->bhd', MN-major for
     'bhd,hdr->bhr') where the contracted dim is a multiple of 64, b's rows are 16-byte
-    aligned, a is contiguous and d contiguous or its rows and heads 16-byte aligned (d
+    aligned, a is contiguous and d contiguous or its rows and heads 16-byte multiples apart (d
     may then be a slice of a wider tensor); otherwise, and with use_cublaslt=True,
     cuBLAS's batched GEMM.
     """
