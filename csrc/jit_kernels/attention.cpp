@@ -73,7 +73,7 @@ int dense_shared_bytes(int dim) {
 int paged_slot_bytes(int columns, int dim) { return align_to(columns * dim + columns * 4, 1024); }
 int paged_shared_bytes(int columns, int dim, int units) {
     return units * (2 * paged_slot_bytes(columns, dim) + kStages * (kTileKeys * dim + kTileKeys * 4) +
-                          (2 * kStages + 4) * 8);
+                    (2 * kStages + 4) * 8);
 }
 
 jit::KernelSource mqa_logits_source(int dim, int heads, bool bf16) {
@@ -142,22 +142,6 @@ jit::KernelSource paged_mqa_schedule_source() {
 }
 
 cudaStream_t current_stream(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.get_device()).stream(); }
-
-// [blocks, rows, cols] uint8 with `block_stride` bytes between blocks and `cols` between rows.
-CUtensorMap make_tma_3d_bytes(const void* base, uint64_t blocks, uint64_t rows, uint64_t cols, uint64_t block_stride,
-                              CUtensorMapSwizzle swizzle) {
-    CUtensorMap map;
-    const cuuint64_t dims[3] = {cols, rows, blocks};
-    const cuuint64_t strides[2] = {cols, block_stride};
-    const cuuint32_t box[3] = {static_cast<cuuint32_t>(cols), static_cast<cuuint32_t>(rows), 1};
-    const cuuint32_t element_strides[3] = {1, 1, 1};
-    jit::check_driver(jit::driver().cuTensorMapEncodeTiled(
-                          &map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 3, const_cast<void*>(base), dims, strides, box,
-                          element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
-                      "cuTensorMapEncodeTiled");
-    return map;
-}
 
 }  // namespace
 
@@ -267,7 +251,11 @@ void launch_paged_mqa_logits(const PagedMqaLogitsProblem& p) {
                                     static_cast<uint64_t>(batch) * columns, dim, dim, columns, dim, swizzle);
     CUtensorMap w_map = make_tma_2d(p.weights.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, batch, columns,
                                     static_cast<uint64_t>(columns) * 4, 1, columns, CU_TENSOR_MAP_SWIZZLE_NONE);
-    CUtensorMap kv_map = make_tma_3d_bytes(cache, blocks, kTileKeys, dim, block_stride, swizzle);
+    // [blocks, 64, D] bytes, one block per box.
+    CUtensorMap kv_map = make_tma_3d(cache, CU_TENSOR_MAP_DATA_TYPE_UINT8,
+                                     {static_cast<uint64_t>(dim), kTileKeys, static_cast<uint64_t>(blocks)},
+                                     {static_cast<uint64_t>(dim), block_stride},
+                                     {static_cast<uint32_t>(dim), kTileKeys, 1}, swizzle);
     CUtensorMap sf_map = make_tma_2d(cache + kTileKeys * dim, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, blocks, kTileKeys,
                                      block_stride, 1, kTileKeys, CU_TENSOR_MAP_SWIZZLE_NONE);
     PagedMqaLogitsArgs args{p.context_lens.data_ptr<int>(),
