@@ -65,21 +65,26 @@ void bmk_bnk_mn(const char* op, const at::Tensor& a, const at::Tensor& b, const 
     d.copy_(sum);
 }
 
-// The per-head kernel's TMA store: d's rows and heads apart by multiples of 16 bytes,
-// not overlapping.
-bool per_head_tma_store_fits(const at::Tensor& d) {
-    return d.stride(2) == 1 && d.stride(0) % 8 == 0 && d.stride(1) % 8 == 0 && d.stride(1) >= d.size(2) &&
-           d.stride(0) >= d.size(1) * d.stride(1);
+bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+
+// A 3D tensor map's strides for [b, h, n]: rows and heads apart by multiples of 16
+// bytes, each stride spanning the dimensions inside it (not overlapping).
+bool tma_3d_strides(const at::Tensor& t) {
+    const int64_t bytes = t.element_size();
+    return (t.stride(0) * bytes) % 16 == 0 && (t.stride(1) * bytes) % 16 == 0 && t.stride(1) >= t.size(2) &&
+           t.stride(0) >= t.size(1) * t.stride(1);
 }
+
+// The per-head kernel's TMA store of a bf16 d.
+bool per_head_tma_store_fits(const at::Tensor& d) { return d.stride(2) == 1 && tma_3d_strides(d); }
 
 // The per-head kernel's layout: a packed, b's rows evenly strided by a multiple of
 // 16 bytes, heads b.size(1) rows apart (N or K), K whole 64-element blocks, 16-byte
 // aligned data; d fit for the TMA store, or packed (stored from registers).
 bool per_head_kernel_fits(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
-    const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
     return a.size(2) % 64 == 0 && a.is_contiguous() && (per_head_tma_store_fits(d) || d.is_contiguous()) &&
-           b.stride(2) == 1 && b.stride(1) % 8 == 0 && b.stride(0) == b.size(1) * b.stride(1) && aligned(a) &&
-           aligned(b) && aligned(d);
+           b.stride(2) == 1 && b.stride(1) % 8 == 0 && b.stride(0) == b.size(1) * b.stride(1) && aligned16(a) &&
+           aligned16(b) && aligned16(d);
 }
 
 }  // namespace
@@ -172,22 +177,16 @@ void fp8_einsum(const std::string& expr, const std::pair<at::Tensor, at::Tensor>
     // go through 3D tensor maps, which need 16-byte aligned data and strides, each stride
     // spanning the dimensions inside it (the layout the driver documents); an fp32 d,
     // written from registers, only aligned data. Other layouts go through a copy.
-    const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
-    const auto tma_strides = [](const at::Tensor& t) {
-        const int64_t bytes = t.element_size();
-        return (t.stride(0) * bytes) % 16 == 0 && (t.stride(1) * bytes) % 16 == 0 && t.stride(1) >= t.size(2) &&
-               t.stride(0) >= t.size(1) * t.stride(1);
-    };
-    const at::Tensor x_in = aligned(x) && tma_strides(x) ? x : at::empty(x.sizes(), x.options()).copy_(x);
+    const at::Tensor x_in = aligned16(x) && tma_3d_strides(x) ? x : at::empty(x.sizes(), x.options()).copy_(x);
     const bool fp32 = d.scalar_type() == at::kFloat;
-    const bool d_fits = d.stride(2) == 1 && aligned(d) && (fp32 || tma_strides(d));
+    const bool d_fits = d.stride(2) == 1 && aligned16(d) && (fp32 || tma_3d_strides(d));
     // bf16: rows padded to 16 bytes, for the TMA store.
     const at::Tensor out =
         d_fits ? d : at::empty({batch, heads, fp32 ? dim : (dim + 7) / 8 * 8}, d.options()).narrow(2, 0, dim);
     // C is read at D's offsets (it may be D itself).
     std::optional<at::Tensor> c_in;
     if (c.has_value()) {
-        if (c->strides() == out.strides() && aligned(*c)) {
+        if (c->strides() == out.strides() && aligned16(*c)) {
             c_in = *c;
         } else {
             out.copy_(*c);
