@@ -18,6 +18,7 @@
 
 #include <cuda_bf16.h>
 
+#include <deep_gemm/epilogue.cuh>
 #include <deep_gemm/ptx.cuh>
 #include <deep_gemm/wgmma.cuh>
 
@@ -178,9 +179,7 @@ struct PerHeadArgs {
 };
 
 // A math warpgroup's 64 x 128 bf16 tile goes to shared memory as two 64-column chunks
-// in TMA's 128-byte swizzle layout (the 16-byte units of row r permuted by r % 8,
-// which keeps the writes free of bank conflicts) and one thread stores them with TMA
-// through d_map [rows, H, N] (box 64 columns x 1 head x 64 rows), which clips at the
+// (stage_chunk_bf16, epilogue.cuh) and one thread stores them with TMA through d_map [rows, H, N] (box 64 columns x 1 head x 64 rows), which clips at the
 // head's N and at the rows. The buffers are the warpgroup's own A rows of stages 0
 // and 1: after its last MMA no load or other warpgroup touches them.
 template <int kStages>
@@ -192,26 +191,14 @@ __device__ __forceinline__ void store_tile_tma(const TensorMap* d_map, const flo
     const int row0 = m0 + group * 64;
     if (row0 >= args.rows) return;  // uniform per warpgroup
     const int chunks = n0 + 64 < args.n ? 2 : 1;
-#pragma unroll
-    for (int chunk = 0; chunk < 2; ++chunk) {
-        if (chunk == chunks) break;
-        unsigned char* buffer = smem + chunk * BmkLayout<kStages>::kStageBytes + group * 64 * 128;
-#pragma unroll
-        for (int i = chunk * 8; i < chunk * 8 + 8; ++i) {
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const int row = (warp % 4) * 16 + lane / 4 + 8 * h;
-                *reinterpret_cast<__nv_bfloat162*>(buffer + row * 128 + ((i % 8) ^ (row % 8)) * 16 + (lane % 4) * 4) =
-                    __floats2bfloat162_rn(acc[4 * i + 2 * h], acc[4 * i + 2 * h + 1]);
-            }
-        }
-    }
+    unsigned char* buffers = smem + group * 64 * 128;  // chunk c's in stage c
+    stage_chunk_bf16<0>(buffers, acc, warp % 4, lane);
+    if (chunks == 2) stage_chunk_bf16<1>(buffers + BmkLayout<kStages>::kStageBytes, acc, warp % 4, lane);
     ptx::fence_proxy_async();
     ptx::named_barrier(1 + group, 128);
     if (threadIdx.x % 128 == 0) {
         for (int chunk = 0; chunk < chunks; ++chunk)
-            ptx::tma_store_3d(d_map, smem + chunk * BmkLayout<kStages>::kStageBytes + group * 64 * 128,
-                              n0 + chunk * 64, head, row0);
+            ptx::tma_store_3d(d_map, buffers + chunk * BmkLayout<kStages>::kStageBytes, n0 + chunk * 64, head, row0);
         ptx::tma_store_commit();
         ptx::tma_store_wait_read<0>();  // the CTA's shared memory outlives the reads
     }

@@ -54,6 +54,7 @@
 
 #include <cuda_bf16.h>
 
+#include <deep_gemm/epilogue.cuh>
 #include <deep_gemm/gemm_args.cuh>
 #include <deep_gemm/ptx.cuh>
 #include <deep_gemm/wgmma.cuh>
@@ -272,24 +273,6 @@ __device__ __forceinline__ float2 load_pair(const __nv_bfloat16* c) {
 }
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-// One 64-column chunk of a math warpgroup's bf16 tile (64 rows) goes to shared
-// memory in the layout TMA's 128-byte swizzle expects (64 x 128 bytes, the 16-byte
-// units of row r permuted by r % 8, which also keeps the writes free of bank
-// conflicts), then one thread stores it with TMA, asynchronously.
-template <int kChunk>
-__device__ __forceinline__ void stage_chunk_bf16(unsigned char* buffer, const float* accum, int warp, int lane) {
-#pragma unroll
-    for (int i = kChunk * 8; i < kChunk * 8 + 8; ++i) {
-        const int unit = i % 8, within = (lane % 4) * 4;  // 16-byte unit of the 128-byte row, byte in it
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int row = warp * 16 + lane / 4 + half * 8;
-            *reinterpret_cast<__nv_bfloat162*>(buffer + row * 128 + ((unit ^ (row % 8)) * 16) + within) =
-                __floats2bfloat162_rn(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
-        }
-    }
-}
 
 // The last chunk of a tile whose width is not a multiple of 64 (kWidth columns,
 // a multiple of 8) goes to shared memory unswizzled, rows packed kWidth * 2 bytes
