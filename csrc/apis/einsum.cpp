@@ -78,13 +78,24 @@ bool tma_3d_strides(const at::Tensor& t) {
 // The per-head kernel's TMA store of a bf16 d.
 bool per_head_tma_store_fits(const at::Tensor& d) { return d.stride(2) == 1 && tma_3d_strides(d); }
 
-// The per-head kernel's layout: a packed, b's rows evenly strided by a multiple of
-// 16 bytes, heads b.size(1) rows apart (N or K), K whole 64-element blocks, 16-byte
-// aligned data; d fit for the TMA store, or packed (stored from registers).
+// b's rows (of all heads) evenly strided by a multiple of 16 bytes: one 2D tensor map.
+bool rows_evenly_strided(const at::Tensor& b) {
+    return b.stride(2) == 1 && b.stride(1) % 8 == 0 && b.stride(0) == b.size(1) * b.stride(1) && aligned16(b);
+}
+
+// The per-head kernel's layout: a packed, b's rows evenly strided (heads b.size(1)
+// rows apart, N or K), K whole 64-element blocks, 16-byte aligned data; d fit for the
+// TMA store, or packed (stored from registers).
 bool per_head_kernel_fits(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
     return a.size(2) % 64 == 0 && a.is_contiguous() && (per_head_tma_store_fits(d) || d.is_contiguous()) &&
-           b.stride(2) == 1 && b.stride(1) % 8 == 0 && b.stride(0) == b.size(1) * b.stride(1) && aligned16(a) &&
-           aligned16(b) && aligned16(d);
+           rows_evenly_strided(b) && aligned16(a) && aligned16(d);
+}
+
+// The GEMM kernel grouped by columns (gemm.cuh, as fp8_einsum): a [b, h, r] and d
+// [b, h, d] through 3D tensor maps, b as [h * d, r] rows.
+bool columns_gemm_fits(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
+    return b.size(2) > 0 && rows_evenly_strided(b) && aligned16(a) && tma_3d_strides(a) && aligned16(d) &&
+           per_head_tma_store_fits(d);
 }
 
 }  // namespace
@@ -122,8 +133,17 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
     checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
     require_sm90(d, op);
     if (d.numel() == 0) return;
-    // The per-head kernel reads b as it lies: K-major for 'bhr,hdr->bhd', MN-major
-    // ([h, K = d, N = r], r contiguous) for 'bhd,hdr->bhr'.
+    // 'bhr,hdr->bhd': one persistent GEMM over all heads (its tile heuristic, e.g. 64-row
+    // tiles for a small batch). Otherwise the per-head kernel reads b as it lies: K-major
+    // for 'bhr,hdr->bhd', MN-major ([h, K = d, N = r], r contiguous) for 'bhd,hdr->bhr'.
+    if (!use_cublaslt && bhr && columns_gemm_fits(a, b, d)) {
+        kernels::launch_gemm({kernels::InputType::BF16, kernels::GemmType::GroupedColumns, a, at::Tensor(), b,
+                              at::Tensor(), d, std::nullopt, at::Tensor(), static_cast<int>(batch),
+                              static_cast<int>(dim), static_cast<int>(rank), static_cast<int>(heads),
+                              static_cast<int>(batch)},
+                             get_num_sms());
+        return;
+    }
     if (!use_cublaslt && per_head_kernel_fits(a, b, d)) {
         kernels::launch_per_head_gemm(a, b, d, !bhr, per_head_tma_store_fits(d));
         return;

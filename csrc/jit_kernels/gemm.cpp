@@ -369,13 +369,18 @@ std::vector<GemmConfig> all_gemm_configs() {
         for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
             for (OutputType output : {OutputType::BF16, OutputType::FP32}) add(input, type, output, false);
     add(InputType::FP8, GemmType::Dense, OutputType::FP32, true);  // 1D1D: FP32 D (the API requires it)
-    // By columns (fp8_einsum): FP8, a bf16 D always stored with TMA.
-    for (OutputType output : {OutputType::BF16, OutputType::FP32})
+    // By columns (fp8_einsum: FP8, bf16 or FP32 D; einsum 'bhr,hdr->bhd': BF16, bf16 D),
+    // a bf16 D always stored with TMA.
+    auto add_columns = [&](InputType input, OutputType output) {
         for (int rows : {1, std::numeric_limits<int>::max()})
-            for (int block_m : block_ms(InputType::FP8, GemmType::GroupedColumns, rows, false))
-                for (int block_n : kFP8BlockNs)
-                    configs.push_back(make_config(InputType::FP8, GemmType::GroupedColumns, block_m, block_n, output,
+            for (int block_m : block_ms(input, GemmType::GroupedColumns, rows, false))
+                for (int block_n : block_ns(input, false))
+                    configs.push_back(make_config(input, GemmType::GroupedColumns, block_m, block_n, output,
                                                   output == OutputType::BF16, false));
+    };
+    add_columns(InputType::FP8, OutputType::BF16);
+    add_columns(InputType::FP8, OutputType::FP32);
+    add_columns(InputType::BF16, OutputType::BF16);
     return configs;
 }
 
@@ -422,8 +427,10 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                                                {static_cast<uint32_t>(box_k), 1, box_m}, CU_TENSOR_MAP_SWIZZLE_128B)
                                  : make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
                                                config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
-    CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, static_cast<uint64_t>(p.k) * elem,
-                                     config.block_n, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    // By columns B's rows may be padded (einsum's b [h, d, r] a slice of wider rows).
+    const uint64_t b_row_bytes = static_cast<uint64_t>(columns ? p.b.stride(1) : p.k) * elem;
+    CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, b_row_bytes, config.block_n, box_k,
+                                     CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_sfa{}, tmap_sfb{};
     if (p.input == InputType::FP8) {
         // sfa is MN-major: row i holds the scales of K-block i (of group i / ceil(K/128)

@@ -37,14 +37,17 @@ def test_grouping_checks_are_listed():
     assert "grouping_check[contiguous]" in names and "grouping_check[masked]" in names
 
 
-def test_fp8_einsum_heads_are_listed():
-    """fp8_einsum's heads (grouped by columns): FP8 only, 64 / 128 rows, a bf16 D always stored with TMA."""
+def test_einsum_heads_are_listed():
+    """Heads grouped by columns: fp8_einsum (FP8, bf16 or fp32 D) and einsum 'bhr,hdr->bhd' (BF16,
+    bf16 D), 64 / 128 rows, a bf16 D always stored with TMA."""
     columns = [name for name, _ in SOURCES if " columns" in name]
-    assert all(n.startswith("fp8_gemm_nt[") for n in columns), columns
     for block_m in (64, 128):
         assert any(re.match(rf"fp8_gemm_nt\[{block_m}x\d+ s\d+ fp32 columns\]$", n) for n in columns), block_m
-        assert any(re.match(rf"fp8_gemm_nt\[{block_m}x\d+ s\d+ bf16 columns tma-store\]$", n) for n in columns)
+        for op in ("fp8_gemm_nt", "bf16_gemm_nt"):
+            assert any(re.match(rf"{op}\[{block_m}x\d+ s\d+ bf16 columns tma-store\]$", n) for n in columns)
     assert not any("bf16 columns" in n and "tma-store" not in n for n in columns)
+    assert not any(n.startswith("bf16_gemm_nt[") and "fp32 columns" in n for n in columns)
+    assert not any(n.startswith("fp8_gemm_nt_1d1d[") for n in columns)
 
 
 @pytest.mark.slow  # NVRTC compiles of every instantiation: minutes, not make test-fast's seconds
