@@ -142,10 +142,18 @@ def check_drop_in_paths() -> list[bool]:
     return results
 
 
-# Per head h (a few heads, batches cut by the 64- / 128-row tiles, widths off 64): both bf16
+# 'bmk,bnk->mn' into fp32 d (vector atomics; one by one where d is 4 bytes off 8), then per
+# head h (a few heads, batches cut by the 64- / 128-row tiles, widths off 64): both bf16
 # expressions (the second reads y MN-major) and fp8_einsum with bf16 d and with fp32 d + c.
 def check_einsum_paths() -> list[bool]:
     results = []
+    sa = torch.randn((40, 130, 128), device="cuda", dtype=torch.bfloat16)
+    sb = torch.randn((40, 200, 128), device="cuda", dtype=torch.bfloat16)
+    summed = torch.bmm(sa.float(), sb.float().mT).sum(0)
+    for offset in (0, 1):
+        acc = torch.zeros(130 * 200 + offset, device="cuda")[offset:].view(130, 200)
+        deep_gemm.einsum("bmk,bnk->mn", sa, sb, acc, c=acc)
+        results.append(report(f"einsum bmk,bnk->mn d offset {offset}", acc, summed))
     batch, heads, r, dim = 65, 3, 192, 136
     x = torch.randn((batch, heads, r), device="cuda", dtype=torch.bfloat16)
     y = torch.randn((heads, dim, r + 64), device="cuda", dtype=torch.bfloat16)[:, :, :r]

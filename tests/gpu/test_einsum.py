@@ -23,6 +23,20 @@ def test_bmk_bnk_mn(s, m, n, k, out):
     assert calc_diff(d, ref) < 1e-5
 
 
+@pytest.mark.parametrize("n", [384, 9])
+def test_bmk_bnk_mn_d_off_8_bytes(n):
+    """An fp32 d 4 bytes off an 8-byte boundary (its column pairs added one by one), beside
+    the vector atomics of an aligned one; n odd: each row's pairs alternate in alignment."""
+    s, m, k = 40, 128, 128
+    a = torch.randn(s, m, k, dtype=BF16, device="cuda")
+    b = torch.randn(s, n, k, dtype=BF16, device="cuda")
+    ref = torch.bmm(a.float(), b.float().mT).sum(0)
+    for offset in (0, 1):
+        d = torch.zeros(m * n + offset, device="cuda")[offset:].view(m, n)
+        deep_gemm.einsum("bmk,bnk->mn", a, b, d, c=d)
+        assert calc_diff(d, ref) < 1e-5, offset
+
+
 @pytest.mark.parametrize("h, r, dim", [(128, 512, 128), (8, 4096, 1024), (3, 200, 64), (5, 192, 136),
                                      (2, 320, 192)])
 @pytest.mark.parametrize("batch", [4, 32, 128, 129, 4096, 8192])
