@@ -8,6 +8,14 @@ from deep_gemm.testing import calc_diff
 BF16, E4M3 = torch.bfloat16, torch.float8_e4m3fn
 
 
+def launched_kernels(call) -> list[str]:
+    """The names of the CUDA kernels `call` launches (it is run once, under the profiler)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        call()
+        torch.cuda.synchronize()
+    return [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+
+
 @pytest.mark.parametrize("s", [1, 129, 4096])
 @pytest.mark.parametrize("m, n, k", [(128, 384, 128), (256, 256, 256), (384, 128, 384), (7, 9, 24), (130, 200, 72),
                                      (5, 6, 12)])
@@ -78,10 +86,7 @@ def test_per_head_is_one_gemm_kernel(expr):
     z = torch.empty(torch.einsum(expr, x, y).shape, dtype=BF16, device="cuda")  # contiguous, unlike einsum's result
     deep_gemm.einsum(expr, x, y, z)
     torch.cuda.synchronize()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        deep_gemm.einsum(expr, x, y, z)
-        torch.cuda.synchronize()
-    kernels = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    kernels = launched_kernels(lambda: deep_gemm.einsum(expr, x, y, z))
     assert len(kernels) == 1 and "gemm" in kernels[0] and "nvjet" not in kernels[0], kernels
 
 
@@ -109,10 +114,7 @@ def test_per_head_tma_store_edges(expr, h, r, dim, batch, layout):
     else:
         base = torch.full((batch, h + 1, n), float("nan"), dtype=BF16, device="cuda")
         z = base[:, 1:]
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        deep_gemm.einsum(expr, x, y, z)
-        torch.cuda.synchronize()
-    kernels = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    kernels = launched_kernels(lambda: deep_gemm.einsum(expr, x, y, z))
     kernel = "bf16_gemm_nt_kernel" if expr.startswith("bhr") else "deep_gemm_bf16_per_head_gemm"
     assert len(kernels) == 1 and kernel in kernels[0], kernels
     assert base.isnan().sum().item() == base.numel() - z.numel(), "elements outside d were written"
@@ -130,10 +132,7 @@ def test_bhr_hdr_bhd_kernel_choice(dim, kernel, batch):
     y = torch.randn(h, dim, r + 64, dtype=BF16, device="cuda")[:, :, :r]
     ref = torch.einsum("bhr,hdr->bhd", x.float(), y.float())
     z = torch.full((batch, h, dim), float("nan"), dtype=BF16, device="cuda")
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        deep_gemm.einsum("bhr,hdr->bhd", x, y, z)
-        torch.cuda.synchronize()
-    kernels = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    kernels = launched_kernels(lambda: deep_gemm.einsum("bhr,hdr->bhd", x, y, z))
     assert len(kernels) == 1 and kernel in kernels[0], kernels
     assert ((z.float() - ref).abs() <= ref.abs() * 2 ** -7 + 1e-3).all()
 
