@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The weight-gradient GEMMs: FP8 recipe (1, 1, 128) ("1D1D": fp32 D accumulated into C in
-place) and the K-grouped FP8 / BF16 GEMMs of a MoE layer, beside plain torch (BF16 cuBLAS,
-a loop over the groups: what a user without DeepGEMM runs) and, with --upstream PATH,
-upstream DeepGEMM on the same operands in the same alternation. Usage:
+place), the K-grouped FP8 / BF16 GEMMs of a MoE layer and the BF16 GEMM on MN-major operands
+(bf16_gemm_nn / tn / tt, backward passes' layouts), beside plain torch (BF16 cuBLAS, a loop
+over the groups: what a user without DeepGEMM runs) and, with --upstream PATH, upstream
+DeepGEMM on the same operands in the same alternation. Usage:
 
     python benchmarks/bench_wgrad.py [--reps 20] [--upstream PATH] [--out FILE]
 
 Shapes are upstream's tests': 1D1D (M, N) = (its forward N, 4096) with the forward K; the
-K-grouped (groups, M, N, K per group) of its EP16-EP64 MoE layers. Eager calls, median of
+K-grouped (groups, M, N, K per group) of its EP16-EP64 MoE layers; the BF16 layouts at
+M = 4096 over three of its (N, K). Eager calls, median of
 --reps, L2 flushed (timing.median_ms_each).
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gpu"))
 from moe import dequant_a, k_grouped_fp8_operand, quant_rows  # noqa: E402
 
 WGRAD_NK = [(2112, 7168), (576, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
+BF16_LAYOUT_NK = [(4096, 7168), (7168, 2048), (2112, 7168)]
 K_GROUPED = [(4, 4096, 7168, 8192), (4, 7168, 2048, 8192), (8, 4096, 7168, 4096), (8, 7168, 2048, 4096),
              (16, 4096, 7168, 2048), (16, 7168, 2048, 2048)]
 
@@ -41,10 +44,10 @@ def bench_1d1d(m, n, k, lib, theirs, reps):
     calls = [lambda: gemm(lib, d), lambda: torch.matmul(x, y.T)]
     if theirs is not None:
         calls.append(lambda: gemm(theirs, d_up))
+    times = median_ms_each(calls, reps)
     d.copy_(c)  # the timed calls accumulated into it
     gemm(lib, d)
-    diff = calc_diff(d, c + dequant_a(*a) @ dequant_a(*b).T)
-    return f"1d1d {m}x{n}x{k}", 2 * m * n * k, median_ms_each(calls, reps), diff
+    return f"1d1d {m}x{n}x{k}", 2 * m * n * k, times, calc_diff(d, c + dequant_a(*a) @ dequant_a(*b).T)
 
 
 def bench_k_grouped(groups, m, n, k_per_group, fp8, lib, theirs, reps):
@@ -65,11 +68,28 @@ def bench_k_grouped(groups, m, n, k_per_group, fp8, lib, theirs, reps):
     calls = [lambda: gemm(lib, d), torch_loop]
     if theirs is not None:
         calls.append(lambda: gemm(theirs, d_up))
+    times = median_ms_each(calls, reps)
     d.copy_(c)  # the timed calls accumulated into it
     gemm(lib, d)
     ref = c + torch.stack([px.T @ py for px, py in zip(x_ref.split(ks), y_ref.split(ks), strict=True)])
     name = f"k-grouped {'fp8' if fp8 else 'bf16'} {groups}x{k_per_group} {m}x{n}"
-    return name, 2 * m * n * sum(ks), median_ms_each(calls, reps), calc_diff(d, ref)
+    return name, 2 * m * n * sum(ks), times, calc_diff(d, ref)
+
+
+def bench_bf16_layout(layout, m, n, k, lib, theirs, reps):
+    """bf16_gemm_{layout}, layouts named as upstream's: a [M, K] ('n') or [K, M] ('t'), then
+    b [K, N] ('n') or [N, K] ('t'); the MN-major ones are the kernel's transposed reads."""
+    a = torch.randn((m, k) if layout[0] == "n" else (k, m), device="cuda", dtype=torch.bfloat16)
+    b = torch.randn((k, n) if layout[1] == "n" else (n, k), device="cuda", dtype=torch.bfloat16)
+    a_mk, b_kn = (a if layout[0] == "n" else a.T), (b if layout[1] == "n" else b.T)
+    d, d_up = (torch.empty((m, n), device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    gemm = lambda library, out: getattr(library, f"bf16_gemm_{layout}")(a, b, out)  # noqa: E731
+    calls = [lambda: gemm(lib, d), lambda: torch.matmul(a_mk, b_kn)]
+    if theirs is not None:
+        calls.append(lambda: gemm(theirs, d_up))
+    times = median_ms_each(calls, reps)
+    gemm(lib, d)
+    return f"bf16 {layout} {m}x{n}x{k}", 2 * m * n * k, times, calc_diff(d, a_mk.float() @ b_kn.float())
 
 
 def main() -> None:
@@ -82,6 +102,8 @@ def main() -> None:
     rows = [bench_1d1d(n_fwd, 4096, k, lib, theirs, args.reps) for n_fwd, k in WGRAD_NK]
     for fp8 in (True, False):
         rows += [bench_k_grouped(*shape, fp8, lib, theirs, args.reps) for shape in K_GROUPED]
+    for layout in ("nn", "tn", "tt"):
+        rows += [bench_bf16_layout(layout, 4096, n, k, lib, theirs, args.reps) for n, k in BF16_LAYOUT_NK]
     vs = " | upstream | vs upstream" if theirs else ""
     lines = [f"{'case':<36} | {'TFLOPS':>7} | {'torch':>6} | {'speed-up':>8}{vs} | calc_diff"]
     for name, flops, times, diff in rows:

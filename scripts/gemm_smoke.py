@@ -2,9 +2,10 @@
 """A few fp8_gemm_nt and bf16_gemm_nt calls over edge shapes, the drop-in API's kernel paths and
 masked grouped GEMMs, checked against FP32 references.
 
-Small enough to run under compute-sanitizer (--masked / --einsum: only the masked GEMMs / only
-the einsum kernels, the per-head bf16 ones and fp8_einsum's grouping by columns):
-    compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py [--masked] [--einsum]
+Small enough to run under compute-sanitizer (--masked / --einsum / --drop-in: only the masked
+GEMMs / only the einsum kernels, the per-head bf16 ones and fp8_einsum's grouping by columns /
+only the drop-in API's paths: 1D1D, FP32 D through TMA, MN-major BF16, K-grouped):
+    compute-sanitizer --tool memcheck python3 scripts/gemm_smoke.py [--masked] [--einsum] [--drop-in]
 """
 import sys
 from pathlib import Path
@@ -101,8 +102,9 @@ def check_masked(op: str, expected_m: int, n: int, k: int) -> bool:
 
 
 # The drop-in API's kernel paths: recipe (1, 1, 128) with FP32 D accumulated into C in place
-# (K with a partial last block too), a partial last K-block, BF16 D + BF16 C, MN-major BF16
-# operands, and both K-grouped GEMMs (a group of K = 0 among them).
+# (K with a partial last block too; the TMA store adds to D), a partial last K-block, BF16 D +
+# BF16 C, MN-major BF16 operands (copied K-major, and read in place with padded rows into an
+# fp32 D += C), and both K-grouped GEMMs (a group of K = 0 among them).
 def check_drop_in_paths() -> list[bool]:
     results = []
     for m, n, k in [(129, 200, 384), (300, 1000, 2112)]:
@@ -127,6 +129,13 @@ def check_drop_in_paths() -> list[bool]:
     results.append(report(f"bf16 d + c m={m} n={n} k={k}", d, x.float() @ y.float().T + c.float()))
     deep_gemm.bf16_gemm_nt(x.T.contiguous().T, y.T.contiguous().T, d)
     results.append(report(f"bf16 MN-major m={m} n={n} k={k}", d, x.float() @ y.float().T))
+    m, n, k = 200, 136, 520
+    x = torch.randn((k, 208), device="cuda", dtype=torch.bfloat16)[:, :m].T
+    y = torch.randn((k, 144), device="cuda", dtype=torch.bfloat16)[:, :n].T
+    d = torch.randn((m, n), device="cuda")
+    ref = d + x.float() @ y.float().T
+    deep_gemm.bf16_gemm_nt(x, y, d, c=d)
+    results.append(report(f"bf16 MN-major in place m={m} n={n} k={k} fp32 d += c", d, ref))
     ks, m, n = [256, 0, 384], 128, 384
     x = torch.randn((sum(ks), m), device="cuda", dtype=torch.bfloat16)
     y = torch.randn((sum(ks), n), device="cuda", dtype=torch.bfloat16)
@@ -181,14 +190,15 @@ def check_einsum_paths() -> list[bool]:
 
 
 def main() -> int:
-    chosen = {flag for flag in ("--masked", "--einsum") if flag in sys.argv[1:]}
+    chosen = {flag for flag in ("--masked", "--einsum", "--drop-in") if flag in sys.argv[1:]}
     results = []
     if not chosen:
         results += [check("fp8", *shape) for shape in SHAPES] + [check("bf16", *shape) for shape in BF16_SHAPES]
-        results += check_drop_in_paths()
         for op, sms, m, n, k in SPLIT_CASES + WIDE_CASES + WIDE_N_CASES:
             with num_sms(sms):
                 results.append(check(op, m, n, k))
+    if not chosen or "--drop-in" in chosen:
+        results += check_drop_in_paths()
     if not chosen or "--masked" in chosen:
         results += [check_masked(*case) for case in MASKED_CASES]
         with forced_block_n(256):

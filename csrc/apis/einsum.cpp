@@ -91,11 +91,12 @@ bool per_head_kernel_fits(const at::Tensor& a, const at::Tensor& b, const at::Te
            rows_evenly_strided(b) && aligned16(a) && aligned16(d);
 }
 
-// The GEMM kernel grouped by columns (gemm.cuh, as fp8_einsum): a [b, h, r] and d
-// [b, h, d] through 3D tensor maps, b as [h * d, r] rows.
-bool columns_gemm_fits(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
-    return b.size(2) > 0 && rows_evenly_strided(b) && aligned16(a) && tma_3d_strides(a) && aligned16(d) &&
-           per_head_tma_store_fits(d);
+// The GEMM kernel grouped by columns (gemm.cuh, as fp8_einsum): a and d through 3D
+// tensor maps; b as [h * d, r] K-major rows ('bhr,hdr->bhd'), or MN-major in a 3D map
+// ('bhd,hdr->bhr': [h, K = d, N = r]).
+bool columns_gemm_fits(bool bhr, const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
+    const bool b_fits = bhr ? rows_evenly_strided(b) : b.stride(2) == 1 && tma_3d_strides(b) && aligned16(b);
+    return b.size(2) > 0 && b_fits && aligned16(a) && tma_3d_strides(a) && aligned16(d) && per_head_tma_store_fits(d);
 }
 
 }  // namespace
@@ -133,15 +134,18 @@ void einsum(const std::string& expr, const at::Tensor& a, const at::Tensor& b, c
     checks::devices(op, {{"a", &a}, {"b", &b}, {"d", &d}});
     require_sm90(d, op);
     if (d.numel() == 0) return;
-    // 'bhr,hdr->bhd': one persistent GEMM over all heads (its tile heuristic, e.g. 64-row
-    // tiles for a small batch). Otherwise the per-head kernel reads b as it lies: K-major
-    // for 'bhr,hdr->bhd', MN-major ([h, K = d, N = r], r contiguous) for 'bhd,hdr->bhr'.
-    if (!use_cublaslt && bhr && columns_gemm_fits(a, b, d)) {
-        kernels::launch_gemm({kernels::InputType::BF16, kernels::GemmType::GroupedColumns, a, at::Tensor(), b,
-                              at::Tensor(), d, std::nullopt, at::Tensor(), static_cast<int>(batch),
-                              static_cast<int>(dim), static_cast<int>(rank), static_cast<int>(heads),
-                              static_cast<int>(batch)},
-                             get_num_sms());
+    // One persistent GEMM over all heads (its tile heuristic, e.g. 64-row tiles for a small
+    // batch), b read as it lies: K-major for 'bhr,hdr->bhd', MN-major ([h, K = d, N = r], r
+    // contiguous) for 'bhd,hdr->bhr'. Otherwise the per-head kernel, which stores d from
+    // registers where its rows are not 16-byte strided.
+    if (!use_cublaslt && columns_gemm_fits(bhr, a, b, d)) {
+        const int64_t n = bhr ? dim : rank, k = bhr ? rank : dim;
+        kernels::GemmProblem problem{kernels::InputType::BF16, kernels::GemmType::GroupedColumns, a, at::Tensor(), b,
+                                     at::Tensor(), d, std::nullopt, at::Tensor(), static_cast<int>(batch),
+                                     static_cast<int>(n), static_cast<int>(k), static_cast<int>(heads),
+                                     static_cast<int>(batch)};
+        problem.mn_major_b = !bhr;
+        kernels::launch_gemm(problem, get_num_sms());
         return;
     }
     if (!use_cublaslt && per_head_kernel_fits(a, b, d)) {

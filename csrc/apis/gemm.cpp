@@ -72,6 +72,7 @@ struct Call {
     const at::Tensor* grouping;  // m_indices (contiguous) or masked_m (masked)
     int expected_m;
     bool sfb_per_column = false;  // FP8 recipe (1, 1, 128): b[1] per (column, K-block), dense, fp32 d
+    bool mn_major_a = false, mn_major_b = false;  // BF16 dense: the view read MN-major (mn_major_operand)
 };
 
 // DG_CHECK_GROUPING=1: every grouped call checks m_indices / masked_m before the GEMM
@@ -172,8 +173,8 @@ void gemm(const Call& call) {
     if (has_c) checks::shape(op, "c", **call.c, {m, n}, "[M, N]");
 
     // Layouts.
-    checks::contiguous(op, a_name, call.a);
-    checks::contiguous(op, b_name, call.b);
+    if (!call.mn_major_a) checks::contiguous(op, a_name, call.a);
+    if (!call.mn_major_b) checks::contiguous(op, b_name, call.b);
     checks::contiguous(op, "d", call.d);
     if (has_c) checks::contiguous(op, "c", **call.c);
     if (grouped) checks::contiguous(op, grouping_name, *call.grouping);
@@ -225,16 +226,31 @@ void gemm(const Call& call) {
                                  static_cast<int>(k),
                                  static_cast<int>(groups),
                                  call.expected_m,
-                                 call.sfb_per_column};
+                                 call.sfb_per_column,
+                                 call.mn_major_a,
+                                 call.mn_major_b};
     kernels::launch_gemm(problem, get_num_sms());
 }
 
-// An MN-major operand (a view with stride 1 along M or N) as the K-major copy the
-// kernel reads: correct for upstream's nn / tn / tt layouts at the cost of one pass
-// over the operand. Other layouts pass through and fail check_contiguous.
-at::Tensor k_major(const at::Tensor& t) {
+// An operand of a BF16 dense GEMM as the kernel reads it. An MN-major view (stride 1
+// along M or N: upstream's nn / tn / tt layouts) is read in place where its [K, MN] rows
+// are 16-byte aligned and D [M, n] goes through the TMA store (the MN-major kernels have
+// no other epilogue); elsewhere it is copied K-major, one pass over it. Other layouts
+// pass through as K-major and fail the contiguity check.
+struct Operand {
+    at::Tensor tensor;
+    bool mn_major;
+};
+Operand bf16_operand(const at::Tensor& t, const at::Tensor& d) {
     const bool mn_major = t.defined() && t.dim() == 2 && !t.is_contiguous() && t.stride(0) == 1;
-    return mn_major ? t.contiguous() : t;
+    if (!mn_major) return {t, false};
+    const bool rows_aligned = t.stride(1) % (kTmaAlignment / 2) == 0 && t.stride(1) >= t.size(0);
+    const bool tma_d = d.dim() == 2 && (d.scalar_type() == at::kBFloat16 || d.scalar_type() == at::kFloat) &&
+                       kernels::stores_with_tma(GemmType::Dense, static_cast<int>(d.size(1)),
+                                                d.scalar_type() == at::kFloat ? kernels::OutputType::FP32
+                                                                              : kernels::OutputType::BF16);
+    if (rows_aligned && tma_d) return {t, true};
+    return {t.contiguous(), false};
 }
 
 }  // namespace
@@ -253,8 +269,9 @@ void fp8_gemm_nt_1d1d(const ScaledTensor& a, const ScaledTensor& b, const at::Te
 }
 
 void bf16_gemm_nt(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d, const std::optional<at::Tensor>& c) {
-    const at::Tensor a_k = k_major(a), b_k = k_major(b);
-    gemm({"bf16_gemm_nt", InputType::BF16, GemmType::Dense, a_k, nullptr, b_k, nullptr, d, &c, nullptr, 0});
+    const Operand a_in = bf16_operand(a, d), b_in = bf16_operand(b, d);
+    gemm({"bf16_gemm_nt", InputType::BF16, GemmType::Dense, a_in.tensor, nullptr, b_in.tensor, nullptr, d, &c, nullptr,
+          0, false, a_in.mn_major, b_in.mn_major});
 }
 
 namespace {
@@ -339,9 +356,11 @@ void k_grouped_bf16_gemm_tn_contiguous(const at::Tensor& a, const at::Tensor& b,
         [&](int64_t total) { return total <= a.size(0) && total <= b.size(0); },
         [&](int64_t first, int64_t k, const at::Tensor& d_g, const std::optional<at::Tensor>& c_g) {
             // Group g: rows [first, first + k) of a [sum k, M] and b [sum k, N], i.e. the
-            // MN-major A_g^T and B_g^T, copied K-major for the kernel.
-            const at::Tensor a_g = k_major(a.narrow(0, first, k).t()), b_g = k_major(b.narrow(0, first, k).t());
-            gemm({op, InputType::BF16, GemmType::Dense, a_g, nullptr, b_g, nullptr, d_g, &c_g, nullptr, 0});
+            // MN-major A_g^T and B_g^T.
+            const Operand a_g = bf16_operand(a.narrow(0, first, k).t(), d_g);
+            const Operand b_g = bf16_operand(b.narrow(0, first, k).t(), d_g);
+            gemm({op, InputType::BF16, GemmType::Dense, a_g.tensor, nullptr, b_g.tensor, nullptr, d_g, &c_g, nullptr, 0,
+                  false, a_g.mn_major, b_g.mn_major});
         });
 }
 

@@ -73,38 +73,36 @@ bool registers_fit(InputType input, int block_m, int block_n) {
 
 int element_bytes(InputType input) { return input == InputType::FP8 ? 1 : 2; }
 
-// Mirrors GemmLayout in gemm.cuh: optional bf16 staging for D, then per stage A,
+// Mirrors GemmLayout in gemm.cuh: optional staging for D, then per stage A,
 // B, (FP8) A's scales, (1D1D) B's in a 128-byte slot and two barriers, then the split-K verdict.
 constexpr int kSplitVerdictBytes = 16;
 int stage_bytes(InputType input, int block_m, int block_n, bool sfb_per_column) {
     const int sfb_slot = sfb_per_column ? ceil_div(block_n * 4, 128) * 128 : 0;  // 128-byte aligned TMA writes
     return (block_m + block_n) * kBlockKBytes + (input == InputType::FP8 ? block_m * 4 : 0) + sfb_slot + 16;
 }
-// Per math warpgroup (64 rows), a ring of up to two 64-column bf16 chunk buffers.
-int staging_bytes(int block_m, int block_n, bool tma_store) {
-    return tma_store ? block_m * 128 * std::min(ceil_div(block_n, 64), 2) : 0;
+// Per math warpgroup (64 rows), a ring of up to two chunk buffers of 128-byte rows
+// (64 bf16 or 32 fp32 columns).
+int staging_bytes(int block_m, int block_n, bool tma_store, OutputType output) {
+    const int chunk_n = output == OutputType::BF16 ? 64 : 32;
+    return tma_store ? block_m * 128 * std::min(ceil_div(block_n, chunk_n), 2) : 0;
 }
 
 GemmConfig make_config(InputType input, GemmType type, int block_m, int block_n, OutputType output, bool tma_store,
                        bool sfb_per_column) {
     const int max_stages = input == InputType::FP8 && block_n <= kNarrowBlockN ? kMaxNarrowStages : kMaxStages;
     const int stages = std::min(max_stages, (kMaxSharedBytes - kSplitVerdictBytes -
-                                             staging_bytes(block_m, block_n, tma_store)) /
+                                             staging_bytes(block_m, block_n, tma_store, output)) /
                                                 stage_bytes(input, block_m, block_n, sfb_per_column));
     return {input, type, block_m, block_n, stages, output, tma_store, sfb_per_column};
 }
 
-// The TMA store writes bf16 rows whose stride is a 16-byte multiple (by columns the
-// API makes D's strides so, whatever N). (Masked kernels store from registers the
-// warpgroups whose rows reach past their group's count.)
-bool can_tma_store(GemmType type, int n, OutputType output) {
-    return output == OutputType::BF16 && (n % 8 == 0 || type == GemmType::GroupedColumns);
-}
-
 // 1D1D promotes every column with its own scale, within one sub-tile of at most 128 columns.
 const std::vector<int> k1D1DBlockNs = {16, 32, 64, 128};
-const std::vector<int>& block_ns(InputType input, bool sfb_per_column) {
+// An MN-major B comes in atoms of 64 columns.
+const std::vector<int> kMnMajorBBlockNs = {64, 128, 192, 256};
+const std::vector<int>& block_ns(InputType input, bool sfb_per_column, bool mn_major_b = false) {
     if (sfb_per_column) return k1D1DBlockNs;
+    if (mn_major_b) return kMnMajorBBlockNs;
     return input == InputType::FP8 ? kFP8BlockNs : kBF16BlockNs;
 }
 
@@ -126,9 +124,18 @@ constexpr int kRasterGroupRows = 32;  // gemm.cuh's kGroupM: tile-rows per group
 
 }  // namespace
 
+// The TMA store writes rows whose stride is a 16-byte multiple (by columns the API
+// makes D's strides so, whatever N): bf16 D of every GEMM type (masked kernels store
+// from registers the warpgroups whose rows reach past their group's count), fp32 D
+// of dense GEMMs.
+bool stores_with_tma(GemmType type, int n, OutputType output) {
+    if (output == OutputType::FP32) return type == GemmType::Dense && n % 4 == 0;
+    return n % 8 == 0 || type == GemmType::GroupedColumns;
+}
+
 int GemmConfig::threads() const { return 128 * (block_m / 64 + 1); }
 int GemmConfig::shared_bytes() const {
-    return staging_bytes(block_m, block_n, tma_store) + stages * stage_bytes(input, block_m, block_n, sfb_per_column) +
+    return staging_bytes(block_m, block_n, tma_store, output) + stages * stage_bytes(input, block_m, block_n, sfb_per_column) +
            kSplitVerdictBytes;
 }
 
@@ -140,14 +147,15 @@ jit::KernelSource GemmConfig::source() const {
         input == InputType::FP8 ? (sfb_per_column ? "fp8_gemm_nt_1d1d" : "fp8_gemm_nt") : "bf16_gemm_nt";
     const std::string tag = std::to_string(block_m) + "x" + std::to_string(block_n) + " s" + std::to_string(stages) +
                             (output == OutputType::BF16 ? " bf16" : " fp32") + kTypeTags[static_cast<int>(type)] +
-                            (tma_store ? " tma-store" : "");
+                            (tma_store ? " tma-store" : "") + (mn_major_a ? " mn-a" : "") +
+                            (mn_major_b ? " mn-b" : "");
     // The entry is named after the op, as profilers show it: upstream's tests and benchmarks
     // find kernels by name ("gemm_", "bf16_gemm") in their traces.
     const std::string entry = op + "_kernel";
     auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
     const std::string shape = std::to_string(block_m) + ", " + std::to_string(block_n) + ", " + std::to_string(stages);
     const std::string layout = "GemmLayout<" + flag(input == InputType::FP8) + ", " + flag(sfb_per_column) + ", " +
-                               shape + ", " + flag(tma_store) + ">";
+                               shape + ", " + flag(tma_store) + ", " + (output == OutputType::BF16 ? "2" : "4") + ">";
     // What the host was built with, checked against the headers the JIT compiles: the
     // arguments' size (gemm_args.cuh is shared, so this catches headers of another build)
     // and the shared memory the launch asks for, which stage_bytes mirrors from GemmLayout.
@@ -165,8 +173,8 @@ jit::KernelSource GemmConfig::source() const {
         "                 const __grid_constant__ TensorMap d_map, const __grid_constant__ TensorMap d_tail_map,\n"
         "                 const __grid_constant__ GemmArgs args) {\n"
         "    gemm_nt<" + flag(input == InputType::FP8) + ", " + flag(sfb_per_column) + ", GemmType::" +
-        kTypeNames[static_cast<int>(type)] + ", " + shape + ", " + flag(tma_store) + ", " + out_type +
-        ">(a, b, sfa, sfb, d_map, d_tail_map, args);\n"
+        kTypeNames[static_cast<int>(type)] + ", " + shape + ", " + flag(tma_store) + ", " + out_type + ", " +
+        flag(mn_major_a) + ", " + flag(mn_major_b) + ">(a, b, sfa, sfb, d_map, d_tail_map, args);\n"
         "}\n";
     return {op + "[" + tag + "]", std::move(code), entry};
 }
@@ -263,7 +271,7 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
     const int groups = masked || p.type == GemmType::GroupedColumns ? p.num_groups : 1;
     const int k_blocks = std::max(1, ceil_div(p.k * element_bytes(p.input), kBlockKBytes));
     const std::vector<int> m_candidates = block_ms(p.input, p.type, rows, p.sfb_per_column);
-    const std::vector<int>& n_candidates = block_ns(p.input, p.sfb_per_column);
+    const std::vector<int>& n_candidates = block_ns(p.input, p.sfb_per_column, p.mn_major_b);
 
     const PlanOverrides overrides = plan_overrides();
     const int forced_block_m = overrides.block_m, forced_block_n = overrides.block_n;
@@ -305,8 +313,10 @@ GemmPlan plan_gemm(const GemmShape& p, int num_sms) {
             }
         }
     }
-    GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output, can_tma_store(p.type, p.n, p.output),
+    GemmPlan plan{make_config(p.input, p.type, block_m, block_n, p.output, stores_with_tma(p.type, p.n, p.output),
                               p.sfb_per_column)};
+    plan.config.mn_major_a = p.mn_major_a;
+    plan.config.mn_major_b = p.mn_major_b;
     plan.b_read_once = reads_b_once(p, block_m);
 
     // Splitting the last partial wave's tiles (into row halves or K-slices), costed in
@@ -361,7 +371,7 @@ std::vector<GemmConfig> all_gemm_configs() {
                 for (int block_n : block_ns(input, sfb_per_column)) {
                     if (!registers_fit(input, block_m, block_n)) continue;
                     configs.push_back(make_config(input, type, block_m, block_n, output, false, sfb_per_column));
-                    if (can_tma_store(type, 8, output))
+                    if (stores_with_tma(type, 8, output))  // (N = 8 allows every output that can)
                         configs.push_back(make_config(input, type, block_m, block_n, output, true, sfb_per_column));
                 }
     };
@@ -369,18 +379,34 @@ std::vector<GemmConfig> all_gemm_configs() {
         for (GemmType type : {GemmType::Dense, GemmType::GroupedContiguous, GemmType::GroupedMasked})
             for (OutputType output : {OutputType::BF16, OutputType::FP32}) add(input, type, output, false);
     add(InputType::FP8, GemmType::Dense, OutputType::FP32, true);  // 1D1D: FP32 D (the API requires it)
-    // By columns (fp8_einsum: FP8, bf16 or FP32 D; einsum 'bhr,hdr->bhd': BF16, bf16 D),
-    // a bf16 D always stored with TMA.
-    auto add_columns = [&](InputType input, OutputType output) {
+    // By columns (fp8_einsum: FP8, bf16 or FP32 D; einsum 'bhr,hdr->bhd', and 'bhd,hdr->bhr'
+    // with B MN-major: BF16, bf16 D), a bf16 D always stored with TMA.
+    auto add_columns = [&](InputType input, OutputType output, bool mn_major_b) {
         for (int rows : {1, std::numeric_limits<int>::max()})
             for (int block_m : block_ms(input, GemmType::GroupedColumns, rows, false))
-                for (int block_n : block_ns(input, false))
-                    configs.push_back(make_config(input, GemmType::GroupedColumns, block_m, block_n, output,
-                                                  output == OutputType::BF16, false));
+                for (int block_n : block_ns(input, false, mn_major_b)) {
+                    GemmConfig config = make_config(input, GemmType::GroupedColumns, block_m, block_n, output,
+                                                    output == OutputType::BF16, false);
+                    config.mn_major_b = mn_major_b;
+                    configs.push_back(config);
+                }
     };
-    add_columns(InputType::FP8, OutputType::BF16);
-    add_columns(InputType::FP8, OutputType::FP32);
-    add_columns(InputType::BF16, OutputType::BF16);
+    add_columns(InputType::FP8, OutputType::BF16, false);
+    add_columns(InputType::FP8, OutputType::FP32, false);
+    add_columns(InputType::BF16, OutputType::BF16, false);
+    add_columns(InputType::BF16, OutputType::BF16, true);
+    // BF16 dense with MN-major operands (upstream's nn / tn / tt layouts), D always stored with TMA.
+    for (const auto& [mn_a, mn_b] : {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}})
+        for (OutputType output : {OutputType::BF16, OutputType::FP32})
+            for (int rows : {1, std::numeric_limits<int>::max()})
+                for (int block_m : block_ms(InputType::BF16, GemmType::Dense, rows, false))
+                    for (int block_n : block_ns(InputType::BF16, false, mn_b)) {
+                        GemmConfig config = make_config(InputType::BF16, GemmType::Dense, block_m, block_n, output,
+                                                        true, false);
+                        config.mn_major_a = mn_a;
+                        config.mn_major_b = mn_b;
+                        configs.push_back(config);
+                    }
     return configs;
 }
 
@@ -389,7 +415,8 @@ namespace {
 // Source generation and the JIT lookup happen once per configuration and device.
 const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
     const auto key = std::make_tuple(device, config.input, config.type, config.block_m, config.block_n, config.stages,
-                                     config.output, config.tma_store, config.sfb_per_column);
+                                     config.output, config.tma_store, config.sfb_per_column, config.mn_major_a,
+                                     config.mn_major_b);
     return jit::get_kernel_once(key, [&] { return config.source(); });
 }
 
@@ -397,9 +424,12 @@ const jit::Kernel& kernel_for(const GemmConfig& config, int device) {
 
 void launch_gemm(const GemmProblem& p, int num_sms) {
     const OutputType output = p.d.scalar_type() == at::kBFloat16 ? OutputType::BF16 : OutputType::FP32;
-    const GemmPlan plan =
-        plan_gemm({p.input, p.type, p.m, p.n, p.k, p.num_groups, p.expected_m, output, p.sfb_per_column}, num_sms);
+    const GemmPlan plan = plan_gemm(
+        {p.input, p.type, p.m, p.n, p.k, p.num_groups, p.expected_m, output, p.sfb_per_column, p.mn_major_a, p.mn_major_b},
+        num_sms);
     const GemmConfig& config = plan.config;
+    TORCH_INTERNAL_ASSERT(config.tma_store || !(p.mn_major_a || p.mn_major_b),
+                          "MN-major operands need D stored with TMA (the API copies them otherwise)");
     const c10::cuda::CUDAGuard guard(p.d.device());
     const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(p.d.get_device()).stream();
     const jit::Kernel& kernel = kernel_for(config, p.d.get_device());
@@ -423,14 +453,28 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                                        static_cast<uint64_t>(t.stride(0) * t.element_size())};
     };
     const uint32_t box_m = static_cast<uint32_t>(config.block_m);
-    CUtensorMap tmap_a = columns ? make_tma_3d(p.a.data_ptr(), dtype, dims_3d(p.k), strides_3d(p.a),
-                                               {static_cast<uint32_t>(box_k), 1, box_m}, CU_TENSOR_MAP_SWIZZLE_128B)
-                                 : make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
-                                               config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
+    // An MN-major operand: its [K, MN] rows (the view's stride along K apart), in boxes of
+    // 64 K-rows x 64 MN-columns; by columns B [G, K, N], a box inside one group's K.
+    auto mn_major_map = [&](const at::Tensor& t, int mn) {
+        if (columns)
+            return make_tma_3d(t.data_ptr(), dtype,
+                               {static_cast<uint64_t>(mn), static_cast<uint64_t>(p.k),
+                                static_cast<uint64_t>(p.num_groups)},
+                               {static_cast<uint64_t>(t.stride(1)) * elem, static_cast<uint64_t>(t.stride(0)) * elem},
+                               {64, 64, 1}, CU_TENSOR_MAP_SWIZZLE_128B);
+        return make_tma_2d(t.data_ptr(), dtype, p.k, mn, static_cast<uint64_t>(t.stride(1)) * elem, 64, 64,
+                           CU_TENSOR_MAP_SWIZZLE_128B);
+    };
+    CUtensorMap tmap_a = columns      ? make_tma_3d(p.a.data_ptr(), dtype, dims_3d(p.k), strides_3d(p.a),
+                                                    {static_cast<uint32_t>(box_k), 1, box_m}, CU_TENSOR_MAP_SWIZZLE_128B)
+                         : p.mn_major_a ? mn_major_map(p.a, p.m)
+                                        : make_tma_2d(p.a.data_ptr(), dtype, a_rows, p.k, static_cast<uint64_t>(p.k) * elem,
+                                                      config.block_m, box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     // By columns B's rows may be padded (einsum's b [h, d, r] a slice of wider rows).
     const uint64_t b_row_bytes = static_cast<uint64_t>(columns ? p.b.stride(1) : p.k) * elem;
-    CUtensorMap tmap_b = make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, b_row_bytes, config.block_n, box_k,
-                                     CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tmap_b = p.mn_major_b ? mn_major_map(p.b, p.n)
+                                      : make_tma_2d(p.b.data_ptr(), dtype, b_rows, p.k, b_row_bytes, config.block_n,
+                                                    box_k, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tmap_sfa{}, tmap_sfb{};
     if (p.input == InputType::FP8) {
         // sfa is MN-major: row i holds the scales of K-block i (of group i / ceil(K/128)
@@ -444,25 +488,31 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
         tmap_sfa = mn_major_scales(p.sfa, p.m, masked || columns ? p.num_groups : 1, config.block_m);
         if (p.sfb_per_column) tmap_sfb = mn_major_scales(p.sfb, p.n, 1, config.block_n);
     }
-    // D's maps: 64x64 boxes (one 128-byte swizzled chunk of a math warpgroup's rows)
-    // and, when BLOCK_N is not a multiple of 64, boxes of the last chunk's width,
-    // unswizzled (the kernel packs that chunk's rows). Masked D is one map over
-    // [G * M, N]; the kernel stores only boxes inside a group's counted rows.
+    // D's maps: boxes of 64 rows x 128 bytes (one swizzled chunk of a math warpgroup's
+    // rows: 64 bf16 or 32 fp32 columns) and, when BLOCK_N is not a multiple of the
+    // chunk, boxes of the last chunk's width, unswizzled (the kernel packs that chunk's
+    // rows). Masked D is one map over [G * M, N]; the kernel stores only boxes inside a
+    // group's counted rows.
     CUtensorMap tmap_d{}, tmap_d_tail{};
+    const bool fp32_d = config.output == OutputType::FP32;
+    const uint32_t chunk_n = fp32_d ? 32 : 64, tail_n = static_cast<uint32_t>(config.block_n) % chunk_n;
     if (config.tma_store && columns) {
         tmap_d = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims_3d(p.n), strides_3d(p.d),
                              {64, 1, 64}, CU_TENSOR_MAP_SWIZZLE_128B);
-        if (config.block_n % 64 != 0)
+        if (tail_n != 0)
             tmap_d_tail = make_tma_3d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, dims_3d(p.n), strides_3d(p.d),
-                                      {static_cast<uint32_t>(config.block_n % 64), 1, 64}, CU_TENSOR_MAP_SWIZZLE_NONE);
+                                      {tail_n, 1, 64}, CU_TENSOR_MAP_SWIZZLE_NONE);
     } else if (config.tma_store) {
-        const uint64_t row_bytes = static_cast<uint64_t>(p.n) * sizeof(at::BFloat16);
-        tmap_d = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, a_rows, p.n, row_bytes, 64, 64,
-                             CU_TENSOR_MAP_SWIZZLE_128B);
-        if (config.block_n % 64 != 0)
-            tmap_d_tail = make_tma_2d(p.d.data_ptr(), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, a_rows, p.n, row_bytes, 64,
-                                      config.block_n % 64, CU_TENSOR_MAP_SWIZZLE_NONE);
+        const CUtensorMapDataType d_type = fp32_d ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+        const uint64_t row_bytes = static_cast<uint64_t>(p.n) * p.d.element_size();
+        tmap_d = make_tma_2d(p.d.data_ptr(), d_type, a_rows, p.n, row_bytes, 64, chunk_n, CU_TENSOR_MAP_SWIZZLE_128B);
+        if (tail_n != 0)
+            tmap_d_tail =
+                make_tma_2d(p.d.data_ptr(), d_type, a_rows, p.n, row_bytes, 64, tail_n, CU_TENSOR_MAP_SWIZZLE_NONE);
     }
+    // A dense C that is D itself (D += A B^T) is added by the TMA store, not loaded.
+    const bool accumulate_d = p.type == GemmType::Dense && config.tma_store && p.c.has_value() &&
+                              p.c->data_ptr() == p.d.data_ptr();
 
     // Split K's workspace: the FP32 partial tiles, then one arrival count per split
     // tile, zeroed here. Freed on return: the caching allocator hands the memory to
@@ -489,7 +539,7 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     const int last_group_rows = m_tiles - (m_tiles - 1) / kRasterGroupRows * kRasterGroupRows;
     GemmArgs args{p.input == InputType::FP8 ? p.sfb.data_ptr<float>() : nullptr,
                     p.d.data_ptr(),
-                    p.c.has_value() ? p.c->data_ptr() : nullptr,
+                    p.c.has_value() && !accumulate_d ? p.c->data_ptr() : nullptr,
                     p.grouping.defined() ? p.grouping.data_ptr<int>() : nullptr,
                     partials,
                     arrivals,
@@ -505,7 +555,8 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
                     fast_divisor(static_cast<uint32_t>(last_group_rows)),
                     fast_divisor(static_cast<uint32_t>(n_tiles)),
                     columns ? p.d.stride(0) : 0,
-                    columns ? p.d.stride(1) : 0};
+                    columns ? p.d.stride(1) : 0,
+                    accumulate_d};
     void* kernel_args[] = {&tmap_a, &tmap_b, &tmap_sfa, &tmap_sfb, &tmap_d, &tmap_d_tail, &args};
 
     // Persistent CTAs: at most one per SM, each looping over tiles and slices (masked:

@@ -38,8 +38,9 @@ struct GemmConfig {
     int block_n;
     int stages;
     OutputType output;
-    bool tma_store;  // bf16 D staged in shared memory and stored with TMA
+    bool tma_store;  // D staged in shared memory and stored with TMA (bf16; fp32 when dense)
     bool sfb_per_column = false;  // FP8 recipe (1, 1, 128) ("1D1D"): B scaled per column and K-block
+    bool mn_major_a = false, mn_major_b = false;  // BF16 dense: the operand read MN-major (gemm.cuh)
 
     int threads() const;
     int shared_bytes() const;
@@ -59,6 +60,9 @@ struct GemmProblem {
     int num_groups;       // 1 for dense
     int expected_m;       // masked: the typical rows per group, for the heuristic
     bool sfb_per_column = false;  // FP8 1D1D (dense)
+    // BF16 dense: a (b) is an [M, K] ([N, K]) view with stride 1 along M (N), read in
+    // place; its [K, M] rows 16-byte aligned, D stored with TMA (stores_with_tma).
+    bool mn_major_a = false, mn_major_b = false;
 };
 
 // What the tile heuristic looks at (of a GemmProblem, without its tensors).
@@ -70,6 +74,7 @@ struct GemmShape {
     int expected_m;  // masked: the typical rows per group
     OutputType output;
     bool sfb_per_column = false;  // FP8 1D1D (dense)
+    bool mn_major_a = false, mn_major_b = false;
 };
 
 // A kernel and how to launch it. Split K (dense only): the last `split_tiles` tiles
@@ -95,6 +100,10 @@ GemmPlan plan_gemm(const GemmShape& shape, int num_sms);
 // Re-reads the DG_GEMM_BLOCK_M / DG_GEMM_BLOCK_N / DG_GEMM_SPLIT_K tuning overrides
 // (read once otherwise), so a process can change the plan it forces between calls.
 void reload_plan_overrides();
+
+// Whether the kernel stores D [., n] of `output` with TMA for this GEMM type (given
+// a 16-byte aligned D): the kernels that read MN-major operands need it.
+bool stores_with_tma(GemmType type, int n, OutputType output);
 
 // Every configuration plan_gemm can return: the CPU tests compile all of them.
 std::vector<GemmConfig> all_gemm_configs();

@@ -23,12 +23,29 @@ def test_every_configuration_is_listed():
     assert not any(re.search(r"\[192x.* (contiguous|masked)", n) or n.startswith("bf16_gemm_nt[192x") for n in names)
     assert any("tma-store" in n for n in names)
     # Masked bf16 D: TMA stores the warpgroups inside their group's rows (the kernel falls back
-    # to registers for the others); FP32 D is stored from registers everywhere.
+    # to registers for the others). FP32 D: with TMA where dense (rows 16-byte aligned, or
+    # from registers), from registers where grouped.
     for op in ("fp8_gemm_nt", "bf16_gemm_nt"):
         for block_m in (64, 128):
             assert any(n.startswith(f"{op}[{block_m}x") and n.endswith(" bf16 masked tma-store]") for n in names), (
                 f"no {op} {block_m}-row masked tma-store kernel")
-    assert not any("fp32" in n and "tma-store" in n for n in names)
+    for op in ("fp8_gemm_nt", "fp8_gemm_nt_1d1d", "bf16_gemm_nt"):
+        for block_m in (64, 128):
+            for store in ("", " tma-store"):
+                assert any(re.match(rf"{re.escape(op)}\[{block_m}x\d+ s\d+ fp32{store}\]$", n) for n in names), (
+                    f"no dense {op} {block_m}-row fp32{store} kernel")
+    assert not any(re.search(r"fp32 (contiguous|masked|columns) tma-store", n) for n in names)
+    # BF16 dense with MN-major operands (nn / tn / tt views read in place), and by columns with
+    # MN-major B ('bhd,hdr->bhr'): D always stored with TMA, MN-major B in whole 64-column atoms.
+    mn_major = [n for n in names if re.search(r" mn-[ab]\b", n)]
+    for tags in (" mn-a]", " mn-b]", " mn-a mn-b]"):
+        for out in ("bf16", "fp32"):
+            assert any(n.endswith(f" {out} tma-store{tags}") for n in mn_major), (out, tags)
+    assert any(n.endswith(" bf16 columns tma-store mn-b]") for n in mn_major)
+    for n in mn_major:
+        tile = re.match(r"bf16_gemm_nt\[\d+x(\d+) s\d+ (bf16|fp32)( columns)? tma-store mn-", n)
+        assert tile is not None, n
+        assert " mn-b" not in n or int(tile.group(1)) % 64 == 0, n
 
 
 def test_grouping_checks_are_listed():

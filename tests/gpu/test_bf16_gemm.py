@@ -4,6 +4,7 @@ import torch
 
 import deep_gemm
 from deep_gemm import _C, calc_diff
+from profiling import launched_kernels
 from sms import forced_plan, num_sms
 
 NK = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168), (7168, 2048)]
@@ -72,7 +73,8 @@ def test_row_halves_of_256_column_tiles():
 
 def test_every_tile_once_over_raster_groups():
     # 65 tile-rows of 128: groups of 32, 32 and 1 in the tile order, computed in place.
-    run_planned(66, 8300, 520, 256, "128x176 s5 fp32]", out_dtype=torch.float32, with_c=True, in_place=True, seed=6)
+    run_planned(66, 8300, 520, 256, "128x176 s5 fp32 tma-store]", out_dtype=torch.float32, with_c=True, in_place=True,
+                seed=6)
 
 
 # K not a multiple of 64: the last 128-byte K-block is partial (TMA reads zeros past K).
@@ -97,15 +99,58 @@ def test_mn_major_operands(m, n, k, a_mn_major, b_mn_major):
     assert calc_diff(d, ref) < 1e-3
 
 
-@pytest.mark.parametrize("m, n, k", [(4096, 2112, 7168), (65, 130, 192), (129, 257, 64)])
-def test_bf16_output_accumulates_bf16_c(m, n, k):
+def mn_major_view(rows: int, k: int, row_stride: int, gen) -> torch.Tensor:
+    """An [rows, k] bf16 view with stride 1 along its rows: the first `rows` columns of a
+    [k, row_stride] tensor, transposed."""
+    return torch.randn((k, row_stride), device="cuda", dtype=torch.bfloat16, generator=gen)[:, :rows].T
+
+
+# MN-major views are read in place (one kernel, nothing copied) where their [K, MN] rows are
+# 16-byte aligned and D goes through the TMA store; elsewhere copied K-major first. Edges of
+# M, N (B's last 64-column atom partly past N) and K (a partial last K-block) are clipped by
+# TMA. (a MN-major, b MN-major, m, n, k, a's and b's row strides, D's dtype, in place)
+MN_MAJOR_VIEWS = [
+    (True, False, 256, 1000, 512, 256, None, torch.bfloat16, True),
+    (False, True, 300, 1000, 520, None, 1000, torch.bfloat16, True),
+    (True, True, 200, 136, 2056, 208, 144, torch.bfloat16, True),  # padded rows
+    (True, True, 4096, 2112, 7168, 4096, 2112, torch.float32, True),
+    (True, False, 256, 300, 512, 256, None, torch.bfloat16, False),  # bf16 D of 300 columns: no TMA store
+    (True, False, 129, 256, 512, 129, None, torch.bfloat16, False),  # rows 258 bytes apart
+    (False, True, 256, 130, 512, None, 130, torch.float32, False),  # fp32 D of 130 columns
+]
+
+
+@pytest.mark.parametrize("a_mn, b_mn, m, n, k, a_stride, b_stride, out_dtype, in_place", MN_MAJOR_VIEWS)
+def test_mn_major_views_read_in_place(a_mn, b_mn, m, n, k, a_stride, b_stride, out_dtype, in_place):
+    gen = torch.Generator(device="cuda").manual_seed(m + n + k)
+    a = mn_major_view(m, k, a_stride, gen) if a_mn else torch.randn((m, k), device="cuda", dtype=torch.bfloat16,
+                                                                     generator=gen)
+    b = mn_major_view(n, k, b_stride, gen) if b_mn else torch.randn((n, k), device="cuda", dtype=torch.bfloat16,
+                                                                     generator=gen)
+    d = torch.full((m, n), float("nan"), device="cuda", dtype=out_dtype)
+    kernels = launched_kernels(lambda: deep_gemm.bf16_gemm_nt(a, b, d))
+    assert calc_diff(d, a.float() @ b.float().T) < 1e-3
+    assert any(name.startswith("bf16_gemm_nt_kernel") for name in kernels), kernels
+    assert (len(kernels) == 1) == in_place, kernels
+
+
+# bf16 D + bf16 C: in place (as upstream's tests accumulate) the TMA store adds each chunk
+# to D where D's rows are 16-byte aligned (rounding twice, as upstream), else C is loaded;
+# apart from D, C is loaded and left as it was.
+@pytest.mark.parametrize("m, n, k", [(4096, 2112, 7168), (65, 130, 192), (129, 257, 64), (300, 136, 520)])
+@pytest.mark.parametrize("in_place", [True, False])
+def test_bf16_output_accumulates_bf16_c(m, n, k, in_place):
     g = torch.Generator(device="cuda").manual_seed(k)
     a = torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=g)
     b = torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=g)
-    d = torch.randn((m, n), device="cuda", dtype=torch.bfloat16, generator=g) * 32
-    ref = a.float() @ b.float().T + d.float()
-    _C.bf16_gemm_nt(a, b, d, d)  # in place, as upstream's tests accumulate
-    assert calc_diff(d, ref) < 1e-3
+    c = torch.randn((m, n), device="cuda", dtype=torch.bfloat16, generator=g) * 32
+    c_before = c.clone()
+    ref = a.float() @ b.float().T + c.float()
+    d = c if in_place else torch.full_like(c, float("nan"))
+    _C.bf16_gemm_nt(a, b, d, c)
+    assert calc_diff(d, ref) < 1e-5  # upstream's bound for bf16 accumulation
+    if not in_place:
+        assert torch.equal(c, c_before), "c was written"
 
 
 def test_k_must_keep_rows_16_byte_aligned():

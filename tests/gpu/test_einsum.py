@@ -4,16 +4,9 @@ import torch
 
 import deep_gemm
 from deep_gemm.testing import calc_diff
+from profiling import launched_kernels
 
 BF16, E4M3 = torch.bfloat16, torch.float8_e4m3fn
-
-
-def launched_kernels(call) -> list[str]:
-    """The names of the CUDA kernels `call` launches (it is run once, under the profiler)."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        call()
-        torch.cuda.synchronize()
-    return [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
 
 
 @pytest.mark.parametrize("s", [1, 129, 4096])
@@ -96,11 +89,11 @@ def test_per_head_is_one_gemm_kernel(expr):
 @pytest.mark.parametrize("batch", [1, 129, 200])
 @pytest.mark.parametrize("layout", ["packed", "padded columns", "padded heads"])
 def test_per_head_tma_store_edges(expr, h, r, dim, batch, layout):
-    """The TMA stores of 'bhr,hdr->bhd' (the GEMM kernel grouped by heads) and 'bhd,hdr->bhr'
-    (the per-head kernel): output widths off 64 (a head's last column tile partial, its
-    boxes clipped at the head's end), batches off 64, and d a view into a nan-filled buffer
-    (rows or heads padded), nothing outside d written; exact against an fp32 product,
-    through the kernel alone."""
+    """The TMA stores of both expressions (the GEMM kernel grouped by heads; 'bhd,hdr->bhr'
+    reads y MN-major): output widths off 64 (a head's last column tile partial, its boxes
+    clipped at the head's end), batches off 64, and d a view into a nan-filled buffer (rows
+    or heads padded), nothing outside d written; exact against an fp32 product, through the
+    kernel alone."""
     x = torch.randn(batch, h, r if expr.startswith("bhr") else dim, dtype=BF16, device="cuda")
     y = torch.randn(h, dim, r + 128, dtype=BF16, device="cuda")[:, :, :r]
     ref = torch.einsum(expr, x.float(), y.float())
@@ -115,24 +108,27 @@ def test_per_head_tma_store_edges(expr, h, r, dim, batch, layout):
         base = torch.full((batch, h + 1, n), float("nan"), dtype=BF16, device="cuda")
         z = base[:, 1:]
     kernels = launched_kernels(lambda: deep_gemm.einsum(expr, x, y, z))
-    kernel = "bf16_gemm_nt_kernel" if expr.startswith("bhr") else "deep_gemm_bf16_per_head_gemm"
-    assert len(kernels) == 1 and kernel in kernels[0], kernels
+    assert len(kernels) == 1 and "bf16_gemm_nt_kernel" in kernels[0], kernels
     assert base.isnan().sum().item() == base.numel() - z.numel(), "elements outside d were written"
     assert calc_diff(z, ref) < 1e-5
     assert ((z.float() - ref).abs() <= ref.abs() * 2 ** -7 + 1e-3).all()
 
 
-@pytest.mark.parametrize("dim, kernel", [(136, "bf16_gemm_nt_kernel"), (100, "deep_gemm_bf16_per_head_gemm")])
+@pytest.mark.parametrize("expr", ["bhr,hdr->bhd", "bhd,hdr->bhr"])
+@pytest.mark.parametrize("width, kernel", [(136, "bf16_gemm_nt_kernel"), (100, "deep_gemm_bf16_per_head_gemm")])
 @pytest.mark.parametrize("batch", [3, 130])
-def test_bhr_hdr_bhd_kernel_choice(dim, kernel, batch):
-    """'bhr,hdr->bhd' runs the GEMM kernel grouped by heads where d's rows suit a TMA store
-    (16-byte strides), else the per-head kernel storing from registers; both exact."""
-    h, r = 3, 192
-    x = torch.randn(batch, h, r, dtype=BF16, device="cuda")
-    y = torch.randn(h, dim, r + 64, dtype=BF16, device="cuda")[:, :, :r]
-    ref = torch.einsum("bhr,hdr->bhd", x.float(), y.float())
-    z = torch.full((batch, h, dim), float("nan"), dtype=BF16, device="cuda")
-    kernels = launched_kernels(lambda: deep_gemm.einsum("bhr,hdr->bhd", x, y, z))
+def test_kernel_choice(expr, width, kernel, batch):
+    """Both expressions run the GEMM kernel grouped by heads where d's rows suit a TMA store
+    (16-byte strides), else the per-head kernel storing from registers; both exact. `width`
+    is d's last dimension (d for 'bhr,hdr->bhd', r for 'bhd,hdr->bhr'); y's rows are 256
+    elements apart."""
+    h, k = 3, 192 if expr.startswith("bhr") else 128
+    dim, r = (width, k) if expr.startswith("bhr") else (k, width)
+    x = torch.randn(batch, h, k, dtype=BF16, device="cuda")
+    y = torch.randn(h, dim, 256, dtype=BF16, device="cuda")[:, :, :r]
+    ref = torch.einsum(expr, x.float(), y.float())
+    z = torch.full(ref.shape, float("nan"), dtype=BF16, device="cuda")
+    kernels = launched_kernels(lambda: deep_gemm.einsum(expr, x, y, z))
     assert len(kernels) == 1 and kernel in kernels[0], kernels
     assert ((z.float() - ref).abs() <= ref.abs() * 2 ** -7 + 1e-3).all()
 

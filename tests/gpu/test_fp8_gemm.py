@@ -75,23 +75,30 @@ def test_partial_last_k_block(m, n, k):
 
 
 # Recipe (1, 1, 128), upstream's weight-gradient kernel: B scaled per (column, K-block) like
-# A; FP32 D, accumulated into C in place. DeepGEMM's wgrad shapes (M = its N, N = 4096).
+# A; FP32 D, accumulated into C in place (the TMA store adds each chunk to D), or apart from
+# it (C loaded), or without C. DeepGEMM's wgrad shapes (M = its N, N = 4096); N = 130 is
+# stored from registers (rows not 16-byte aligned).
 @pytest.mark.parametrize("m,n,k", [(2112, 4096, 7168), (576, 4096, 7168), (24576, 4096, 1536), (7168, 2048, 4096),
-                                   (129, 200, 384), (64, 64, 128), (300, 1000, 2112), (1, 16, 16)])
-@pytest.mark.parametrize("with_c", [False, True])
-def test_1d1d(m, n, k, with_c):
+                                   (129, 200, 384), (64, 64, 128), (300, 1000, 2112), (1, 16, 16), (129, 130, 384)])
+@pytest.mark.parametrize("c_mode", ["none", "in place", "apart"])
+def test_1d1d(m, n, k, c_mode):
     gen = torch.Generator(device="cuda").manual_seed(m + n + k)
     a = quant_rows(torch.randn((m, k), device="cuda", dtype=torch.bfloat16, generator=gen))
     b = quant_rows(torch.randn((n, k), device="cuda", dtype=torch.bfloat16, generator=gen))
     ref = dequant_a(*a) @ dequant_a(*b).T
     d = torch.full((m, n), float("nan"), device="cuda", dtype=torch.float32)
-    if with_c:
-        d = torch.randn((m, n), device="cuda", dtype=torch.float32, generator=gen) * 32
-        ref += d
+    c = None
+    if c_mode != "none":
+        c = torch.randn((m, n), device="cuda", dtype=torch.float32, generator=gen) * 32
+        ref += c
+        d = c if c_mode == "in place" else d
+    c_before = None if c is None else c.clone()
     mn = get_mn_major_tma_aligned_tensor
-    _C.fp8_gemm_nt_1d1d((a[0], mn(a[1])), (b[0], mn(b[1])), d, d if with_c else None)
+    _C.fp8_gemm_nt_1d1d((a[0], mn(a[1])), (b[0], mn(b[1])), d, c)
     assert not d.isnan().any()
     assert calc_diff(d, ref) < 1e-3
+    if c_mode == "apart":
+        assert torch.equal(c, c_before), "c was written"
 
 
 @pytest.mark.parametrize("m,n,k", [(128, 2112, 7168), (77, 300, 512)])
@@ -164,7 +171,7 @@ def test_192_row_tiles(sms, m, n, k, kernel):
 
 
 def test_192_row_tiles_fp32_output_and_accumulate():
-    run_planned(2, 300, 128, 2048, "192x128 s5 fp32]", out_dtype=torch.float32, with_c=True, seed=9)
+    run_planned(2, 300, 128, 2048, "192x128 s4 fp32 tma-store]", out_dtype=torch.float32, with_c=True, seed=9)
 
 
 # Tiles of 256 columns: four 64-column sub-tiles spanning two of B's scale blocks,
@@ -191,12 +198,12 @@ def test_256_column_tiles(sms, m, n, k, kernel):
 
 
 def test_256_column_tiles_fp32_output_and_accumulate():
-    run_planned(66, 4096, 1000, 384, "128x256 s4 fp32]", out_dtype=torch.float32, with_c=True, seed=10)
+    run_planned(66, 4096, 1000, 384, "128x256 s4 fp32 tma-store]", out_dtype=torch.float32, with_c=True, seed=10)
 
 
 @pytest.mark.parametrize("sms, m, n, k, kernel", [
-    (13, 4096, 1280, 7168, "128x256 s4 fp32] split-m 2x4"),
-    (5, 4096, 768, 16384, "128x256 s4 fp32] split-k 5x1"),
+    (13, 4096, 1280, 7168, "128x256 s4 fp32 tma-store] split-m 2x4"),
+    (5, 4096, 768, 16384, "128x256 s4 fp32 tma-store] split-k 5x1"),
 ])
 def test_256_column_split_tiles_add_c_once(sms, m, n, k, kernel):
     run_planned(sms, m, n, k, kernel, out_dtype=torch.float32, with_c=True, seed=11)
@@ -207,10 +214,10 @@ def test_256_column_split_tiles_add_c_once(sms, m, n, k, kernel):
 # tile height, every tile is computed once (in place, so twice would add twice).
 # (SMs, m, n, k, the plan, forced)
 RASTER_GROUPS = [
-    (132, 8300, 1024, 256, "128x256 s4 fp32]"),             # 65 tile-rows: groups of 32, 32 and 1
-    (132, 8300, 520, 256, "192x64 s6 fp32]"),               # 44 of 192 rows: 32 and 12
-    (132, 12345, 640, 128, "128x128 s6 fp32]"),             # 97: 32, 32, 32 and 1
-    (16, 8300, 1024, 256, "128x256 s4 fp32] split-m 2x4"),  # the last wave in row halves
+    (132, 8300, 1024, 256, "128x256 s4 fp32 tma-store]"),             # 65 tile-rows: groups of 32, 32 and 1
+    (132, 8300, 520, 256, "192x64 s5 fp32 tma-store]"),               # 44 of 192 rows: 32 and 12
+    (132, 12345, 640, 128, "128x128 s5 fp32 tma-store]"),             # 97: 32, 32, 32 and 1
+    (16, 8300, 1024, 256, "128x256 s4 fp32 tma-store] split-m 2x4"),  # the last wave in row halves
 ]
 
 

@@ -49,7 +49,7 @@ def test_split_tiles_are_correct_and_deterministic(op, sms, m, n, k, plan):
 
 
 @pytest.mark.parametrize("op, sms, m, n, k, plan", [
-    ("fp8", 8, 65, 1100, 7168, "128x64 s8 fp32] split-k 4x2 b-read-once"),
+    ("fp8", 8, 65, 1100, 7168, "128x64 s7 fp32 tma-store] split-k 4x2 b-read-once"),
     ("bf16", 2, 300, 130, 5120, "128x160 s6 fp32] split-k 2x1"),
 ])
 def test_split_fp32_output_accumulates_c_once(op, sms, m, n, k, plan):

@@ -41,12 +41,15 @@
 //     while the previous one is promoted; three have registers for one each, and
 //     the tensor cores run the other two's MMAs during a promotion. BF16
 //     accumulates in place and keeps one K-block of MMAs in flight.
-//   * Epilogue: bf16 D (rows a 16-byte multiple apart) goes through shared
-//     memory in 64-column chunks, the last one narrower when BLOCK_N is not a
-//     multiple of 64, each stored with TMA while the next is staged; other
-//     outputs are written from registers. Masked: a math warpgroup whose 64 rows
-//     reach past its group's count stores that tile from registers instead (TMA
-//     would write the rows past it).
+//   * Epilogue: bf16 D (rows a 16-byte multiple apart), and dense fp32 D, goes
+//     through shared memory in chunks of 128-byte rows (64 / 32 columns), the last
+//     one narrower when BLOCK_N is not a multiple, each stored with TMA while the
+//     next is staged; a dense D that is its own C (weight gradients: D += A B^T) is
+//     added to by the store (a TMA reduction in L2; a bf16 D so rounds twice, as
+//     upstream's), so the math warps never wait for C's loads. Other outputs are
+//     written from registers. Masked: a math
+//     warpgroup whose 64 rows reach past its group's count stores that tile from
+//     registers instead (TMA would write the rows past it).
 // Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
 // `empty` (every math warp is done reading). The ring position (stage, parity)
 // runs on across tiles; each side steps its own copy, one K-block at a time.
@@ -274,9 +277,9 @@ __device__ __forceinline__ float2 load_pair(const __nv_bfloat16* c) {
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
-// The last chunk of a tile whose width is not a multiple of 64 (kWidth columns,
-// a multiple of 8) goes to shared memory unswizzled, rows packed kWidth * 2 bytes
-// apart, for a second tensor map whose box is that narrow.
+// The last chunk of a tile whose width is not a whole chunk (kWidth columns: for
+// bf16 a multiple of 8, for fp32 of 16) goes to shared memory unswizzled, rows
+// packed kWidth elements apart, for a second tensor map whose box is that narrow.
 template <int kChunk, int kWidth>
 __device__ __forceinline__ void stage_tail_chunk_bf16(unsigned char* buffer, const float* accum, int warp, int lane) {
 #pragma unroll
@@ -290,8 +293,21 @@ __device__ __forceinline__ void stage_tail_chunk_bf16(unsigned char* buffer, con
         }
     }
 }
+template <int kChunk, int kWidth>
+__device__ __forceinline__ void stage_tail_chunk_fp32(unsigned char* buffer, const float* accum, int warp, int lane) {
+#pragma unroll
+    for (int i = kChunk * 4; i < kChunk * 4 + kWidth / 8; ++i) {
+        const int col = (i - kChunk * 4) * 8 + (lane % 4) * 2;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int row = warp * 16 + lane / 4 + half * 8;
+            *reinterpret_cast<float2*>(buffer + (row * kWidth + col) * 4) =
+                make_float2(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
+        }
+    }
+}
 
-template <bool kFP8, bool kSfbPerColumn, int kBlockM, int kBlockN, int kStages, bool kTmaStore>
+template <bool kFP8, bool kSfbPerColumn, int kBlockM, int kBlockN, int kStages, bool kTmaStore, int kOutBytes>
 struct GemmLayout {
     static constexpr int kMathWarpgroups = kBlockM / 64;
     static constexpr int kMathWarps = kMathWarpgroups * 4;
@@ -305,11 +321,14 @@ struct GemmLayout {
     // A tensor copy writes shared memory at 128-byte aligned addresses: 1D1D's B scales of
     // narrow tiles (16 columns, 64 bytes) get a padded slot per stage.
     static constexpr int kSfbSlot = (kSfbBytes + 127) / 128 * 128 / static_cast<int>(sizeof(float));  // floats
-    // The bf16 output staged for the TMA store, in 64-column chunks (the last one
-    // narrower when BLOCK_N is not a multiple of 64): per math warpgroup a ring of
-    // (up to) two chunk buffers, so a wide tile does not cost a pipeline stage.
-    static constexpr int kChunks = (kBlockN + 63) / 64;
-    static constexpr int kTailWidth = kBlockN % 64;  // 0: every chunk is 64 columns
+    // The output staged for the TMA store, in chunks of 128-byte rows (64 bf16 or 32
+    // fp32 columns; the last one narrower when BLOCK_N is not a multiple): per math
+    // warpgroup a ring of (up to) two chunk buffers, so a wide tile does not cost a
+    // pipeline stage.
+    static_assert(kOutBytes == 2 || kOutBytes == 4, "D is bf16 or fp32");
+    static constexpr int kChunkN = 128 / kOutBytes;
+    static constexpr int kChunks = (kBlockN + kChunkN - 1) / kChunkN;
+    static constexpr int kTailWidth = kBlockN % kChunkN;  // 0: every chunk is whole
     static constexpr int kDChunks = kChunks < 2 ? kChunks : 2;
     static constexpr int kDBytes = kTmaStore ? kMathWarpgroups * kDChunks * 64 * 128 : 0;
     static constexpr int kMathThreads = kMathWarpgroups * 128;
@@ -412,15 +431,25 @@ __device__ __forceinline__ bool reduce_split(const GemmArgs& args, const Tile& t
     return true;
 }
 
-// tmap_d stores 64-column chunks of D, tmap_d_tail the narrower last chunk (if any);
-// tmap_sfb loads 1D1D's B scales (MN-major [ceil(K / 128), N], like A's).
+// tmap_d stores 128-byte chunks of D's rows, tmap_d_tail the narrower last chunk (if
+// any); tmap_sfb loads 1D1D's B scales (MN-major [ceil(K / 128), N], like A's).
+// kMnMajorA / kMnMajorB (BF16; dense, B also by columns): that operand is stored MN-major
+// ([K, M] / [K, N] rows, tmap_a / tmap_b over them; by columns B [G, K, N] in a 3D map that
+// clips each group's K), loaded in boxes of 64 K-rows x 64 MN-columns (one 128-byte
+// swizzled MN atom each, 8 KiB apart) that WGMMA reads transposed.
 template <bool kFP8, bool kSfbPerColumn, GemmType kType, int kBlockM, int kBlockN, int kStages, bool kTmaStore,
-          typename OutT>
+          typename OutT, bool kMnMajorA = false, bool kMnMajorB = false>
 __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap& tmap_b, const TensorMap& tmap_sfa,
                                         const TensorMap& tmap_sfb, const TensorMap& tmap_d,
                                         const TensorMap& tmap_d_tail, const GemmArgs& args) {
-    using Layout = GemmLayout<kFP8, kSfbPerColumn, kBlockM, kBlockN, kStages, kTmaStore>;
-    using MMA = typename Select<kFP8, wgmma::FP8MMA<Layout::kSubN>, wgmma::BF16MMA<kBlockN>>::type;
+    using Layout = GemmLayout<kFP8, kSfbPerColumn, kBlockM, kBlockN, kStages, kTmaStore, sizeof(OutT)>;
+    using MMA = typename Select<kFP8, wgmma::FP8MMA<Layout::kSubN>, wgmma::BF16MMA<kBlockN, kMnMajorA, kMnMajorB>>::type;
+    static_assert(!(kMnMajorA || kMnMajorB) || !kFP8, "MN-major operands: BF16 (WGMMA transposes 16-bit ones only)");
+    static_assert(!kMnMajorA || kType == GemmType::Dense, "MN-major A: dense GEMMs");
+    static_assert(!kMnMajorB || kType == GemmType::Dense || kType == GemmType::GroupedColumns,
+                  "MN-major B: dense GEMMs and by columns");
+    static_assert(!kMnMajorB || kBlockN % 64 == 0, "MN-major B comes in 64-column atoms");
+    constexpr int kAtomBytes = 64 * kBlockKBytes;  // an MN-major box: 64 K-rows of 128 bytes
     constexpr int kAccumulators = kBlockN / 2;  // the tile's, per thread (m64nN: N / 2)
     constexpr bool kMasked = kType == GemmType::GroupedMasked;
     // Grouped tiles read their expert from their first row (contiguous) or
@@ -428,6 +457,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     static_assert(kType == GemmType::Dense || 128 % kBlockM == 0, "grouped BLOCK_M divides 128");
     static_assert(!kSfbPerColumn || kType == GemmType::Dense, "1D1D is dense only");
     constexpr bool kColumns = kType == GemmType::GroupedColumns;
+    constexpr bool kFP32Out = sizeof(OutT) == 4;
+    static_assert(!kTmaStore || !kFP32Out || kType == GemmType::Dense, "an fp32 D is stored with TMA when dense");
 
     extern __shared__ __align__(1024) unsigned char smem[];
     unsigned char* smem_d = smem;
@@ -499,14 +530,34 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     ptx::mbarrier_wait(&empty[s], ring.phase ^ 1);
                     ptx::mbarrier_arrive_expect_tx(&full[s], Layout::kStageBytes);
                     const int k_col = kb * (kFP8 ? kScaleBlock : kBlockKBytes / 2);
-                    if constexpr (kColumns)
-                        ptx::tma_load_3d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, tile.group, a_row);
-                    else
-                        ptx::tma_load_2d(smem_a + s * Layout::kABytes, &tmap_a, &full[s], k_col, a_row);
-                    if (b_read_once)
-                        ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row, evict_first);
-                    else
-                        ptx::tma_load_2d(smem_b + s * Layout::kBBytes, &tmap_b, &full[s], k_col, b_row);
+                    unsigned char* a_stage = smem_a + s * Layout::kABytes;
+                    unsigned char* b_stage = smem_b + s * Layout::kBBytes;
+                    if constexpr (kColumns) {
+                        ptx::tma_load_3d(a_stage, &tmap_a, &full[s], k_col, tile.group, a_row);
+                    } else if constexpr (kMnMajorA) {
+#pragma unroll
+                        for (int j = 0; j < kBlockM / 64; ++j)
+                            ptx::tma_load_2d(a_stage + j * kAtomBytes, &tmap_a, &full[s], a_row + 64 * j, k_col);
+                    } else {
+                        ptx::tma_load_2d(a_stage, &tmap_a, &full[s], k_col, a_row);
+                    }
+                    if constexpr (kMnMajorB) {
+#pragma unroll
+                        for (int j = 0; j < kBlockN / 64; ++j) {
+                            if constexpr (kColumns)
+                                ptx::tma_load_3d(b_stage + j * kAtomBytes, &tmap_b, &full[s],
+                                                 tile.n_tile * kBlockN + 64 * j, k_col, tile.group);
+                            else if (b_read_once)
+                                ptx::tma_load_2d(b_stage + j * kAtomBytes, &tmap_b, &full[s], b_row + 64 * j, k_col,
+                                                 evict_first);
+                            else
+                                ptx::tma_load_2d(b_stage + j * kAtomBytes, &tmap_b, &full[s], b_row + 64 * j, k_col);
+                        }
+                    } else if (b_read_once) {
+                        ptx::tma_load_2d(b_stage, &tmap_b, &full[s], k_col, b_row, evict_first);
+                    } else {
+                        ptx::tma_load_2d(b_stage, &tmap_b, &full[s], k_col, b_row);
+                    }
                     if constexpr (kFP8) {
                         // sfa rows are K-blocks (per group when grouped by rows or columns), columns are M.
                         ptx::tma_load_2d(smem_sfa + s * kBlockM, &tmap_sfa, &full[s], tile.m_tile * kBlockM,
@@ -537,8 +588,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
     // mainloop: benchmarks/NOTES.md v40).
     constexpr bool kRowHalves = kType == GemmType::Dense && Layout::kMathWarpgroups == 2 && kBlockN == 256;
     // Stage descriptors differ by a constant step (addresses are in 16-byte units).
-    const auto desc_a = ptx::SmemDescriptor::sw128(smem_a + warpgroup * 64 * kBlockKBytes);
-    const auto desc_b = ptx::SmemDescriptor::sw128(smem_b);
+    // (A warpgroup's 64 rows are one MN atom when A is MN-major: at the same offset.)
+    const auto desc_a = kMnMajorA ? ptx::SmemDescriptor::sw128_mn(smem_a + warpgroup * kAtomBytes, kAtomBytes)
+                                  : ptx::SmemDescriptor::sw128(smem_a + warpgroup * 64 * kBlockKBytes);
+    const auto desc_b = kMnMajorB ? ptx::SmemDescriptor::sw128_mn(smem_b, kAtomBytes) : ptx::SmemDescriptor::sw128(smem_b);
     while (scheduler.next(tile)) {
         if (tile.skip) continue;
         const int n0 = tile.n_tile * kBlockN;
@@ -579,23 +632,34 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // the previous tile) is done with it.
             if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
             ptx::named_barrier(1 + warpgroup, 128);
-            if constexpr (kTail)
-                stage_tail_chunk_bf16<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
-            else
-                stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
+            if constexpr (kFP32Out) {
+                if constexpr (kTail)
+                    stage_tail_chunk_fp32<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
+                else
+                    stage_chunk_fp32<chunk.value>(buffer, accum, warp, lane);
+            } else {
+                if constexpr (kTail)
+                    stage_tail_chunk_bf16<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
+                else
+                    stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
+            }
             ptx::fence_proxy_async();
             ptx::named_barrier(1 + warpgroup, 128);
             if (issuer) {
                 const TensorMap* map = kTail ? &tmap_d_tail : &tmap_d;
+                const int col = n0 + chunk.value * Layout::kChunkN;
                 // Masked D's map is over [G * M, N]. Only the masked TMA kernels' call names
                 // the group: elsewhere (kernels without the TMA store never get here) the
                 // lambda then captures no more than before, and ptxas's code stays as it was.
                 if constexpr (kColumns)
-                    ptx::tma_store_3d(map, buffer, n0 + chunk.value * 64, tile.group, tile_row + warpgroup * 64);
+                    ptx::tma_store_3d(map, buffer, col, tile.group, tile_row + warpgroup * 64);
                 else if constexpr (kMasked && kTmaStore)
-                    ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile.group * m + tile_row + warpgroup * 64);
+                    ptx::tma_store_2d(map, buffer, col, tile.group * m + tile_row + warpgroup * 64);
+                else if constexpr (kType == GemmType::Dense)
+                    // D += tile where C is D itself: L2 adds the chunk to what D holds.
+                    ptx::tma_store_2d(map, buffer, col, tile_row + warpgroup * 64, args.accumulate_d != 0);
                 else
-                    ptx::tma_store_2d(map, buffer, n0 + chunk.value * 64, tile_row + warpgroup * 64);
+                    ptx::tma_store_2d(map, buffer, col, tile_row + warpgroup * 64);
                 ptx::tma_store_commit();
             }
         };
@@ -611,7 +675,7 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
         // (tma_rows), the others from registers after the loop.
         // (C is added after the mainloop, so early stores must not come with a C: they do not,
         // FP8 with a bf16 D takes no C, csrc/apis/gemm.cpp and einsum.cpp.)
-        constexpr bool kStoresEarly = kFP8 && kTmaStore && Layout::kSubTiles > 1 &&
+        constexpr bool kStoresEarly = kFP8 && kTmaStore && !kFP32Out && Layout::kSubTiles > 1 &&
                                       !(kType != GemmType::Dense && Layout::kMathWarpgroups == 1);
         static_assert(!kStoresEarly || (Layout::kSubN == 64 && Layout::kChunks == Layout::kSubTiles));
         const bool stores_early = kStoresEarly && tile.split < 0 && tma_rows;
@@ -802,10 +866,14 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 ptx::mbarrier_wait(&full[s], ring.phase);
                 ring.advance();
                 const uint32_t a_units = s * (Layout::kABytes >> 4), b_units = s * (Layout::kBBytes >> 4);
+                // An MMA takes 16 of K: 32 bytes along a K-major row, 16 rows of an MN-major atom.
+                constexpr uint32_t kAStep = kMnMajorA ? 16 * kBlockKBytes / 16 : 2;
+                constexpr uint32_t kBStep = kMnMajorB ? 16 * kBlockKBytes / 16 : 2;
                 ptx::wgmma_fence();
 #pragma unroll
                 for (int kk = 0; kk < kBlockKBytes / 32; ++kk)
-                    MMA::run(desc_a.at(a_units + kk * 2), desc_b.at(b_units + kk * 2), accum, kb > 0 || kk > 0);
+                    MMA::run(desc_a.at(a_units + kk * kAStep), desc_b.at(b_units + kk * kBStep), accum,
+                             kb > 0 || kk > 0);
                 ptx::wgmma_commit();
                 ptx::wgmma_wait<1>();
                 if (kb > 0) {
@@ -827,7 +895,8 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                 continue;  // another slice of this tile arrives later and stores it
         }
 
-        // D = acc + C (C of D's type, possibly D itself): C joins the accumulators before
+        // D = acc + C (C of D's type, possibly D itself; a dense D stored with TMA adds
+        // itself in the store instead, args.accumulate_d): C joins the accumulators before
         // anything is stored. A load interleaved with the stores could not move above an
         // earlier one (C may alias D), so each element's load waited for the last store.
         const size_t group_row0 = kMasked ? static_cast<size_t>(tile.group) * m : 0;

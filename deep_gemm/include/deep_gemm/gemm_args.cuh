@@ -41,6 +41,8 @@ struct GemmArgs {
     FastDivisor group_tiles, last_group_rows;  // dense, contiguous, by columns: TileOrder's divisors
     FastDivisor group_n_tiles;                 // by columns: a group's tile-columns (its N in BLOCK_Ns)
     long long d_row_stride, d_group_stride;    // by columns: D's (and C's) strides in elements
+    int accumulate_d;  // dense D stored with TMA, C is D itself: each chunk added to D (c null);
+                       // last, so the fields before keep the offsets (and paired loads) they had
 };
 
 }  // namespace deep_gemm

@@ -102,6 +102,17 @@ __device__ __forceinline__ void tma_store_2d(const TensorMap* map, const void* s
                  "r"(smem_addr(src)), "r"(inner), "r"(outer)
                  : "memory");
 }
+// tma_store_2d, or with `add` the box added to what global memory holds (the reduction
+// runs in L2, in the tensor map's element type: fp32 or bf16).
+__device__ __forceinline__ void tma_store_2d(const TensorMap* map, const void* src, int inner, int outer, bool add) {
+    if (add)
+        asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
+                         reinterpret_cast<uint64_t>(map)),
+                     "r"(smem_addr(src)), "r"(inner), "r"(outer)
+                     : "memory");
+    else
+        tma_store_2d(map, src, inner, outer);
+}
 // tma_store_2d's 3D form, coordinates innermost first.
 __device__ __forceinline__ void tma_store_3d(const TensorMap* map, const void* src, int x, int y, int z) {
     asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%0, {%2, %3, %4}], [%1];" ::"l"(
