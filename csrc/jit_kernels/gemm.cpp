@@ -513,6 +513,8 @@ void launch_gemm(const GemmProblem& p, int num_sms) {
     // A dense C that is D itself (D += A B^T) is added by the TMA store, not loaded.
     const bool accumulate_d = p.type == GemmType::Dense && config.tma_store && p.c.has_value() &&
                               p.c->data_ptr() == p.d.data_ptr();
+    TORCH_INTERNAL_ASSERT(!accumulate_d || fp32_d || p.input == InputType::BF16,
+                          "FP8 with a bf16 D takes no C (its kernels have no adding store)");
 
     // Split K's workspace: the FP32 partial tiles, then one arrival count per split
     // tile, zeroed here. Freed on return: the caching allocator hands the memory to

@@ -162,9 +162,17 @@ def test_bf16_tiles(n, expected):
     assert tile(_C.gemm_config("bf16", "dense", 4096, n, 7168)) == expected
 
 
-@pytest.mark.parametrize("output, n", [("fp32", 7168), ("bf16", 4097)])
-def test_tma_store_needs_bf16_output_and_16_byte_rows(output, n):
-    assert "tma-store" not in _C.gemm_config("fp8", "dense", 4096, n, 7168, output=output)
+@pytest.mark.parametrize("output, n, stored", [("bf16", 7168, True), ("bf16", 4097, False), ("fp32", 7168, True),
+                                               ("fp32", 4098, False)])
+def test_dense_tma_store_needs_16_byte_rows(output, n, stored):
+    assert ("tma-store" in _C.gemm_config("fp8", "dense", 4096, n, 7168, output=output)) == stored
+
+
+@pytest.mark.parametrize("op", ["fp8", "bf16"])
+def test_grouped_fp32_output_is_stored_from_registers(op):
+    assert "tma-store" not in _C.gemm_config(op, "contiguous", 4096, 4096, 2048, num_groups=4, output="fp32")
+    assert "tma-store" not in _C.gemm_config(op, "masked", 256, 4096, 2048, num_groups=4, expected_m=128,
+                                             output="fp32")
 
 
 @pytest.mark.parametrize("op, m, n, expected", [

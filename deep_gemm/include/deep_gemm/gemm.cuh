@@ -655,8 +655,9 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
                     ptx::tma_store_3d(map, buffer, col, tile.group, tile_row + warpgroup * 64);
                 else if constexpr (kMasked && kTmaStore)
                     ptx::tma_store_2d(map, buffer, col, tile.group * m + tile_row + warpgroup * 64);
-                else if constexpr (kType == GemmType::Dense)
-                    // D += tile where C is D itself: L2 adds the chunk to what D holds.
+                else if constexpr (kType == GemmType::Dense && (kFP32Out || !kFP8))
+                    // D += tile where C is D itself: L2 adds the chunk to what D holds. (FP8
+                    // with a bf16 D takes no C: its kernels keep the plain store alone.)
                     ptx::tma_store_2d(map, buffer, col, tile_row + warpgroup * 64, args.accumulate_d != 0);
                 else
                     ptx::tma_store_2d(map, buffer, col, tile_row + warpgroup * 64);
