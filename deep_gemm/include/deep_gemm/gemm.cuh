@@ -47,9 +47,9 @@
 //     next is staged; a dense D that is its own C (weight gradients: D += A B^T) is
 //     added to by the store (a TMA reduction in L2; a bf16 D so rounds twice, as
 //     upstream's), so the math warps never wait for C's loads. Other outputs are
-//     written from registers. Masked: a math
-//     warpgroup whose 64 rows reach past its group's count stores that tile from
-//     registers instead (TMA would write the rows past it).
+//     written from registers. Masked: a math warpgroup whose 64 rows reach past its
+//     group's count stores that tile from registers instead (TMA would write the
+//     rows past it).
 // Stages hand over through two mbarriers each: `full` (TMA bytes landed) and
 // `empty` (every math warp is done reading). The ring position (stage, parity)
 // runs on across tiles; each side steps its own copy, one K-block at a time.
