@@ -186,7 +186,7 @@ struct PerHeadArgs {
 };
 
 // A math warpgroup's 64 x 128 bf16 tile goes to shared memory as two 64-column chunks
-// (stage_chunk_bf16, epilogue.cuh) and one thread stores them with TMA through d_map [rows, H, N] (box 64 columns x 1 head x 64 rows), which clips at the
+// (stage_chunk, epilogue.cuh) and one thread stores them with TMA through d_map [rows, H, N] (box 64 columns x 1 head x 64 rows), which clips at the
 // head's N and at the rows. The buffers are the warpgroup's own A rows of stages 0
 // and 1: after its last MMA no load or other warpgroup touches them.
 template <int kStages>
@@ -199,8 +199,8 @@ __device__ __forceinline__ void store_tile_tma(const TensorMap* d_map, const flo
     if (row0 >= args.rows) return;  // uniform per warpgroup
     const int chunks = n0 + 64 < args.n ? 2 : 1;
     unsigned char* buffers = smem + group * 64 * 128;  // chunk c's in stage c
-    stage_chunk_bf16<0>(buffers, acc, warp % 4, lane);
-    if (chunks == 2) stage_chunk_bf16<1>(buffers + BmkLayout<kStages>::kStageBytes, acc, warp % 4, lane);
+    stage_chunk<__nv_bfloat16, 0>(buffers, acc, warp % 4, lane);
+    if (chunks == 2) stage_chunk<__nv_bfloat16, 1>(buffers + BmkLayout<kStages>::kStageBytes, acc, warp % 4, lane);
     ptx::fence_proxy_async();
     ptx::named_barrier(1 + group, 128);
     if (threadIdx.x % 128 == 0) {

@@ -277,36 +277,6 @@ __device__ __forceinline__ float2 load_pair(const __nv_bfloat16* c) {
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
-// The last chunk of a tile whose width is not a whole chunk (kWidth columns: for
-// bf16 a multiple of 8, for fp32 of 16) goes to shared memory unswizzled, rows
-// packed kWidth elements apart, for a second tensor map whose box is that narrow.
-template <int kChunk, int kWidth>
-__device__ __forceinline__ void stage_tail_chunk_bf16(unsigned char* buffer, const float* accum, int warp, int lane) {
-#pragma unroll
-    for (int i = kChunk * 8; i < kChunk * 8 + kWidth / 8; ++i) {
-        const int col = (i - kChunk * 8) * 8 + (lane % 4) * 2;
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int row = warp * 16 + lane / 4 + half * 8;
-            *reinterpret_cast<__nv_bfloat162*>(buffer + (row * kWidth + col) * 2) =
-                __floats2bfloat162_rn(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
-        }
-    }
-}
-template <int kChunk, int kWidth>
-__device__ __forceinline__ void stage_tail_chunk_fp32(unsigned char* buffer, const float* accum, int warp, int lane) {
-#pragma unroll
-    for (int i = kChunk * 4; i < kChunk * 4 + kWidth / 8; ++i) {
-        const int col = (i - kChunk * 4) * 8 + (lane % 4) * 2;
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int row = warp * 16 + lane / 4 + half * 8;
-            *reinterpret_cast<float2*>(buffer + (row * kWidth + col) * 4) =
-                make_float2(accum[i * 4 + half * 2], accum[i * 4 + half * 2 + 1]);
-        }
-    }
-}
-
 template <bool kFP8, bool kSfbPerColumn, int kBlockM, int kBlockN, int kStages, bool kTmaStore, int kOutBytes>
 struct GemmLayout {
     static constexpr int kMathWarpgroups = kBlockM / 64;
@@ -632,17 +602,10 @@ __device__ __forceinline__ void gemm_nt(const TensorMap& tmap_a, const TensorMap
             // the previous tile) is done with it.
             if (issuer) ptx::tma_store_wait_read<Layout::kDChunks - 1>();
             ptx::named_barrier(1 + warpgroup, 128);
-            if constexpr (kFP32Out) {
-                if constexpr (kTail)
-                    stage_tail_chunk_fp32<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
-                else
-                    stage_chunk_fp32<chunk.value>(buffer, accum, warp, lane);
-            } else {
-                if constexpr (kTail)
-                    stage_tail_chunk_bf16<chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
-                else
-                    stage_chunk_bf16<chunk.value>(buffer, accum, warp, lane);
-            }
+            if constexpr (kTail)
+                stage_tail_chunk<OutT, chunk.value, Layout::kTailWidth>(buffer, accum, warp, lane);
+            else
+                stage_chunk<OutT, chunk.value>(buffer, accum, warp, lane);
             ptx::fence_proxy_async();
             ptx::named_barrier(1 + warpgroup, 128);
             if (issuer) {
