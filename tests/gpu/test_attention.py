@@ -163,7 +163,7 @@ def test_fp8_mqa_logits_legacy_name():
 
 # ---- decode over a paged cache -----------------------------------------------------
 
-def paged_inputs(batch, next_n, heads, dim, avg_len, seed=0):
+def paged_inputs(batch, next_n, heads, dim, avg_len, seed=0, empty_every=0):
     gen = torch.Generator(device="cuda").manual_seed(seed)
     lens = torch.randint(int(0.7 * avg_len), int(1.3 * avg_len) + 1, (batch,), device="cuda", generator=gen,
                          dtype=torch.int32)
@@ -186,6 +186,8 @@ def paged_inputs(batch, next_n, heads, dim, avg_len, seed=0):
     frac = torch.rand(batch, next_n, device="cuda", generator=gen)
     ctx = ((lens[:, None] + 1) * frac).int()
     ctx[:, -1] = lens
+    if empty_every:
+        ctx[::empty_every] = 0
     q = torch.randn(batch, next_n, heads, dim, device="cuda", dtype=torch.bfloat16, generator=gen)
     weights = torch.randn(batch * next_n, heads, device="cuda", generator=gen)
     return q.to(E4M3), cache, values, scales, weights, ctx.contiguous(), table, width * 64
@@ -202,8 +204,9 @@ def paged_reference(q, values, scales, weights, ctx, table, max_len):
     return ref
 
 
-def run_paged(batch, next_n, heads, dim, avg_len, logits_dtype=torch.float32, clean=False, seed=0):
-    q, cache, values, scales, weights, ctx, table, max_len = paged_inputs(batch, next_n, heads, dim, avg_len, seed)
+def run_paged(batch, next_n, heads, dim, avg_len, logits_dtype=torch.float32, clean=False, seed=0, empty_every=0):
+    q, cache, values, scales, weights, ctx, table, max_len = paged_inputs(batch, next_n, heads, dim, avg_len, seed,
+                                                                          empty_every)
     ref = paged_reference(q, values, scales, weights, ctx, table, max_len)
     inside = torch.arange(max_len, device="cuda")[None, :] < ctx.view(-1, 1)
     meta = deep_gemm.get_paged_mqa_logits_metadata(ctx, 64, deep_gemm.get_num_sms())
@@ -234,6 +237,13 @@ def test_paged_mqa_logits_upstream_shapes(batch, next_n, heads, avg_len, logits_
 def test_paged_mqa_logits_odd_sizes(batch, next_n, heads, dim, avg_len):
     """Chunked columns (next_n x heads of 96, 256), short contexts, more parts than tiles, clean_logits."""
     run_paged(batch, next_n, heads, dim, avg_len, clean=True, seed=batch)
+
+
+@pytest.mark.parametrize("next_n, heads, empty_every", [(1, 64, 3), (2, 64, 2), (3, 32, 5)])
+def test_paged_mqa_logits_batches_shorter_than_a_cta(next_n, heads, empty_every):
+    """Batches of one or two tiles and empty ones: a CTA's units share each batch's Q, and every
+    unit lets go of every batch of its part, also those it has no tile of."""
+    run_paged(700, next_n, heads, 64, 60, clean=True, seed=empty_every, empty_every=empty_every)
 
 
 def test_paged_mqa_logits_schedule_covers_every_tile():

@@ -70,6 +70,7 @@ struct HeadSums {
     static constexpr int kWeights = kN / 4;      // the thread's columns
     static_assert(kHeads % 8 == 0 && kN % kHeads == 0, "heads must cover whole 8-column groups");
     static_assert((kSums & (kSums - 1)) == 0, "the quad reduction halves the sums: a power of two");
+    static_assert(kKept <= 2, "a lane's kept sums must all be one query row's");
 
     // Head of the thread's weight slot i (column 8 (i / 2) + 2 (lane % 4) + i % 2) and its query row.
     __device__ __forceinline__ static int head_of(int i, int lane) { return (8 * (i / 2)) % kHeads + 2 * (lane % 4) + i % 2; }
@@ -119,6 +120,24 @@ struct HeadSums {
     }
 };
 
+// With four units the producer warps make one warpgroup, which hands registers to
+// the math warpgroups. setmaxnreg moves registers only within what the launch gave
+// the CTA (640 threads of 96: ptxas's cap for one CTA of 640 per SM), so the math
+// gets (640 x 96 - 128 x kProducerRegisters) / 512. Each side's call must come first
+// in its own branch (ptxas sizes a region by the setmaxnreg that dominates it).
+// Fewer units keep what the launch gives.
+constexpr int kProducerRegisters = 32;
+template <int kUnits>
+__device__ __forceinline__ void release_producer_registers() {
+    if constexpr (kUnits == 4) ptx::regs_dealloc<kProducerRegisters>();
+}
+template <int kUnits>
+__device__ __forceinline__ void claim_math_registers() {
+    constexpr int kThreads = kUnits * (kMathThreads + 32), kLaunchRegisters = 65536 / kThreads / 8 * 8;
+    if constexpr (kUnits == 4)
+        ptx::regs_alloc<(kThreads * kLaunchRegisters - 128 * kProducerRegisters) / (kUnits * kMathThreads) / 8 * 8>();
+}
+
 template <typename Out>
 __device__ __forceinline__ void store_logit(Out* p, float v) {
     if constexpr (sizeof(Out) == 2) *p = __float2bfloat16_rn(v);
@@ -152,6 +171,27 @@ __device__ __forceinline__ void block_range(const MqaLogitsArgs& args, int first
             hi = max(hi, e);
         }
     }
+}
+
+// A unit's work: one part of one block's key range (parts of equal tile counts, so
+// many small items even out the last wave), blocks from the last. Tiles start on a
+// multiple of 64 keys: a tensor copy of the scales (their inner dimension) from an
+// unaligned key faults with an illegal instruction.
+struct UnitItem {
+    int first_row, lo, tiles;  // no tiles: nothing to do
+};
+template <int kQRows, int kUnits>
+__device__ __forceinline__ UnitItem unit_item(const MqaLogitsArgs& args, int unit) {
+    const int item = args.num_blocks * args.splits - 1 - (static_cast<int>(blockIdx.x) * kUnits + unit);
+    if (item < 0) return {0, 0, 0};
+    const int block = item / args.splits, part = item % args.splits;
+    const int first_row = block * kQRows;
+    int lo, hi;
+    block_range<kQRows>(args, first_row, lo, hi);
+    lo = lo / kTileKeys * kTileKeys;
+    const int block_tiles = hi > lo ? (hi - lo + kTileKeys - 1) / kTileKeys : 0;
+    const int first_tile = part * block_tiles / args.splits;
+    return {first_row, lo + first_tile * kTileKeys, (part + 1) * block_tiles / args.splits - first_tile};
 }
 
 template <int kDim, int kHeads, int kUnits, int kStages>
@@ -200,37 +240,26 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
     }
     __syncthreads();
 
-    // A unit's work is one part of one block's key range (parts of equal tile counts,
-    // so many small items even out the last wave); blocks run from the last.
-    const int item = args.num_blocks * args.splits - 1 - (static_cast<int>(blockIdx.x) * kUnits + unit);
-    if (item < 0) return;
-    const int block = item / args.splits, part = item % args.splits;
-    const int first_row = block * kQRows;
-    int lo, hi;
-    block_range<kQRows>(args, first_row, lo, hi);
-    // Tiles start on a multiple of 64 keys: a tensor copy of the scales (their inner
-    // dimension) from an unaligned key faults with an illegal instruction.
-    lo = lo / kTileKeys * kTileKeys;
-    const int block_tiles = hi > lo ? (hi - lo + kTileKeys - 1) / kTileKeys : 0;
-    const int first_tile = part * block_tiles / args.splits;
-    const int tiles = (part + 1) * block_tiles / args.splits - first_tile;
-    lo += first_tile * kTileKeys;
-
     if (producer) {
-        if (lane != 0 || tiles == 0) return;
+        release_producer_registers<kUnits>();
+        const UnitItem item = unit_item<kQRows, kUnits>(args, unit);
+        if (lane != 0 || item.tiles == 0) return;
         ptx::tma_prefetch_descriptor(kv_map);
         ptx::mbarrier_arrive_expect_tx(q_full, Layout::kQBytes);
-        ptx::tma_load_2d(q_tile, q_map, q_full, 0, first_row * kHeads);
-        for (int t = 0; t < tiles; ++t) {
+        ptx::tma_load_2d(q_tile, q_map, q_full, 0, item.first_row * kHeads);
+        for (int t = 0; t < item.tiles; ++t) {
             const int s = t % kStages;
             ptx::mbarrier_wait(empty + s, ((t / kStages) & 1) ^ 1);
             ptx::mbarrier_arrive_expect_tx(full + s, Layout::kKeyBytes + Layout::kScaleBytes);
-            ptx::tma_load_2d(keys + s * Layout::kKeyBytes, kv_map, full + s, 0, lo + t * kTileKeys);
-            ptx::tma_load_2d(scales + s * kTileKeys, sf_map, full + s, lo + t * kTileKeys, 0);
+            ptx::tma_load_2d(keys + s * Layout::kKeyBytes, kv_map, full + s, 0, item.lo + t * kTileKeys);
+            ptx::tma_load_2d(scales + s * kTileKeys, sf_map, full + s, item.lo + t * kTileKeys, 0);
         }
         return;
     }
-    if (tiles == 0) return;
+    claim_math_registers<kUnits>();
+    const UnitItem item = unit_item<kQRows, kUnits>(args, unit);
+    if (item.tiles == 0) return;
+    const int first_row = item.first_row, lo = item.lo, tiles = item.tiles;
 
     // The thread's weights, and the key range of each query row it stores.
     float w[Sums::kWeights];
@@ -241,17 +270,22 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
                                           Sums::head_of(i, lane))
                                   : 0.0f;
     }
-    int row_start[Sums::kKept], row_end[Sums::kKept];
-#pragma unroll
-    for (int k = 0; k < Sums::kKept; ++k) {
-        const int row = first_row + Sums::index_of(k, lane) / 2;
-        const bool live = row < args.seq_len && Sums::stores(lane);
-        row_start[k] = live ? max(__ldg(args.ks + row), 0) : 0;
-        row_end[k] = live ? min(__ldg(args.ke + row), args.seq_len_kv) : 0;
-        row_end[k] = min(row_end[k], (args.compressed ? row_start[k] : 0) + args.width);
-    }
-    Out* logits = static_cast<Out*>(args.logits);
+    // The row the thread stores (all its kept sums are one row's) and where: its
+    // sum for key lo + 64 t + c0 (c0: the key's place in the tile) goes to column
+    // first + 64 t of the row when that is below `columns`. Compressed logits (column
+    // j - ks[i]) take the keys of the row's range. Plain ones take every key of the
+    // tile below the width, as upstream's kernel writes them: outside the range a
+    // value is unspecified (clean_logits, which runs after this kernel, writes -inf
+    // there). Rows past seq_len take none.
     const int warp_in_unit = warp % 4;
+    const int row = first_row + Sums::index_of(0, lane) / 2;
+    const bool live = row < args.seq_len && Sums::stores(lane);
+    const int start = args.compressed && live ? max(__ldg(args.ks + row), 0) : 0;
+    const int first = lo + warp_in_unit * 16 + lane / 4 - start;
+    const unsigned columns = !live ? 0u
+                             : args.compressed ? max(min(min(__ldg(args.ke + row), args.seq_len_kv) - start, args.width), 0)
+                                               : args.width;
+    Out* row_logits = static_cast<Out*>(args.logits) + static_cast<long long>(row) * args.logits_stride;
 
     ptx::mbarrier_wait(q_full, 0);
     float acc[kQHeads / 2];
@@ -269,13 +303,10 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
         Sums::run(acc, w, lane, sums);
 #pragma unroll
         for (int k = 0; k < Sums::kKept; ++k) {
-            const int index = Sums::index_of(k, lane), r = index % 2;
-            const int key = lo + t * kTileKeys + warp_in_unit * 16 + lane / 4 + 8 * r;
-            if (key >= row_start[k] && key < row_end[k]) {
-                const long long row = first_row + index / 2;
-                store_logit(logits + row * args.logits_stride + (args.compressed ? key - row_start[k] : key),
-                            sums[k] * (r ? key_scale[1] : key_scale[0]));
-            }
+            const int r = Sums::index_of(k, lane) % 2;
+            const int column = first + t * kTileKeys + 8 * r;
+            if (static_cast<unsigned>(column) < columns)
+                store_logit(row_logits + column, sums[k] * (r ? key_scale[1] : key_scale[0]));
         }
     }
 }
