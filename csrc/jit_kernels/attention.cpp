@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <iterator>
 #include <set>
 #include <string>
 #include <tuple>
@@ -21,11 +22,15 @@ namespace {
 constexpr int kTileKeys = 64;
 constexpr int kQHeads = 128;
 constexpr int kMathThreads = 128;
-// Units per CTA, dense and paged: 16 math warps per SM. A warpgroup's tiles are
-// latency-bound (its MMA, then its head sums), so the SM's rate grows with the
-// warpgroups it holds; four is what registers allow (the kernels move the producer
-// warpgroup's registers to the math warpgroups).
-constexpr int kUnits = 4;
+// Dense: four units, 16 math warps per SM, as upstream's four math warpgroups. A
+// warpgroup's tiles are latency-bound (its MMA, then its head sums), so the SM's rate
+// grows with the warpgroups it holds; the kernel moves the producer warpgroup's
+// registers to the math warpgroups.
+constexpr int kDenseUnits = 4;
+// Paged: three units where their shared memory fits (next_n x heads <= 128 columns at
+// D = 128), else two (Q slots for up to 256 columns fit twice). Three keep 12 math
+// warps per SM in flight; four would spill (96 registers).
+constexpr int kPagedUnitChoices[] = {3, 2};
 constexpr int kStages = 4;
 constexpr int kCleanThreads = 256;
 constexpr int kScheduleThreads = 1024;
@@ -53,7 +58,7 @@ struct PagedMqaLogitsArgs {
     int slot_bytes;
 };
 
-constexpr int kThreads = kUnits * (kMathThreads + 32);
+int threads(int units) { return units * (kMathThreads + 32); }
 const char* out_type(bool bf16) { return bf16 ? "__nv_bfloat16" : "float"; }
 const char* out_tag(bool bf16) { return bf16 ? "bf16" : "fp32"; }
 
@@ -62,32 +67,29 @@ CUtensorMapSwizzle swizzle_for(int row_bytes) {
                             : (row_bytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_32B);
 }
 
-constexpr int align_to(int x, int to) { return (x + to - 1) / to * to; }
+int align_to(int x, int to) { return (x + to - 1) / to * to; }
 
-constexpr int dense_shared_bytes(int dim) {
+int dense_shared_bytes(int dim) {
     const int q = kQHeads * dim, keys = kTileKeys * dim, scales = kTileKeys * 4;
-    return kUnits * (q + kStages * (keys + scales) + (2 * kStages + 1) * 8);
+    return kDenseUnits * (q + kStages * (keys + scales) + (2 * kStages + 1) * 8);
 }
 
-constexpr int paged_slot_bytes(int columns, int dim) { return align_to(columns * dim + columns * 4, 1024); }
-// Two Q slots shared by the units, each unit's stages, the slots' barriers and the units'.
-constexpr int paged_shared_bytes(int columns, int dim) {
-    return 2 * paged_slot_bytes(columns, dim) + kUnits * kStages * (kTileKeys * dim + kTileKeys * 4) +
-           (4 + kUnits * 2 * kStages) * 8;
+int paged_slot_bytes(int columns, int dim) { return align_to(columns * dim + columns * 4, 1024); }
+int paged_shared_bytes(int columns, int dim, int units) {
+    return units * (2 * paged_slot_bytes(columns, dim) + kStages * (kTileKeys * dim + kTileKeys * 4) +
+                    (2 * kStages + 4) * 8);
 }
-static_assert(dense_shared_bytes(128) <= kMaxSharedBytes && paged_shared_bytes(kMaxPagedColumns, 128) <= kMaxSharedBytes,
-              "four units must fit in shared memory at every head dim and column count");
 
 jit::KernelSource mqa_logits_source(int dim, int heads, bool bf16) {
     std::string code =
         "#include <deep_gemm/mqa_logits.cuh>\n"
         "using namespace deep_gemm;\n"
         + jit::static_assert_size("indexer::MqaLogitsArgs", sizeof(MqaLogitsArgs)) +
-        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) + ", 1)\n"
+        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads(kDenseUnits)) + ", 1)\n"
         "deep_gemm_mqa_logits(const __grid_constant__ TensorMap q_map, const __grid_constant__ TensorMap kv_map,\n"
         "                     const __grid_constant__ TensorMap sf_map, const __grid_constant__ indexer::MqaLogitsArgs args) {\n"
         "    indexer::mqa_logits<" + std::to_string(dim) + ", " + std::to_string(heads) + ", " +
-        std::to_string(kUnits) + ", " + std::to_string(kStages) + ", " + out_type(bf16) +
+        std::to_string(kDenseUnits) + ", " + std::to_string(kStages) + ", " + out_type(bf16) +
         ">(&q_map, &kv_map, &sf_map, args);\n"
         "}\n";
     return {"mqa_logits[d" + std::to_string(dim) + " h" + std::to_string(heads) + " " + out_tag(bf16) + "]",
@@ -106,21 +108,27 @@ jit::KernelSource clean_logits_source(bool bf16) {
     return {std::string("clean_logits[") + out_tag(bf16) + "]", std::move(code), "deep_gemm_clean_logits"};
 }
 
-jit::KernelSource paged_mqa_logits_source(int dim, int heads, int chunk, bool bf16) {
+int paged_units(int columns, int dim) {
+    for (int units : kPagedUnitChoices)
+        if (paged_shared_bytes(columns, dim, units) <= kMaxSharedBytes) return units;
+    return kPagedUnitChoices[std::size(kPagedUnitChoices) - 1];
+}
+
+jit::KernelSource paged_mqa_logits_source(int dim, int heads, int chunk, int units, bool bf16) {
     std::string code =
         "#include <deep_gemm/paged_mqa_logits.cuh>\n"
         "using namespace deep_gemm;\n"
         + jit::static_assert_size("indexer::PagedMqaLogitsArgs", sizeof(PagedMqaLogitsArgs)) +
-        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) + ", 1)\n"
+        "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads(units)) + ", 1)\n"
         "deep_gemm_paged_mqa_logits(const __grid_constant__ TensorMap q_map, const __grid_constant__ TensorMap w_map,\n"
         "                           const __grid_constant__ TensorMap kv_map, const __grid_constant__ TensorMap sf_map,\n"
         "                           const __grid_constant__ indexer::PagedMqaLogitsArgs args) {\n"
         "    indexer::paged_mqa_logits<" + std::to_string(dim) + ", " + std::to_string(heads) + ", " +
-        std::to_string(chunk) + ", " + std::to_string(kUnits) + ", " + std::to_string(kStages) + ", " +
+        std::to_string(chunk) + ", " + std::to_string(units) + ", " + std::to_string(kStages) + ", " +
         out_type(bf16) + ">(&q_map, &w_map, &kv_map, &sf_map, args);\n"
         "}\n";
     return {"paged_mqa_logits[d" + std::to_string(dim) + " h" + std::to_string(heads) + " c" + std::to_string(chunk) +
-                " " + out_tag(bf16) + "]",
+                " u" + std::to_string(units) + " " + out_tag(bf16) + "]",
             std::move(code), "deep_gemm_paged_mqa_logits"};
 }
 
@@ -147,10 +155,11 @@ std::vector<jit::KernelSource> attention_kernel_sources() {
         for (int dim : {32, 64, 128}) {
             for (int heads : {32, 64}) {
                 sources.push_back(mqa_logits_source(dim, heads, bf16));
-                std::set<int> chunks;  // over every next_n a launch takes
+                std::set<std::pair<int, int>> paged;  // (chunk, units) over every next_n a launch takes
                 for (int columns = heads; columns <= kMaxPagedColumns; columns += heads)
-                    chunks.insert(paged_mqa_chunk(columns));
-                for (int chunk : chunks) sources.push_back(paged_mqa_logits_source(dim, heads, chunk, bf16));
+                    paged.emplace(paged_mqa_chunk(columns), paged_units(columns, dim));
+                for (const auto& [chunk, units] : paged)
+                    sources.push_back(paged_mqa_logits_source(dim, heads, chunk, units, bf16));
             }
         }
         sources.push_back(clean_logits_source(bf16));
@@ -166,14 +175,14 @@ int mqa_logits_splits(int num_blocks, int seq_len_kv, int num_sms) {
     // (each re-reads its block's Q, a few percent of its keys' bytes) until there are
     // kWaves waves' worth of items.
     constexpr int kWaves = 8, kMinPartTiles = 16;
-    const int slots = std::max(num_sms, 1) * kUnits;
+    const int slots = std::max(num_sms, 1) * kDenseUnits;
     const int max_parts = std::max(1, (seq_len_kv + kTileKeys - 1) / kTileKeys / kMinPartTiles);
     const long long wanted = (static_cast<long long>(kWaves) * slots + num_blocks - 1) / num_blocks;
     return static_cast<int>(std::clamp<long long>(wanted, 1, max_parts));
 }
 }  // namespace
 
-int paged_mqa_chunk(int columns) { return columns % 64 == 0 ? 64 : 32; }
+int paged_mqa_chunk(int columns) { return columns % 128 == 0 ? 128 : (columns % 64 == 0 ? 64 : 32); }
 
 void launch_mqa_logits(const MqaLogitsProblem& p) {
     const int seq_len = static_cast<int>(p.q.size(0)), heads = static_cast<int>(p.q.size(1));
@@ -201,8 +210,8 @@ void launch_mqa_logits(const MqaLogitsProblem& p) {
                        static_cast<int>(p.logits.size(1)), num_blocks, splits};
     void* kernel_args[] = {&q_map, &kv_map, &sf_map, &args};
     jit::LaunchConfig launch;
-    launch.grid = dim3(static_cast<unsigned>((static_cast<long long>(num_blocks) * splits + kUnits - 1) / kUnits));
-    launch.block = dim3(kThreads);
+    launch.grid = dim3(static_cast<unsigned>((static_cast<long long>(num_blocks) * splits + kDenseUnits - 1) / kDenseUnits));
+    launch.block = dim3(threads(kDenseUnits));
     launch.shared_bytes = dense_shared_bytes(dim);
     launch.stream = current_stream(p.q);
     kernel.launch(launch, kernel_args);
@@ -230,14 +239,14 @@ void launch_clean_logits(const at::Tensor& logits, const at::Tensor& ks, const a
 void launch_paged_mqa_logits(const PagedMqaLogitsProblem& p) {
     const int batch = static_cast<int>(p.q.size(0)), next_n = static_cast<int>(p.q.size(1));
     const int heads = static_cast<int>(p.q.size(2)), dim = static_cast<int>(p.q.size(3));
-    const int columns = next_n * heads, chunk = paged_mqa_chunk(columns);
+    const int columns = next_n * heads, chunk = paged_mqa_chunk(columns), units = paged_units(columns, dim);
     const int blocks = static_cast<int>(p.kv_cache.size(0));
     const uint64_t block_stride = static_cast<uint64_t>(p.kv_cache.stride(0));
     const bool bf16 = p.logits.scalar_type() == at::kBFloat16;
     const int device = p.q.get_device();
     const c10::cuda::CUDAGuard guard(p.q.device());
-    const jit::Kernel& kernel = jit::get_kernel_once(std::make_tuple(device, dim, heads, chunk, bf16), [&] {
-        return paged_mqa_logits_source(dim, heads, chunk, bf16);
+    const jit::Kernel& kernel = jit::get_kernel_once(std::make_tuple(device, dim, heads, chunk, units, bf16), [&] {
+        return paged_mqa_logits_source(dim, heads, chunk, units, bf16);
     });
 
     const CUtensorMapSwizzle swizzle = swizzle_for(dim);
@@ -267,8 +276,8 @@ void launch_paged_mqa_logits(const PagedMqaLogitsProblem& p) {
     void* kernel_args[] = {&q_map, &w_map, &kv_map, &sf_map, &args};
     jit::LaunchConfig launch;
     launch.grid = dim3(static_cast<unsigned>(p.schedule.size(0) - 1));
-    launch.block = dim3(kThreads);
-    launch.shared_bytes = paged_shared_bytes(columns, dim);
+    launch.block = dim3(threads(units));
+    launch.shared_bytes = paged_shared_bytes(columns, dim, units);
     launch.stream = current_stream(p.q);
     kernel.launch(launch, kernel_args);
 }

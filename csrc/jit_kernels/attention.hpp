@@ -42,9 +42,7 @@ struct PagedMqaLogitsProblem {
 };
 void launch_paged_mqa_logits(const PagedMqaLogitsProblem& p);
 
-// Columns per MMA for next_n x heads columns: 64 or 32, whichever divides them.
-// (128 columns, 64 accumulators and 32 weights per thread, leave too little of the
-// 112 registers a math warpgroup of four units has: ptxas spills.)
+// Columns per MMA for next_n x heads columns (a power of two that divides them).
 int paged_mqa_chunk(int columns);
 // Largest next_n x heads a launch takes (Q and the weights in shared memory, one TMA box).
 constexpr int kMaxPagedColumns = 256;

@@ -20,9 +20,12 @@ def test_every_instantiation_is_listed():
         for dim in (32, 64, 128):
             for heads in (32, 64):
                 assert f"mqa_logits[d{dim} h{heads} {out}]" in SOURCES
-                paged = {int(c) for c in re.findall(
-                    rf"paged_mqa_logits\[d{dim} h{heads} c(\d+) {out}\]", " ".join(SOURCES))}
-                assert paged == {c for c in (32, 64) if c >= heads}
+                paged = {(int(c), int(u)) for c, u in re.findall(
+                    rf"paged_mqa_logits\[d{dim} h{heads} c(\d+) u(\d) {out}\]", " ".join(SOURCES))}
+                assert {c for c, _ in paged} == {c for c in (32, 64, 128) if c >= heads}
+                # Three units where shared memory holds them: always at D <= 64; at D = 128
+                # two for 256 columns (next_n x heads), three for 128.
+                assert {u for _, u in paged} == ({3} if dim <= 64 else {2, 3})
         assert f"clean_logits[{out}]" in SOURCES
     assert "paged_mqa_logits_metadata" in SOURCES
     for n in (8, 16, 24, 32):
@@ -30,7 +33,7 @@ def test_every_instantiation_is_listed():
     assert "hc_prenorm_reduce" in SOURCES
     for name in ("bmk,bnk->mn", "per-head", "per-head mn-major b"):
         assert f"einsum[{name}]" in SOURCES
-    assert len(SOURCES) == 2 * (6 + 9 + 1) + 1 + 4 + 1 + 3
+    assert len(SOURCES) == 2 * (6 + 20 + 1) + 1 + 4 + 1 + 3
 
 
 def test_sources_check_the_argument_structs():

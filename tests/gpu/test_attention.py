@@ -241,8 +241,8 @@ def test_paged_mqa_logits_odd_sizes(batch, next_n, heads, dim, avg_len):
 
 @pytest.mark.parametrize("next_n, heads, empty_every", [(1, 64, 3), (2, 64, 2), (3, 32, 5)])
 def test_paged_mqa_logits_batches_shorter_than_a_cta(next_n, heads, empty_every):
-    """Batches of one or two tiles and empty ones: a CTA's units share each batch's Q, and every
-    unit lets go of every batch of its part, also those it has no tile of."""
+    """Batches of one or two tiles and empty ones: a CTA's units take turns over batches shorter
+    than the CTA, so each unit skips some, and parts hold many batches."""
     run_paged(700, next_n, heads, 64, 60, clean=True, seed=empty_every, empty_every=empty_every)
 
 

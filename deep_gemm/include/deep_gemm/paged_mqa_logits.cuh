@@ -8,13 +8,11 @@
 // (paged_mqa_schedule, once per batch of requests) cuts it into one part per CTA
 // with equal tile counts: row c of schedule [parts + 1, 2] is where part c starts.
 // The CTA's kUnits units (a math warpgroup and a producer warp each, as in
-// mqa_logits.cuh) take the part's tiles in turn, each producer streaming its unit's
-// tiles into the unit's ring of stages. The units share the batches' Q (next_n x H
-// rows) and weights: unit 0's producer loads each batch of the part, in order, into
-// a ring of two slots, so the next batch's loads overlap the current batch's last
-// tiles, and every unit releases every batch, also those it has no tile of (a batch
-// of fewer tiles than units). No host sync anywhere: the launch can be captured in
-// a CUDA graph.
+// mqa_logits.cuh) take the part's tiles in turn. A unit's producer streams tiles
+// into its ring of stages and, whenever the batch changes, the batch's Q
+// (next_n x H rows) and weights into a ring of two slots, so the next batch's
+// loads overlap the current batch's last tiles. No host sync anywhere: the launch
+// can be captured in a CUDA graph.
 #pragma once
 
 #include <deep_gemm/mqa_logits.cuh>
@@ -39,16 +37,6 @@ __device__ __forceinline__ int batch_tiles(const PagedMqaLogitsArgs& args, int b
     return min((len + kTileKeys - 1) / kTileKeys, args.table_width);
 }
 
-// Where the CTA's part of the work ends: where the next part starts. Read from the
-// schedule (an L1 hit) at each test rather than held: the math warpgroups have no
-// registers to spare.
-__device__ __forceinline__ int part_end_batch(const PagedMqaLogitsArgs& args) {
-    return __ldg(args.schedule + 2 * (blockIdx.x + 1));
-}
-__device__ __forceinline__ int part_end_tile(const PagedMqaLogitsArgs& args) {
-    return __ldg(args.schedule + 2 * (blockIdx.x + 1) + 1);
-}
-
 // A position in the work sequence; step() moves to the next tile, over empty batches.
 struct WorkCursor {
     int batch, tile, tiles;  // tiles: of `batch`
@@ -69,44 +57,24 @@ struct WorkCursor {
         ++tile;
         settle(args);
     }
-    // Whether the cursor is on a tile of the CTA's part.
-    __device__ __forceinline__ bool in_part(const PagedMqaLogitsArgs& args) const {
-        const int end_batch = part_end_batch(args);
-        return batch < args.batch && (batch < end_batch || (batch == end_batch && tile < part_end_tile(args)));
+    // Whether the cursor is on a tile before (end_batch, end_tile).
+    __device__ __forceinline__ bool before(const PagedMqaLogitsArgs& args, int end_batch, int end_tile) const {
+        return batch < args.batch && (batch < end_batch || (batch == end_batch && tile < end_tile));
     }
 };
 
-// The part's batches with tiles, in order, as the ring of two Q slots takes them:
-// `ordinal` counts those before `batch`, which sits in slot ordinal % 2. (A part
-// that starts and ends inside one batch's tiles without any of them, an empty
-// part, still counts that batch: its producer and math agree on it.)
-struct BatchRing {
-    int batch, ordinal = 0;
-    __device__ __forceinline__ int slot() const { return ordinal % 2; }
-    __device__ __forceinline__ uint32_t phase() const { return (ordinal / 2) & 1; }
-    __device__ __forceinline__ bool in_part(const PagedMqaLogitsArgs& args) const {
-        const int end_batch = part_end_batch(args);
-        return batch < args.batch && (batch < end_batch || (batch == end_batch && part_end_tile(args) > 0));
-    }
-    __device__ __forceinline__ void advance(const PagedMqaLogitsArgs& args) {
-        do ++batch;
-        while (batch < args.batch && batch_tiles(args, batch) == 0);
-        ++ordinal;
-    }
-};
-
-// Shared memory of one CTA: two Q slots (Q, then the weights, each slot slot_bytes,
-// a multiple of 1024), then per unit kStages key tiles, their scales, then the
-// slots' barriers and each unit's. csrc/jit_kernels/attention.cpp sizes it the same way.
+// Shared memory of one CTA: per unit two Q slots (Q, then the weights, each slot
+// slot_bytes, a multiple of 1024), then per unit kStages key tiles, their scales,
+// and the barriers. csrc/jit_kernels/attention.cpp sizes it the same way.
 template <int kDim, int kUnits, int kStages>
 struct PagedLayout {
     static constexpr int kKeyBytes = kTileKeys * kDim;
     static constexpr int kScaleBytes = kTileKeys * 4;
-    static constexpr int kBarriersPerUnit = 2 * kStages;
+    static constexpr int kBarriersPerUnit = 2 * kStages + 4;
     static_assert(kKeyBytes % 1024 == 0, "tiles must stay 1024-byte aligned");
     int keys, scales, barriers;
     __device__ __forceinline__ explicit PagedLayout(int slot_bytes)
-        : keys(2 * slot_bytes),
+        : keys(kUnits * 2 * slot_bytes),
           scales(keys + kUnits * kStages * kKeyBytes),
           barriers(scales + kUnits * kStages * kScaleBytes) {}
 };
@@ -131,11 +99,12 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const bool producer = threadIdx.x >= kUnits * kMathThreads;
     const int unit = producer ? warp - kUnits * 4 : warp / 4;
-    uint64_t* slot_full = reinterpret_cast<uint64_t*>(smem + layout.barriers);
-    uint64_t* slot_empty = slot_full + 2;
-    uint64_t* full = slot_full + 4 + unit * Layout::kBarriersPerUnit;
-    uint64_t* empty = full + kStages;
-    unsigned char* slots = smem;
+    uint64_t* barriers = reinterpret_cast<uint64_t*>(smem + layout.barriers) + unit * Layout::kBarriersPerUnit;
+    uint64_t* full = barriers;
+    uint64_t* empty = barriers + kStages;
+    uint64_t* slot_full = barriers + 2 * kStages;
+    uint64_t* slot_empty = barriers + 2 * kStages + 2;
+    unsigned char* slots = smem + unit * 2 * args.slot_bytes;
     unsigned char* keys = smem + layout.keys + unit * kStages * Layout::kKeyBytes;
     float* scales = reinterpret_cast<float*>(smem + layout.scales) + unit * kStages * kTileKeys;
 
@@ -144,42 +113,30 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
             ptx::mbarrier_init(full + s, 1);
             ptx::mbarrier_init(empty + s, 4);  // one arrival per math warp
         }
-        if (unit == 0)
-            for (int s = 0; s < 2; ++s) {
-                ptx::mbarrier_init(slot_full + s, 1);
-                ptx::mbarrier_init(slot_empty + s, 4 * kUnits);  // every math warp
-            }
+        for (int s = 0; s < 2; ++s) {
+            ptx::mbarrier_init(slot_full + s, 1);
+            ptx::mbarrier_init(slot_empty + s, 4);
+        }
         ptx::fence_barrier_init();
     }
     __syncthreads();
 
     const int part = blockIdx.x;
+    const int end_batch = __ldg(args.schedule + 2 * (part + 1)), end_tile = __ldg(args.schedule + 2 * (part + 1) + 1);
     WorkCursor cursor;
     cursor.start(args, __ldg(args.schedule + 2 * part), __ldg(args.schedule + 2 * part + 1));
-    BatchRing ring{cursor.batch};  // the next batch to load (unit 0's producer) or to let go of (math)
     for (int i = 0; i < unit; ++i) cursor.step(args);
 
     if (producer) {
-        release_producer_registers<kUnits>();
-        // Unit 0's lane 0 loads the Q of the part's batches up to `through`, in order.
-        const auto load_batches_through = [&](int through) {
-            while (ring.in_part(args) && ring.batch <= through) {
-                ptx::mbarrier_wait(slot_empty + ring.slot(), ring.phase() ^ 1);
-                unsigned char* q = slots + ring.slot() * args.slot_bytes;
-                ptx::mbarrier_arrive_expect_tx(slot_full + ring.slot(), q_bytes + columns * 4);
-                ptx::tma_load_2d(q, q_map, slot_full + ring.slot(), 0, ring.batch * columns);
-                ptx::tma_load_2d(q + q_bytes, w_map, slot_full + ring.slot(), 0, ring.batch);
-                ring.advance(args);
-            }
-        };
         // The whole warp walks the tiles; lane 0 issues the copies. A tile's cache block
         // comes from the block table in global memory: one load per tile on lane 0 alone
         // put that load's latency in front of every tile. Instead the lanes fetch the
         // next 32 of this unit's tiles of the batch at once (lane i: tile first + i kUnits)
         // and the block is shuffled out of lane (tile - first) / kUnits.
         if (lane == 0) ptx::tma_prefetch_descriptor(kv_map);
+        int batches = 0, loaded_batch = -1;
         int table_batch = -1, table_first = 0, table_block = 0;
-        for (int t = 0; cursor.in_part(args); ++t) {
+        for (int t = 0; cursor.before(args, end_batch, end_tile); ++t) {
             int slot_in_table = (cursor.tile - table_first) / kUnits;
             if (cursor.batch != table_batch || slot_in_table >= 32) {
                 table_batch = cursor.batch;
@@ -192,7 +149,16 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
             }
             const int block = __shfl_sync(0xffffffffu, table_block, slot_in_table);
             if (lane == 0) {
-                if (unit == 0) load_batches_through(cursor.batch);
+                if (cursor.batch != loaded_batch) {
+                    const int slot = batches % 2;
+                    ptx::mbarrier_wait(slot_empty + slot, ((batches / 2) & 1) ^ 1);
+                    unsigned char* q = slots + slot * args.slot_bytes;
+                    ptx::mbarrier_arrive_expect_tx(slot_full + slot, q_bytes + columns * 4);
+                    ptx::tma_load_2d(q, q_map, slot_full + slot, 0, cursor.batch * columns);
+                    ptx::tma_load_2d(q + q_bytes, w_map, slot_full + slot, 0, cursor.batch);
+                    loaded_batch = cursor.batch;
+                    ++batches;
+                }
                 const int s = t % kStages;
                 ptx::mbarrier_wait(empty + s, ((t / kStages) & 1) ^ 1);
                 ptx::mbarrier_arrive_expect_tx(full + s, Layout::kKeyBytes + Layout::kScaleBytes);
@@ -202,34 +168,26 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
             __syncwarp();
             for (int i = 0; i < kUnits; ++i) cursor.step(args);
         }
-        if (unit == 0 && lane == 0) load_batches_through(args.batch);  // the batches left to the other units
         return;
     }
 
-    claim_math_registers<kUnits>();
-    // The warp lets go of the part's batches before `batch`, each after it arrived (a
-    // release before the load would count toward the slot's previous batch).
-    bool holding = false;  // whether the ring's batch has arrived
-    const auto let_go_before = [&](int batch) {
-        while (ring.in_part(args) && ring.batch < batch) {
-            if (!holding) ptx::mbarrier_wait(slot_full + ring.slot(), ring.phase());
-            __syncwarp();
-            if (lane == 0) ptx::mbarrier_arrive(slot_empty + ring.slot());
-            ring.advance(args);
-            holding = false;
-        }
-    };
     Out* logits = static_cast<Out*>(args.logits);
     const int warp_in_unit = warp % 4;
+    int batches = 0, current_batch = -1;
     float acc[kChunk / 2];
-    for (int t = 0; cursor.in_part(args); ++t) {
-        if (!holding || cursor.batch != ring.batch) {
-            let_go_before(cursor.batch);
-            ptx::mbarrier_wait(slot_full + ring.slot(), ring.phase());
-            holding = true;
+    for (int t = 0; cursor.before(args, end_batch, end_tile); ++t) {
+        if (cursor.batch != current_batch) {
+            if (batches > 0) {  // done with the previous batch's slot
+                __syncwarp();
+                if (lane == 0) ptx::mbarrier_arrive(slot_empty + (batches - 1) % 2);
+            }
+            ptx::mbarrier_wait(slot_full + batches % 2, (batches / 2) & 1);
+            current_batch = cursor.batch;
+            ++batches;
         }
-        const unsigned char* q = slots + ring.slot() * args.slot_bytes;
+        const unsigned char* q = slots + ((batches - 1) % 2) * args.slot_bytes;
         const float* weights = reinterpret_cast<const float*>(q + q_bytes);
+        const int* lens = args.context_lens + cursor.batch * args.next_n;
         const long long first_row = static_cast<long long>(cursor.batch) * args.next_n;
         const int first_key = cursor.tile * kTileKeys + warp_in_unit * 16 + lane / 4;
         const int s = t % kStages;
@@ -238,6 +196,12 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
 #pragma unroll
         for (int r = 0; r < 2; ++r) key_scale[r] = scales[s * kTileKeys + warp_in_unit * 16 + lane / 4 + 8 * r];
         for (int c = 0; c < chunks; ++c) {
+            int row_end[Sums::kKept];
+#pragma unroll
+            for (int k = 0; k < Sums::kKept; ++k)
+                row_end[k] = Sums::stores(lane)
+                                 ? min(__ldg(lens + c * kRowsPerChunk + Sums::index_of(k, lane) / 2), args.max_context_len)
+                                 : 0;
             float w[Sums::kWeights];
 #pragma unroll
             for (int i = 0; i < Sums::kWeights; i += 2) {
@@ -257,10 +221,7 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
             for (int k = 0; k < Sums::kKept; ++k) {
                 const int index = Sums::index_of(k, lane), r = index % 2;
                 const int key = first_key + 8 * r;
-                // Every key of the tile below the width, as upstream's kernel writes them:
-                // past a row's context a value is unspecified (clean_logits, which runs
-                // after this kernel, writes -inf there).
-                if (Sums::stores(lane) && key < args.max_context_len) {
+                if (key < row_end[k]) {
                     const long long row = first_row + c * kRowsPerChunk + index / 2;
                     store_logit(logits + row * args.logits_stride + key, sums[k] * (r ? key_scale[1] : key_scale[0]));
                 }
@@ -268,7 +229,6 @@ __device__ __forceinline__ void paged_mqa_logits(const TensorMap* q_map, const T
         }
         for (int i = 0; i < kUnits; ++i) cursor.step(args);
     }
-    let_go_before(args.batch);  // the part's batches after this unit's last tile
 }
 
 // One CTA of kThreads: cuts the (batch, tile) sequence into `parts` parts of equal
