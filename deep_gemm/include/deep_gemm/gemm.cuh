@@ -330,7 +330,7 @@ struct GemmLayout {
     // Registers per thread after setmaxnreg: the producer keeps kProducerRegisters,
     // the math warpgroups share the rest of the SM's 64K (at most 232 each).
     static constexpr int kProducerRegisters = kMathWarpgroups < 3 ? 40 : 24;
-    static constexpr int kSpareRegisters = (65536 - 128 * kProducerRegisters) / kMathThreads / 8 * 8;
+    static constexpr int kSpareRegisters = ptx::claimable_math_registers(kMathThreads + 128, kProducerRegisters);
     static constexpr int kMathRegisters = kSpareRegisters < 232 ? kSpareRegisters : 232;
     static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "BLOCK_N must be a wgmma N size");
     // FP8: a tile (or each sub-tile of a wider one) then never straddles two of B's

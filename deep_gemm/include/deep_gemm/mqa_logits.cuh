@@ -120,23 +120,12 @@ struct HeadSums {
     }
 };
 
-// With four units the producer warps make one warpgroup, which hands registers to
-// the math warpgroups. setmaxnreg moves registers only within what the launch gave
-// the CTA (640 threads of 96: ptxas's cap for one CTA of 640 per SM), so the math
-// gets (640 x 96 - 128 x kProducerRegisters) / 512. Each side's call must come first
-// in its own branch (ptxas sizes a region by the setmaxnreg that dominates it).
-// Fewer units keep what the launch gives.
+// Four units: their producer warps make one warpgroup, which keeps
+// kProducerRegisters and hands the rest of what the launch gave the CTA to the math
+// warpgroups (640 threads start at 96 each; the math gets 112). Each side's call
+// must come first in its own branch: ptxas sizes a region by the setmaxnreg that
+// dominates it.
 constexpr int kProducerRegisters = 32;
-template <int kUnits>
-__device__ __forceinline__ void release_producer_registers() {
-    if constexpr (kUnits == 4) ptx::regs_dealloc<kProducerRegisters>();
-}
-template <int kUnits>
-__device__ __forceinline__ void claim_math_registers() {
-    constexpr int kThreads = kUnits * (kMathThreads + 32), kLaunchRegisters = 65536 / kThreads / 8 * 8;
-    if constexpr (kUnits == 4)
-        ptx::regs_alloc<(kThreads * kLaunchRegisters - 128 * kProducerRegisters) / (kUnits * kMathThreads) / 8 * 8>();
-}
 
 template <typename Out>
 __device__ __forceinline__ void store_logit(Out* p, float v) {
@@ -217,6 +206,7 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
     using Layout = MqaLayout<kDim, kHeads, kUnits, kStages>;
     using Sums = HeadSums<kQHeads, kHeads>;
     constexpr int kQRows = kQHeads / kHeads;
+    static_assert(kUnits == 4, "the producer warps must make one whole warpgroup (setmaxnreg is per warpgroup)");
     extern __shared__ __align__(1024) unsigned char smem[];
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -241,7 +231,7 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
     __syncthreads();
 
     if (producer) {
-        release_producer_registers<kUnits>();
+        ptx::regs_dealloc<kProducerRegisters>();
         const UnitItem item = unit_item<kQRows, kUnits>(args, unit);
         if (lane != 0 || item.tiles == 0) return;
         ptx::tma_prefetch_descriptor(kv_map);
@@ -256,7 +246,7 @@ __device__ __forceinline__ void mqa_logits(const TensorMap* q_map, const TensorM
         }
         return;
     }
-    claim_math_registers<kUnits>();
+    ptx::regs_alloc<ptx::claimable_math_registers(kUnits * (kMathThreads + 32), kProducerRegisters)>();
     const UnitItem item = unit_item<kQRows, kUnits>(args, unit);
     if (item.tiles == 0) return;
     const int first_row = item.first_row, lo = item.lo, tiles = item.tiles;

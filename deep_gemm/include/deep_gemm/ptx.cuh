@@ -188,4 +188,15 @@ __device__ __forceinline__ void regs_alloc() {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(Count));
 }
 
+// Registers per thread the math warpgroups of a CTA of `threads` can claim with
+// setmaxnreg once its one producer warpgroup keeps `producer_registers`. setmaxnreg
+// moves registers only within what the launch gave the CTA: `threads` times ptxas's
+// cap for one such CTA per SM (a multiple of 8, at most 248); asking for more waits
+// forever.
+__host__ __device__ constexpr int claimable_math_registers(int threads, int producer_registers) {
+    const int per_thread = 65536 / threads / 8 * 8;
+    const int launch = per_thread < 248 ? per_thread : 248;
+    return (threads * launch - 128 * producer_registers) / (threads - 128) / 8 * 8;
+}
+
 }  // namespace deep_gemm::ptx
